@@ -1,0 +1,33 @@
+# The two README commands: `make run` (main job on the embedded default) and `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+UV_VERSION := 0.13.9
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+
+.PHONY: install run test lint typecheck
+
+$(VENV)/bin/python:
+	python3 -m pip install -q "uv==$(UV_VERSION)"
+	python3 -m uv venv -q --python 3.11 $(VENV)
+
+# Pinned dependencies from requirements.lock, then the project itself.
+# Strict editable mode links each module file into build/, so new modules
+# need `make install` again (the test target always does it).
+install: $(VENV)/bin/python
+	python3 -m uv pip install -q --python $(PY) -r requirements.lock
+	python3 -m uv pip install -q --python $(PY) --no-deps -e . --config-settings editable_mode=strict
+
+run: install
+	$(VENV)/bin/cablestream demo
+
+lint:
+	$(VENV)/bin/ruff check flows tasks schemas tests bench
+	$(VENV)/bin/ruff format --check flows tasks schemas tests bench
+
+# mypy sees the package through the editable link tree, under its real name.
+typecheck:
+	MYPYPATH=$$(ls -d $(CURDIR)/build/__editable__.cablestream-*) $(VENV)/bin/mypy -p cablestream.schemas -p cablestream.tasks -p cablestream.flows
+
+test: install lint typecheck
+	$(VENV)/bin/pytest -q $(PYTEST_ARGS)

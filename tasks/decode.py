@@ -1,0 +1,65 @@
+"""Turn a source file's bytes into text: gunzip with a cap, decode, refuse binaries.
+
+Sizes and formats come from the bytes themselves, never from what the text claims.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+
+MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024
+_GZIP_MAGIC = b"\x1f\x8b"
+# Share of control bytes (other than tab/CR/LF/FF) above which a file is binary.
+_BINARY_CONTROL_SHARE = 0.05
+
+
+@dataclass(slots=True)
+class DecodedSource:
+    """Text of a source, or why there is none (`failure` is a stable reason code)."""
+
+    text: str | None
+    warnings: list[str] = field(default_factory=list)
+    failure: str | None = None
+    detail: str = ""
+
+
+def gunzip_capped(data: bytes, limit: int = MAX_DECOMPRESSED_BYTES) -> bytes:
+    """Decompress gzip data, raising ValueError past `limit` bytes (a gzip bomb stops early)."""
+    inflater = zlib.decompressobj(wbits=47)
+    out = inflater.decompress(data, limit + 1)
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise ValueError(f"decompressed size exceeds {limit} bytes")
+    return out
+
+
+def _looks_binary(data: bytes) -> bool:
+    sample = data[:65536]
+    if b"\x00" in sample:
+        return True
+    controls = sum(1 for byte in sample if byte < 32 and byte not in (9, 10, 12, 13))
+    return controls > _BINARY_CONTROL_SHARE * max(len(sample), 1)
+
+
+def decode_source(data: bytes, source_path: str = "") -> DecodedSource:
+    """Decode one source file. Never raises: failures come back as a reason code."""
+    warnings: list[str] = []
+    if data[:2] == _GZIP_MAGIC:
+        try:
+            data = gunzip_capped(data)
+        except (ValueError, zlib.error, EOFError) as error:
+            return DecodedSource(None, failure="bad_gzip", detail=str(error))
+        warnings.append("gunzipped")
+    if not data.strip():
+        return DecodedSource(None, failure="empty", detail="file holds no text")
+    if _looks_binary(data):
+        return DecodedSource(None, failure="binary", detail="file holds binary data, not text")
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        # Latin-1 style bytes in old renderings: keep the text, flag the repair.
+        text = data.decode("utf-8", errors="replace")
+        warnings.append("decoded_with_replacement")
+    return DecodedSource(text, warnings)
