@@ -15,7 +15,12 @@ import typer
 
 from cablestream.schemas.record import NoCable
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app = typer.Typer(no_args_is_help=True, add_completion=False)
+
+
+@app.callback()
+def main() -> None:
+    """cablestream: ingest diplomatic cables into a partitioned Parquet lake."""
 
 
 @app.command()
