@@ -28,10 +28,12 @@ def parse_source(data: bytes, source_path: str) -> list[ParseResult]:
     source_sha256 = hashlib.sha256(data).hexdigest()
     decoded = decode_source(data, source_path)
     if decoded.text is None:
-        return [NoCable(decoded.failure or "unreadable", decoded.detail, source_path, source_sha256)]
+        return [
+            NoCable(decoded.failure or "unreadable", decoded.detail, source_path, source_sha256)
+        ]
     results: list[ParseResult] = []
     for index, chunk in enumerate(split_cables(decoded.text, source_path)):
-        parsed = parse_cable(chunk.text, chunk.rendering)
+        parsed = parse_cable(chunk.text, chunk.rendering, chunk.release)
         if isinstance(parsed, NoCable):
             results.append(
                 NoCable(parsed.reason, parsed.detail, source_path, source_sha256, chunk.offset)

@@ -1,8 +1,30 @@
-"""Split a decoded source into cable chunks (placeholder, being written)."""
+"""Split one decoded source into cable chunks, whatever its publication form.
+
+Release HTML pages and `cables.csv` rows also carry the release's own
+metadata (reference id, date, classification); it travels with the chunk as
+`ReleaseMetadata` so the field parsers can fall back on it.
+"""
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import regex
+
+from cablestream.tasks.normalize import strip_markup
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseMetadata:
+    """What the release itself says about a cable, next to its text."""
+
+    reference_id: str | None = None
+    created: datetime | None = None
+    classification: str | None = None
+    origin: str | None = None
+    references: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -10,8 +32,99 @@ class CableChunk:
     text: str
     offset: int
     rendering: str
+    release: ReleaseMetadata = field(default_factory=ReleaseMetadata)
     warnings: list[str] = field(default_factory=list)
 
 
+# `<code><pre>R 250930Z FEB 72 &#x000A;FM …</pre></code>`
+_PRE_BLOCK = regex.compile(r"<pre[^>]{0,200}>(.*?)</pre>", regex.DOTALL | regex.IGNORECASE)
+_RELEASE_TABLE = regex.compile(r"<table class=['\"]cable['\"]>(.*?)</table>", regex.DOTALL)
+_TABLE_CELL = regex.compile(r"<td>(.*?)</td>", regex.DOTALL)
+# First line of a cables.csv row: `"2","2/25/1972 9:30","72TEHRAN1164",…`
+_CSV_ROW_START = regex.compile(r'(?m)^"\d{1,7}","\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}","')
+# `NNNN` closes a telegram; `VZCZC` opens one.
+_END_MARKER = regex.compile(r"(?m)^[ \t]*NNNN[ \t]*$")
+_START_MARKER = regex.compile(r"(?m)^[ \t]*VZCZC")
+
+
+def _cell_text(cell: str) -> str:
+    return " ".join(strip_markup(cell, "html").split())
+
+
+def _parse_release_created(value: str, formats: tuple[str, ...]) -> datetime | None:
+    for fmt in formats:
+        try:
+            return datetime.strptime(value.strip(), fmt).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    return None
+
+
+def split_release_page(page: str) -> list[CableChunk]:
+    """A release cable page: metadata table, then header and text in two `<pre>` blocks."""
+    blocks = [block for block in _PRE_BLOCK.findall(page)]
+    if not blocks:
+        return []
+    release = ReleaseMetadata()
+    table = _RELEASE_TABLE.search(page)
+    if table:
+        cells = [_cell_text(cell) for cell in _TABLE_CELL.findall(table.group(1))]
+        if len(cells) >= 5:
+            release = ReleaseMetadata(
+                reference_id=cells[0] or None,
+                created=_parse_release_created(cells[1], ("%Y-%m-%d %H:%M",)),
+                classification=cells[3] or None,
+                origin=cells[4] or None,
+            )
+    offset = page.find(blocks[0])
+    text = "\n\n".join(blocks)
+    return [CableChunk(text, max(offset, 0), "html", release)]
+
+
+def split_csv_rows(text: str) -> list[CableChunk]:
+    """Rows of the release's cables.csv: id, date, refid, origin, class, refs, header, content."""
+    starts = [match.start() for match in _CSV_ROW_START.finditer(text)]
+    chunks: list[CableChunk] = []
+    for start, end in zip(starts, [*starts[1:], len(text)], strict=True):
+        rows = list(csv.reader([text[start:end]], escapechar="\\", doublequote=False))
+        fields = rows[0] if rows else []
+        if len(fields) < 8:
+            chunks.append(CableChunk(text[start:end], start, "csv", warnings=["csv_row_malformed"]))
+            continue
+        release = ReleaseMetadata(
+            reference_id=fields[2] or None,
+            created=_parse_release_created(fields[1], ("%m/%d/%Y %H:%M",)),
+            classification=fields[4] or None,
+            origin=fields[3] or None,
+            references=tuple(ref for ref in fields[5].split("|") if ref),
+        )
+        chunks.append(CableChunk(f"{fields[6]}\n\n{fields[7]}", start, "csv", release))
+    return chunks
+
+
+def split_telegrams(text: str) -> list[CableChunk]:
+    """Plain text: one cable, or several closed by `NNNN` / opened by `VZCZC`."""
+    cuts = {0, len(text)}
+    cuts.update(match.end() for match in _END_MARKER.finditer(text))
+    cuts.update(match.start() for match in _START_MARKER.finditer(text))
+    ordered = sorted(cuts)
+    chunks = []
+    for start, end in zip(ordered, ordered[1:], strict=False):
+        piece = text[start:end]
+        if piece.strip() and not _END_MARKER.fullmatch(piece.strip()):
+            chunks.append(CableChunk(piece, start, "telegram"))
+    return chunks
+
+
 def split_cables(text: str, source_path: str = "") -> list[CableChunk]:
-    return [CableChunk(text, 0, "telegram")]
+    """Every cable chunk of a decoded source, in file order."""
+    if _CSV_ROW_START.match(text.lstrip("\ufeff")):
+        return split_csv_rows(text)
+    if "<pre" in text and ("</html>" in text.lower() or "<table" in text):
+        chunks = split_release_page(text)
+        if chunks:
+            return chunks
+    return split_telegrams(text)
+
+
+__all__ = ["CableChunk", "ReleaseMetadata", "split_cables"]

@@ -1,9 +1,201 @@
-"""Assemble a record from field parsers (placeholder, being written)."""
+"""Assemble one record from the field parsers: normalised text in, CableRecord out.
+
+The cable is cut into regions once: the routing header (before the
+classification line), the preamble (caveats, E.O., TAGS, SUBJECT, REF,
+Classified By) and the numbered text. Each field parser reads its region.
+"""
 
 from __future__ import annotations
 
-from cablestream.schemas.record import CableRecord, ParseResult
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import regex
+
+from cablestream.schemas.record import CableRecord, NoCable, ParseResult
+from cablestream.tasks.fields import body, classification, declassification, dtg, routing
+from cablestream.tasks.fields.classified_by import parse_classified_by
+from cablestream.tasks.fields.references import parse_references
+from cablestream.tasks.fields.topics import parse_subject, parse_tags
+from cablestream.tasks.normalize import normalize
+from cablestream.tasks.split import ReleaseMetadata
+
+_FIRST_PARAGRAPH = regex.compile(r"(?m)^[ \t]*\d{1,3}\.(?:[ \t]|$)")
+# Where the preamble starts in a headerless extract.
+_PREAMBLE_FIELD = regex.compile(r"(?im)^[ \t]*(?:E\.? ?O\.?[ \t]*\d|TAGS?\b|SUBJ(?:ECT)?\b)")
+# Header lines the routing parsers understand; anything else is kept in `rescued`.
+_KNOWN_HEADER_LINE = regex.compile(
+    r"^[ \t]*(?:$|VZCZC|DE[ \t]|ZNY|ZNR|ZZH|ZFR|BT\b|FM[ \t]|TO[ \t]|INFO[ \t]|[A-Z][A-Z0-9]{3,7}/|"
+    r"[ZOPR]{1,2}(?: [ZOPR])?[ \t]+\d{6}Z|\d{6}Z)"
+)
+_MAX_RESCUED = 20
 
 
-def parse_cable(text: str, rendering: str) -> ParseResult:
-    return CableRecord(body=text, rendering=rendering)
+@dataclass(slots=True)
+class Regions:
+    header: str
+    preamble: str
+    text: str
+    serial: classification.SerialLine
+
+
+def cut_regions(text: str) -> Regions:
+    """Header / preamble / numbered text, split at the classification line and paragraph 1."""
+    serial = classification.find_serial_line(text)
+    if serial.station is not None:
+        line_start = text.rfind("\n", 0, text.find("\n", serial.end - 1) if serial.end else 0)
+        header, rest = text[: max(line_start, 0)], text[serial.end :]
+    else:
+        field = _PREAMBLE_FIELD.search(text)
+        cut = field.start() if field else 0
+        header, rest = text[:cut], text[cut:]
+    paragraph = _FIRST_PARAGRAPH.search(rest)
+    preamble = rest[: paragraph.start()] if paragraph else rest
+    return Regions(header, preamble, rest, serial)
+
+
+def _double_spaced(text: str) -> bool:
+    """Whether the rendering puts a blank line after nearly every line (markdown/LaTeX scrapes)."""
+    single = len(regex.findall(r"\S\n[ \t]*\S", text))
+    double = len(regex.findall(r"\S\n[ \t]*\n[ \t]*\S", text))
+    return double > single
+
+
+def _rescued_header_lines(header: str) -> list[str]:
+    in_block = False
+    rescued = []
+    for number, line in enumerate(header.split("\n"), 1):
+        if routing.BLOCK_START.match(line):
+            in_block = True
+        elif not line.strip():
+            in_block = False
+        if in_block or _KNOWN_HEADER_LINE.match(line):
+            continue
+        rescued.append(f"{number}: {line.strip()}")
+    return rescued[:_MAX_RESCUED]
+
+
+def parse_cable(raw: str, rendering: str, release: ReleaseMetadata | None = None) -> ParseResult:
+    """Parse one cable's raw text (any rendering) into a record, or say it holds no cable."""
+    release = release or ReleaseMetadata()
+    normalized = normalize(raw, rendering)
+    text = normalized.text
+    regions = cut_regions(text)
+    warnings: list[str] = list(normalized.warnings)
+    record = CableRecord(
+        body=text, rendering=normalized.rendering, is_partial=normalized.is_partial
+    )
+
+    record.transmission_id = routing.parse_transmission_id(regions.header)
+    record.origin = routing.parse_origin(regions.header)
+    record.recipients, record.info_recipients = routing.parse_recipients(regions.header)
+    record.created, record.precedence = dtg.parse_dtg(regions.header or regions.preamble)
+    if record.precedence is None and record.recipients:
+        record.precedence = record.recipients[0].precedence
+    if record.recipients and (record.recipients[0].precedence or "").startswith("NIACT"):
+        record.precedence = record.recipients[0].precedence
+    record.rescued = _rescued_header_lines(regions.header)
+
+    record.nondisclosure_deadline, decl_marker = declassification.parse_declassification(
+        regions.preamble
+    )
+    record.tags = parse_tags(regions.preamble)
+    record.subject = parse_subject(regions.preamble, double_spaced=_double_spaced(regions.preamble))
+    record.classified_by, record.classification_reasons = parse_classified_by(
+        regions.text[: _second_paragraph_end(regions.text)]
+    )
+    text_body, record.signed_by = body.split_signature(regions.text)
+    record.paragraphs, repaired = body.parse_paragraphs(text_body[len(regions.preamble) :])
+    if repaired:
+        warnings.append("paragraph_number_repaired")
+    record.summary = body.parse_summary(regions.text)
+
+    caveats = [
+        *regions.serial.caveats,
+        *classification.parse_caveat_lines(regions.preamble.split("\n")),
+    ]
+    if any("NF" in (p.classification or "").split("/") for p in record.paragraphs):
+        caveats.append("NOFORN")
+    if decl_marker:
+        caveats.append(decl_marker)
+    record.caveats = classification.dedupe(caveats)
+    _set_classification(record, regions.serial, release, warnings)
+    _set_dates_and_ids(record, regions, release, warnings)
+
+    if not _looks_like_cable(record, regions):
+        return NoCable("no_cable", "no classification line, header or cable fields found")
+    record.parse_warnings = warnings
+    return record
+
+
+def _second_paragraph_end(text: str) -> int:
+    """Classified By sits in the preamble or, in some cables, inside paragraph 1."""
+    starts = [match.start() for match in _FIRST_PARAGRAPH.finditer(text)]
+    return starts[1] if len(starts) > 1 else len(text)
+
+
+def _set_classification(
+    record: CableRecord,
+    serial: classification.SerialLine,
+    release: ReleaseMetadata,
+    warnings: list[str],
+) -> None:
+    if serial.classification:
+        record.classification = classification.normalize_classification(
+            serial.classification, record.caveats
+        )
+    elif release.classification:
+        word, _, qualifier = release.classification.upper().partition("//")
+        if qualifier == "NOFORN":
+            record.caveats = classification.dedupe([*record.caveats, "NOFORN"])
+            qualifier = ""
+        record.classification = word + (f"//{qualifier}" if qualifier else "")
+        warnings.append("classification_from_release_metadata")
+    else:
+        warnings.append("classification_missing")
+
+
+def _set_dates_and_ids(
+    record: CableRecord, regions: Regions, release: ReleaseMetadata, warnings: list[str]
+) -> None:
+    """Created date, then the year-dependent ids: reference_id and reference ids."""
+    year: int | None = None
+    if record.created is None and release.created is not None:
+        record.created = release.created
+        warnings.append("created_from_release_metadata")
+    if record.created is not None:
+        year = record.created.year
+    elif record.nondisclosure_deadline is not None:
+        year = dtg.infer_year_from_declassification(record.nondisclosure_deadline)
+        if year is not None:
+            deadline = record.nondisclosure_deadline
+            day = min(deadline.day, 28) if deadline.month == 2 else deadline.day
+            record.created = datetime(year, deadline.month, day, tzinfo=UTC)
+            warnings.append("year_inferred_from_decl")
+    if record.created is None:
+        warnings.append("created_missing")
+
+    serial = regions.serial
+    if serial.station and serial.serial is not None and year is not None:
+        record.reference_id = f"{year % 100:02d}{serial.station}{serial.serial}"
+    if release.reference_id:
+        if record.reference_id and record.reference_id != release.reference_id:
+            warnings.append("reference_id_differs_from_release")
+        record.reference_id = release.reference_id
+    if record.reference_id is None:
+        warnings.append("reference_id_missing")
+    record.references = parse_references(regions.preamble, year)
+    if record.subject is None:
+        warnings.append("subject_missing")
+
+
+def _looks_like_cable(record: CableRecord, regions: Regions) -> bool:
+    return bool(
+        regions.serial.station
+        or record.origin
+        or record.subject
+        or record.tags
+        or record.nondisclosure_deadline
+        or record.classified_by
+        or (record.created and record.paragraphs)
+    )

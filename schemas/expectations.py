@@ -1,0 +1,467 @@
+"""The expectation suite of a cable batch, as code, with a policy beside every expectation.
+
+Each `Rule` names one Great Expectations 1.x expectation (by class name and
+keyword arguments) and the policy that decides what a failure means, as Delta
+Live Tables expectations do:
+
+- `warn`: the row is kept and the failure is counted in the quality tables;
+- `drop`: the failing rows go to the quarantine with the rule's name as reason;
+- `fail`: the whole batch is kept out of the lake (retried, then quarantined).
+
+The rules are plain data, so reading policies (the report, the quality
+tables) never imports great_expectations; `build_suite()` turns them into a
+`gx.ExpectationSuite` and is only called where validation runs.
+
+GE validates scalar columns only. List columns of the record are checked
+through helper columns that `cablestream.tasks.validate` derives per batch
+(listed in `HELPER_COLUMNS`): e.g. `tags_joined` is the tags joined by `|`,
+checked with one regex that must hold for every element.
+
+The suite is exported to `expectation_suite.json` beside this file; a test
+fails when code and export drift. Regenerate with
+`python -m cablestream.schemas.expectations`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:  # pragma: no cover
+    import great_expectations as gx
+
+Policy = Literal["warn", "drop", "fail"]
+POLICIES: tuple[Policy, ...] = ("warn", "drop", "fail")
+
+SUITE_NAME = "cable_batch"
+SUITE_JSON = Path(__file__).resolve().with_name("expectation_suite.json")
+
+# Years in which cables of the release were written (the oldest are from 1966).
+CREATED_MIN_YEAR = 1960
+CREATED_MAX_YEAR = 2011
+
+CLASSIFICATIONS: tuple[str, ...] = (
+    "UNCLASSIFIED",
+    "UNCLASSIFIED//FOR OFFICIAL USE ONLY",
+    "LIMITED OFFICIAL USE",
+    "LIMITED OFFICIAL USE//NOFORN",
+    "CONFIDENTIAL",
+    "CONFIDENTIAL//NOFORN",
+    "SECRET",
+    "SECRET//NOFORN",
+    "TOP SECRET",
+)
+PRECEDENCES: tuple[str, ...] = (
+    "FLASH",
+    "NIACT IMMEDIATE",
+    "IMMEDIATE",
+    "PRIORITY",
+    "ROUTINE",
+    "DEFERRED",
+)
+CAVEATS: tuple[str, ...] = (
+    "SIPDIS",
+    "STPDTS",
+    "NOFORN",
+    "NOCONTRACT",
+    "ORCON",
+    "PROPIN",
+    "EXDIS",
+    "NODIS",
+    "LIMDIS",
+    "STADIS",
+    "ROGER",
+    "CHEROKEE",
+    "SENSITIVE",
+    "SBU",
+    "OADR",
+    "GDS",
+    "NGDS",
+    "XGDS",
+    "XGDS-1",
+    "XGDS-2",
+    "XGDS-3",
+    "XGDS-4",
+    "X1",
+    "X2",
+    "X3",
+    "X4",
+    "X5",
+    "X6",
+    "X7",
+    "X8",
+    "MR",
+    "25X1",
+)
+
+# Separator of the `*_joined` helper columns (never part of a valid element).
+JOIN_SEPARATOR = "|"
+
+
+def _every_element(element: str) -> str:
+    """A regex matching a `|`-joined list whose every element matches `element` (or empty)."""
+    return rf"^(?:(?:{element})(?:\|(?:{element}))*)?$"
+
+
+REFERENCE_ID_REGEX = r"^[0-9]{2}[A-Z0-9]*[A-Z][0-9]+$"  # 08ASTANA988, 75LIBREVILLE1895
+SHA256_REGEX = r"^[0-9a-f]{64}$"
+TRANSMISSION_ID_REGEX = r"^VZCZC[A-Z0-9]+$"
+ROUTE_REGEX = r"R[A-Z0-9]{3,7}"  # RUEHC, RUEKJCS, RHMFISS
+TAG_REGEX = r"[A-Z][A-Z0-9_-]{1,24}"  # PREL, KNNP, IR, OVIP
+REASON_REGEX = r"1\.[4-5]\([a-h]\)"  # 1.4(b), 1.5(d)
+CAVEAT_REGEX = "|".join(re.escape(caveat) for caveat in CAVEATS)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One expectation of the suite and its policy."""
+
+    name: str  # stable; the quarantine reason of a `drop` rule
+    expectation: str  # class name in `great_expectations.expectations`
+    kwargs: Mapping[str, Any]
+    policy: Policy
+    description: str
+    # Batch-level rules: below this many rows the batch says too little, and a
+    # `fail` is reported as `warn` (one cable without subject is not a regression).
+    min_rows: int = 0
+    # The record field the rule is about (for the report); defaults to the GE column.
+    field: str | None = None
+
+    @property
+    def column(self) -> str:
+        if self.field is not None:
+            return self.field
+        if "column" in self.kwargs:
+            return str(self.kwargs["column"])
+        return ",".join(str(self.kwargs[key]) for key in ("column_A", "column_B"))
+
+    def effective_policy(self, element_count: int) -> Policy:
+        if self.policy == "fail" and element_count < self.min_rows:
+            return "warn"
+        return self.policy
+
+
+def _rule(
+    name: str,
+    expectation: str,
+    policy: Policy,
+    description: str,
+    *,
+    field: str | None = None,
+    min_rows: int = 0,
+    **kwargs: Any,
+) -> Rule:
+    return Rule(
+        name=name,
+        expectation=expectation,
+        kwargs=kwargs,
+        policy=policy,
+        description=description,
+        min_rows=min_rows,
+        field=field,
+    )
+
+
+NOT_NULL = "ExpectColumnValuesToNotBeNull"
+REGEX = "ExpectColumnValuesToMatchRegex"
+IN_SET = "ExpectColumnValuesToBeInSet"
+BETWEEN = "ExpectColumnValuesToBeBetween"
+
+RULES: tuple[Rule, ...] = (
+    # --- identity and provenance --------------------------------------------------------
+    _rule(
+        "record_id_unique",
+        "ExpectColumnValuesToBeUnique",
+        "drop",
+        "Two rows of one batch with the same record_id are ambiguous: both go to quarantine.",
+        column="record_id",
+    ),
+    _rule(
+        "record_id_sha256",
+        REGEX,
+        "warn",
+        "record_id is a sha256 hex digest.",
+        column="record_id",
+        regex=SHA256_REGEX,
+    ),
+    _rule(
+        "reference_id_not_null",
+        NOT_NULL,
+        "drop",
+        "Every cable has a canonical reference id.",
+        column="reference_id",
+    ),
+    _rule(
+        "reference_id_format",
+        REGEX,
+        "drop",
+        "2-digit year + station + serial without leading zeros (08ASTANA988).",
+        column="reference_id",
+        regex=REFERENCE_ID_REGEX,
+    ),
+    _rule(
+        "reference_id_unique_in_batch",
+        "ExpectColumnValuesToBeUnique",
+        "warn",
+        "A second rendering of a cable in the same batch is reported, not merged.",
+        column="reference_id",
+    ),
+    _rule(
+        "reference_id_new_to_lake",
+        "ExpectColumnValuesToBeNull",
+        "warn",
+        "A reference id already in the lake (another rendering) is reported, not merged.",
+        field="reference_id",
+        column="reference_id_in_lake",
+    ),
+    _rule(
+        "source_path_not_null",
+        NOT_NULL,
+        "fail",
+        "Provenance is set by the reader: a null means the flow is broken.",
+        column="source_path",
+    ),
+    _rule(
+        "source_sha256_format",
+        REGEX,
+        "fail",
+        "Provenance hash of the source file.",
+        column="source_sha256",
+        regex=SHA256_REGEX,
+    ),
+    _rule(
+        "source_sha256_not_null",
+        NOT_NULL,
+        "fail",
+        "Provenance hash of the source file is always set.",
+        column="source_sha256",
+    ),
+    _rule(
+        "rendering_not_null",
+        NOT_NULL,
+        "warn",
+        "The detected input form is always named.",
+        column="rendering",
+    ),
+    _rule(
+        "parser_version_not_null",
+        NOT_NULL,
+        "fail",
+        "Rows must say which parser made them.",
+        column="parser_version",
+    ),
+    # --- header -------------------------------------------------------------------------
+    _rule(
+        "created_not_null",
+        NOT_NULL,
+        "warn",
+        "A cable without any date lands in the sentinel partition year=0/month=0.",
+        column="created",
+    ),
+    _rule(
+        "created_year_in_range",
+        BETWEEN,
+        "drop",
+        f"Cables of the release were written {CREATED_MIN_YEAR}..{CREATED_MAX_YEAR}.",
+        field="created",
+        column="created_year",
+        min_value=CREATED_MIN_YEAR,
+        max_value=CREATED_MAX_YEAR,
+    ),
+    _rule(
+        "nondisclosure_after_created",
+        "ExpectColumnPairValuesAToBeGreaterThanB",
+        "warn",
+        "The declassification date lies after the cable was written.",
+        field="nondisclosure_deadline",
+        column_A="nondisclosure_at",
+        column_B="created",
+        or_equal=False,
+        ignore_row_if="either_value_is_missing",
+    ),
+    _rule(
+        "precedence_in_set",
+        IN_SET,
+        "warn",
+        "Known precedence prosigns.",
+        column="precedence",
+        value_set=list(PRECEDENCES),
+    ),
+    _rule(
+        "transmission_id_format",
+        REGEX,
+        "warn",
+        "VZCZC transmission identifier.",
+        column="transmission_id",
+        regex=TRANSMISSION_ID_REGEX,
+    ),
+    _rule(
+        "origin_not_null",
+        NOT_NULL,
+        "warn",
+        "The FM line names the sender.",
+        column="origin",
+    ),
+    _rule(
+        "routing_indicators_format",
+        REGEX,
+        "warn",
+        "Every TO/INFO routing indicator looks like RUEHC.",
+        field="recipients",
+        column="routes_joined",
+        regex=_every_element(ROUTE_REGEX),
+    ),
+    _rule(
+        "classification_not_null",
+        NOT_NULL,
+        "warn",
+        "Every cable carries a classification.",
+        column="classification",
+    ),
+    _rule(
+        "classification_in_set",
+        IN_SET,
+        "warn",
+        "Normalized classification markings.",
+        column="classification",
+        value_set=list(CLASSIFICATIONS),
+    ),
+    _rule(
+        "caveats_in_set",
+        REGEX,
+        "warn",
+        "Every handling caveat is a known marker.",
+        field="caveats",
+        column="caveats_joined",
+        regex=_every_element(CAVEAT_REGEX),
+    ),
+    _rule(
+        "tags_format",
+        REGEX,
+        "warn",
+        "TAGS are upper-case tokens without markup.",
+        field="tags",
+        column="tags_joined",
+        regex=_every_element(TAG_REGEX),
+    ),
+    _rule(
+        "classification_reasons_format",
+        REGEX,
+        "warn",
+        "Reason codes are normalized like 1.4(b).",
+        field="classification_reasons",
+        column="reasons_joined",
+        regex=_every_element(REASON_REGEX),
+    ),
+    # --- text ---------------------------------------------------------------------------
+    _rule(
+        "subject_length",
+        "ExpectColumnValueLengthsToBeBetween",
+        "drop",
+        "A subject is never empty (missing is null) and never a swallowed body.",
+        column="subject",
+        min_value=1,
+        max_value=600,
+    ),
+    _rule(
+        "body_length",
+        BETWEEN,
+        "drop",
+        "A cable has text; more than 2 M characters is a split failure.",
+        field="body",
+        column="body_length",
+        min_value=1,
+        max_value=2_000_000,
+    ),
+    # --- batch level: a parser regression shows as a shift over the whole batch ----------
+    _rule(
+        "batch_subject_share",
+        NOT_NULL,
+        "fail",
+        "At least half the cables of a batch have a subject.",
+        min_rows=10,
+        column="subject",
+        mostly=0.5,
+    ),
+    _rule(
+        "batch_parse_warning_share",
+        "ExpectColumnMeanToBeBetween",
+        "fail",
+        "At most 60% of the cables of a batch carry parse warnings.",
+        field="parse_warnings",
+        min_rows=10,
+        column="has_parse_warnings",
+        min_value=0.0,
+        max_value=0.6,
+    ),
+)
+
+RULES_BY_NAME: dict[str, Rule] = {rule.name: rule for rule in RULES}
+
+# Scalar columns derived from the record before validation (see tasks.validate).
+HELPER_COLUMNS: tuple[str, ...] = (
+    "reference_id_in_lake",
+    "created_year",
+    "nondisclosure_at",
+    "routes_joined",
+    "caveats_joined",
+    "tags_joined",
+    "reasons_joined",
+    "body_length",
+    "has_parse_warnings",
+)
+
+
+def suite_columns() -> list[str]:
+    """Every dataframe column the suite reads (record columns and helper columns)."""
+    columns: list[str] = ["record_id"]
+    for rule in RULES:
+        for key in ("column", "column_A", "column_B"):
+            value = rule.kwargs.get(key)
+            if isinstance(value, str) and value not in columns:
+                columns.append(value)
+    return columns
+
+
+def build_suite() -> gx.ExpectationSuite:
+    """The GE suite of `RULES`; the rule name and policy travel in each expectation's meta."""
+    import great_expectations as gx
+
+    expectations = []
+    for rule in RULES:
+        cls = getattr(gx.expectations, rule.expectation)
+        meta = {
+            "name": rule.name,
+            "policy": rule.policy,
+            "min_rows": rule.min_rows,
+            "field": rule.column,
+            "description": rule.description,
+        }
+        expectations.append(cls(**dict(rule.kwargs), meta=meta))
+    return gx.ExpectationSuite(name=SUITE_NAME, expectations=expectations)
+
+
+def suite_to_json(suite: gx.ExpectationSuite) -> dict[str, Any]:
+    """A stable JSON form of the suite: GE's own export without the random ids."""
+    exported: dict[str, Any] = json.loads(json.dumps(suite.to_json_dict(), default=str))
+    exported.pop("id", None)
+    for expectation in exported.get("expectations", []):
+        expectation.pop("id", None)
+    return exported
+
+
+def render_suite_json() -> str:
+    return json.dumps(suite_to_json(build_suite()), indent=2, sort_keys=True) + "\n"
+
+
+def main() -> None:
+    SUITE_JSON.write_text(render_suite_json(), encoding="utf-8")
+    print(f"wrote {SUITE_JSON}")
+
+
+if __name__ == "__main__":
+    main()

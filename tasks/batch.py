@@ -1,0 +1,380 @@
+"""The steps of one ingest micro-batch as plain functions (the flow wraps them in tasks).
+
+claim -> parse -> (validate, elsewhere) -> write + commit, or fail. Each step
+takes and returns plain values so it can be tested without Prefect.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cablestream.schemas import lake as layout
+from cablestream.schemas.arrow import CABLE_SCHEMA, records_to_table
+from cablestream.schemas.record import CableRecord, NoCable
+from cablestream.tasks import lake as lake_io
+from cablestream.tasks import quarantine
+from cablestream.tasks.discover import InboxFile
+from cablestream.tasks.ledger import Candidate, ClaimedFile, FileOutcome, Ledger
+from cablestream.tasks.parse import parse_source
+from cablestream.tasks.quarantine import QuarantineEntry
+from cablestream.tasks.read import read_source
+
+
+def new_batch_id() -> str:
+    """`20261125T100450Z-3f9a1c2b`: sortable by start time, unique by its random suffix."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+
+
+def plan_batches(files: list[InboxFile], max_files: int, max_bytes: int) -> list[list[InboxFile]]:
+    """Group ready files into micro-batches of at most `max_files` files / `max_bytes` bytes."""
+    batches: list[list[InboxFile]] = []
+    current: list[InboxFile] = []
+    size = 0
+    for item in files:
+        if current and (len(current) >= max_files or size + item.size > max_bytes):
+            batches.append(current)
+            current, size = [], 0
+        current.append(item)
+        size += item.size
+    if current:
+        batches.append(current)
+    return batches
+
+
+def recover(lake: Path, ledger: Ledger) -> list[str]:
+    """Remove the outputs of batches a dead process left claimed and forget their claims."""
+    recovered = []
+    for stale in ledger.stale_batches():
+        lake_io.remove_outputs(lake, stale.outputs, stale.batch_id)
+        ledger.abort(stale.batch_id, note="recovered: claimed but never committed")
+        recovered.append(stale.batch_id)
+    return recovered
+
+
+@dataclass(slots=True)
+class LoadedFile:
+    claim: ClaimedFile
+    data: bytes | None
+    failure: str | None
+    detail: str
+
+
+@dataclass(slots=True)
+class ClaimedBatch:
+    batch_id: str
+    files: list[LoadedFile]
+    skipped: int = 0  # ready files not claimed: changed while read, known, or being ingested
+
+    @property
+    def bytes(self) -> int:
+        return sum(item.claim.size for item in self.files)
+
+
+def read_and_claim(
+    inbox: Path, files: list[InboxFile], ledger: Ledger, batch_id: str, max_file_bytes: int
+) -> ClaimedBatch:
+    """Read and hash each file (bytes kept for parsing), then claim them in one transaction.
+
+    A file whose size or mtime moved while it was read is left for a later scan.
+    """
+    loaded: dict[str, tuple[Candidate, bytes | None, str | None, str]] = {}
+    skipped = 0
+    for item in files:
+        source = read_source(inbox / item.path, max_file_bytes)
+        try:
+            stat = (inbox / item.path).stat()
+            moved = (stat.st_size, stat.st_mtime_ns) != (item.size, item.mtime_ns)
+        except OSError:
+            moved = source.failure is None
+        if moved:
+            skipped += 1
+            continue
+        candidate = Candidate(item.path, source.sha256, item.size, item.mtime_ns)
+        loaded[item.path] = (candidate, source.data, source.failure, source.detail)
+    claimed = ledger.claim(batch_id, [entry[0] for entry in loaded.values()])
+    batch = ClaimedBatch(batch_id, [], skipped + len(loaded) - len(claimed))
+    for claim in claimed:
+        _, data, failure, detail = loaded[claim.path]
+        batch.files.append(LoadedFile(claim, data, failure, detail))
+    return batch
+
+
+@dataclass(slots=True)
+class ParsedBatch:
+    batch_id: str
+    table: pa.Table
+    entries: list[QuarantineEntry]
+    outcomes: dict[int, FileOutcome]
+    source_copies: dict[str, bytes] = field(default_factory=dict)  # sha256 -> bytes
+    cables: int = 0
+    duplicates: int = 0
+
+
+def parse_batch(batch: ClaimedBatch, drop_subjects: bool = False) -> ParsedBatch:
+    """Split and parse every claimed file; NoCable results and read failures become entries.
+
+    `drop_subjects` is fault injection for validation tests: it blanks the
+    subject of every record, as a broken parser would.
+    """
+    records: list[CableRecord] = []
+    entries: list[QuarantineEntry] = []
+    outcomes: dict[int, FileOutcome] = {}
+    copies: dict[str, bytes] = {}
+    duplicates = 0
+    for item in batch.files:
+        claim = item.claim
+        if claim.duplicate_of is not None:
+            outcomes[claim.file_id] = FileOutcome(
+                "duplicate", f"same content as {claim.duplicate_of}"
+            )
+            duplicates += 1
+            continue
+        if item.data is None:
+            entries.append(
+                QuarantineEntry(claim.path, claim.sha256, item.failure or "unreadable", item.detail)
+            )
+            outcomes[claim.file_id] = FileOutcome("quarantined", item.failure)
+            continue
+        results = parse_source(item.data, claim.path)
+        cables = [result for result in results if isinstance(result, CableRecord)]
+        for result in results:
+            if isinstance(result, NoCable):
+                entries.append(
+                    QuarantineEntry(
+                        claim.path,
+                        claim.sha256,
+                        result.reason,
+                        result.detail,
+                        source_offset=result.source_offset,
+                    )
+                )
+        if cables:
+            records.extend(cables)
+            outcomes[claim.file_id] = FileOutcome("committed")
+        else:
+            copies[claim.sha256] = item.data
+            reason = next(
+                (e.reason for e in reversed(entries) if e.source_path == claim.path), None
+            )
+            outcomes[claim.file_id] = FileOutcome("quarantined", reason)
+    if drop_subjects:
+        for record in records:
+            record.subject = None
+    table = records_to_table(records) if records else CABLE_SCHEMA.empty_table()
+    return ParsedBatch(
+        batch.batch_id, table, entries, outcomes, copies, cables=len(records), duplicates=duplicates
+    )
+
+
+@dataclass(slots=True)
+class BatchSummary:
+    """What one batch did; also the body of its Prefect artifact."""
+
+    batch_id: str
+    status: str  # committed | retry | quarantined (validation failed too often) | empty
+    files: int = 0
+    bytes: int = 0
+    duplicates: int = 0
+    cables: int = 0
+    rows_written: int = 0
+    rows_quarantined: int = 0
+    files_quarantined: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    expectations_failed: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+    def markdown(self) -> str:
+        lines = [
+            f"# Ingest batch `{self.batch_id}`: {self.status}",
+            "",
+            "| files | bytes | duplicates | cables | rows written | rows quarantined "
+            "| files quarantined | seconds |",
+            "|---|---|---|---|---|---|---|---|",
+            f"| {self.files} | {self.bytes} | {self.duplicates} | {self.cables} "
+            f"| {self.rows_written} | {self.rows_quarantined} | {self.files_quarantined} "
+            f"| {self.seconds:.2f} |",
+        ]
+        if self.reasons:
+            lines += ["", "Quarantine reasons:", ""]
+            lines += [f"- `{reason}`: {count}" for reason, count in sorted(self.reasons.items())]
+        if self.expectations_failed:
+            lines += ["", "Failed expectations (batch not written):", ""]
+            lines += [f"- `{name}`" for name in self.expectations_failed]
+        if self.note:
+            lines += ["", self.note]
+        return "\n".join(lines) + "\n"
+
+
+def _stamp(table: pa.Table, batch_id: str) -> pa.Table:
+    """Set batch_id and ingested_at on every row."""
+    now = pa.scalar(datetime.now(UTC), pa.timestamp("ms", tz="UTC"))
+    table = table.set_column(
+        table.schema.get_field_index("batch_id"),
+        CABLE_SCHEMA.field("batch_id"),
+        pa.array([batch_id] * table.num_rows, pa.string()),
+    )
+    return table.set_column(
+        table.schema.get_field_index("ingested_at"),
+        CABLE_SCHEMA.field("ingested_at"),
+        pa.repeat(now, table.num_rows),
+    )
+
+
+def write_and_commit(
+    lake: Path,
+    ledger: Ledger,
+    batch: ClaimedBatch,
+    parsed: ParsedBatch,
+    accepted: pa.Table,
+    rejections: list[tuple[str, str, str]],
+) -> BatchSummary:
+    """Stage rows and quarantine files, record them, publish them, commit the batch.
+
+    `rejections` are (record_id, reason, detail) of rows validation dropped.
+    """
+    started = time.perf_counter()
+    batch_id = batch.batch_id
+    entries = list(parsed.entries)
+    rejected_rows = CABLE_SCHEMA.empty_table()
+    if rejections:
+        by_id = {record_id: (reason, detail) for record_id, reason, detail in rejections}
+        mask = pc.is_in(parsed.table.column("record_id"), pa.array(list(by_id), pa.string()))
+        rejected_rows = parsed.table.filter(mask)
+        rejected_rows = rejected_rows.append_column(
+            "quarantine_reason",
+            pa.array(
+                [by_id[r][0] for r in rejected_rows.column("record_id").to_pylist()], pa.string()
+            ),
+        )
+        for row in rejected_rows.select(
+            ["record_id", "source_path", "source_sha256", "source_offset"]
+        ).to_pylist():
+            reason, detail = by_id[row["record_id"]]
+            entries.append(
+                QuarantineEntry(
+                    row["source_path"],
+                    row["source_sha256"],
+                    reason,
+                    detail,
+                    source_offset=row["source_offset"],
+                    record_id=row["record_id"],
+                )
+            )
+    # Whole-file rejections keep a copy of the source (not for oversized/unreadable: no bytes).
+    copy_paths = {
+        sha: quarantine.keep_source_copy(lake, sha, data)
+        for sha, data in parsed.source_copies.items()
+    }
+    for entry in entries:
+        if entry.record_id is None:
+            entry.copy_path = copy_paths.get(entry.source_sha256)
+
+    lake_io.clear_staging(lake, batch_id)
+    written = lake_io.stage_rows(_stamp(accepted, batch_id), lake, batch_id)
+    quarantine.stage_reasons(lake, batch_id, entries)
+    quarantine.stage_rejected_rows(
+        lake, batch_id, _stamp(rejected_rows, batch_id) if rejected_rows.num_rows else rejected_rows
+    )
+    staged = lake_io.staged_tree(lake, batch_id)
+    ledger.record_outputs(batch_id, [item.relative for item in staged])
+    outputs = lake_io.publish(lake, staged)
+    ledger.commit(batch_id, parsed.outcomes, note=f"{accepted.num_rows} rows")
+    lake_io.clear_staging(lake, batch_id)
+
+    reasons = Counter(entry.reason for entry in entries)
+    return BatchSummary(
+        batch_id=batch_id,
+        status="committed",
+        files=len(batch.files),
+        bytes=batch.bytes,
+        duplicates=parsed.duplicates,
+        cables=parsed.cables,
+        rows_written=accepted.num_rows,
+        rows_quarantined=rejected_rows.num_rows,
+        files_quarantined=sum(1 for o in parsed.outcomes.values() if o.state == "quarantined"),
+        reasons=dict(reasons),
+        outputs=[path for path in outputs if not path.startswith("_")],
+        seconds=time.perf_counter() - started,
+        note=f"{len(written)} Parquet files written",
+    )
+
+
+def fail_batch(
+    lake: Path,
+    ledger: Ledger,
+    batch: ClaimedBatch,
+    parsed: ParsedBatch,
+    failed_expectations: list[str],
+    max_attempts: int,
+) -> BatchSummary:
+    """Validation failed: release the files for a retry, or quarantine them whole at the limit."""
+    detail = "failed expectations: " + ", ".join(failed_expectations)
+    attempts = ledger.record_failure(batch.batch_id, detail)
+    if attempts < max_attempts:
+        ledger.release(batch.batch_id, note=f"attempt {attempts}: {detail}")
+        lake_io.clear_staging(lake, batch.batch_id)
+        return BatchSummary(
+            batch_id=batch.batch_id,
+            status="retry",
+            files=len(batch.files),
+            bytes=batch.bytes,
+            cables=parsed.cables,
+            expectations_failed=failed_expectations,
+            note=f"Not written: attempt {attempts} of {max_attempts}; files released for retry.",
+        )
+    # Out of attempts: every file of the batch goes to the quarantine whole.
+    whole = ParsedBatch(batch.batch_id, CABLE_SCHEMA.empty_table(), list(parsed.entries), {})
+    for item in batch.files:
+        claim = item.claim
+        if claim.duplicate_of is not None:
+            whole.outcomes[claim.file_id] = parsed.outcomes[claim.file_id]
+            continue
+        whole.outcomes[claim.file_id] = FileOutcome("quarantined", quarantine.VALIDATION_FAILED)
+        if item.data is not None and parsed.outcomes[claim.file_id].state == "committed":
+            whole.source_copies[claim.sha256] = item.data
+            whole.entries.append(
+                QuarantineEntry(claim.path, claim.sha256, quarantine.VALIDATION_FAILED, detail)
+            )
+    summary = write_and_commit(lake, ledger, batch, whole, whole.table, [])
+    summary.status = "quarantined"
+    summary.cables = parsed.cables
+    summary.expectations_failed = failed_expectations
+    summary.note = f"Not written: failed {attempts} times; the batch's files are quarantined."
+    return summary
+
+
+def archive_settled(inbox: Path, archive: Path, batch: ClaimedBatch) -> int:
+    """Move the batch's source files (still unchanged) to `archive`, keeping relative paths."""
+    moved = 0
+    for item in batch.files:
+        source = inbox / item.claim.path
+        try:
+            stat = source.stat()
+        except OSError:
+            continue
+        if (stat.st_size, stat.st_mtime_ns) != (item.claim.size, item.claim.mtime_ns):
+            continue
+        target = layout.inside(archive, archive / item.claim.path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(source, target)
+        marker = source.with_name(source.name + ".done")
+        if marker.exists():
+            os.replace(marker, target.with_name(target.name + ".done"))
+        moved += 1
+    return moved

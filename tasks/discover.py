@@ -1,0 +1,106 @@
+"""Find the files in the inbox that are complete and may be claimed.
+
+A file is *ready* when its size and mtime have been stable for the settle
+interval, or at once when a completion marker `NAME.done` sits beside it.
+Hidden and temporary names (`.*`, `*.tmp`, `*.part`) are never taken.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+DONE_SUFFIX = ".done"
+_TEMP_SUFFIXES = (".tmp", ".part", DONE_SUFFIX)
+
+
+@dataclass(frozen=True, slots=True)
+class InboxFile:
+    """One regular file of the inbox as seen by a scan."""
+
+    path: str  # relative to the inbox root, with `/` separators
+    size: int
+    mtime_ns: int
+    has_marker: bool = False
+
+
+def is_candidate_name(name: str) -> bool:
+    """False for hidden names and for temp names and markers (`*.tmp`, `*.part`, `*.done`)."""
+    return not name.startswith(".") and not name.lower().endswith(_TEMP_SUFFIXES)
+
+
+def scan_inbox(inbox: Path) -> Iterator[InboxFile]:
+    """Every candidate file under `inbox` (recursive; hidden folders are skipped too)."""
+    stack = [inbox]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        names = {entry.name for entry in entries}
+        for entry in sorted(entries, key=lambda e: e.name):
+            if entry.name.startswith("."):
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+                    continue
+                if not is_candidate_name(entry.name) or not entry.is_file():
+                    continue
+                stat = entry.stat()
+            except OSError:
+                continue
+            yield InboxFile(
+                path=Path(entry.path).relative_to(inbox).as_posix(),
+                size=stat.st_size,
+                mtime_ns=stat.st_mtime_ns,
+                has_marker=entry.name + DONE_SUFFIX in names,
+            )
+
+
+class Settler:
+    """Decides readiness from what successive scans saw.
+
+    A file is ready when it has a `.done` marker, or when it has not been
+    written for `settle_seconds` (any write moves its mtime) and its size and
+    mtime are the same as at the previous scan (this catches producers that
+    set an old mtime while still writing). A one-shot run over an old inbox
+    therefore takes everything at once, while a file written a moment ago waits.
+    """
+
+    def __init__(self, settle_seconds: float) -> None:
+        self.settle_seconds = settle_seconds
+        self._seen: dict[str, tuple[int, int]] = {}
+
+    def ready(self, files: list[InboxFile], now: float | None = None) -> list[InboxFile]:
+        """Files ready to claim out of one scan; remembers the scan for the next call."""
+        now = time.time() if now is None else now
+        ready: list[InboxFile] = []
+        for item in files:
+            previous = self._seen.get(item.path)
+            unchanged = previous is None or previous == (item.size, item.mtime_ns)
+            settled = now - item.mtime_ns / 1e9 >= self.settle_seconds
+            if item.has_marker or (settled and unchanged):
+                ready.append(item)
+        self._seen = {item.path: (item.size, item.mtime_ns) for item in files}
+        return ready
+
+    def next_settle_in(self, files: list[InboxFile], now: float | None = None) -> float | None:
+        """Seconds until the next of these files settles, or None when none is waiting."""
+        now = time.time() if now is None else now
+        waits = [
+            self.settle_seconds - (now - item.mtime_ns / 1e9)
+            for item in files
+            if not item.has_marker
+        ]
+        waiting = [wait for wait in waits if wait > 0]
+        return min(waiting) if waiting else None
+
+
+def ready_files(inbox: Path, settle_seconds: float, now: float | None = None) -> list[InboxFile]:
+    """One-shot readiness: marker present, or untouched (mtime) for `settle_seconds`."""
+    return Settler(settle_seconds).ready(list(scan_inbox(inbox)), now=now)

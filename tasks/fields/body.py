@@ -1,0 +1,87 @@
+"""The cable text: numbered paragraphs (with repaired numbering), summary, signature."""
+
+from __future__ import annotations
+
+import regex
+
+from cablestream.schemas.record import Paragraph
+
+# `1. (S) Per reftel …`, `12. (C/NF) …`, `3.  CONFIDENTIAL - ENTIRE TEXT.`
+_PARAGRAPH_START = regex.compile(
+    r"(?m)^[ \t]*(?P<number>\d{1,3})\.(?:[ \t]+|$)(?:\((?P<marking>[A-Z]{1,4}(?:[ \t]*/{1,2}[ \t]*[A-Z]{1,6}){0,3})\)[ \t]*)?"
+)
+# `SUMMARY: …`, `BEGIN SUMMARY`, `Summary and Comment:`; ends at `END SUMMARY`.
+_SUMMARY_START = regex.compile(
+    r"(?i)\b(?:BEGIN[ \t]+)?SUMMARY(?:[ \t]+AND[ \t]+(?:COMMENT|ACTION REQUEST))?[ \t]*[:.-]"
+)
+_SUMMARY_BEGIN_LINE = regex.compile(r"(?im)^[ \t-]*(?:BEGIN[ \t]+)?SUMMARY[ \t-]*$")
+_SUMMARY_END = regex.compile(r"(?i)\bEND[ \t]+(?:OF[ \t]+)?SUMMARY\b")
+# The signer: a short upper-case name alone on the last line (`ORDWAY`, `RICE`, `KISSINGER`).
+_SIGNER = regex.compile(
+    r"^[ \t]*(?P<names>[A-Z][A-Z'.-]{1,24}(?:[ /][A-Z][A-Z'.-]{1,24}){0,2})[ \t]*$"
+)
+_NOT_SIGNERS = frozenset(
+    {"NNNN", "BT", "SIPDIS", "NOFORN", "END", "CONFIDENTIAL", "SECRET", "UNCLASSIFIED", "UNCLAS"}
+)
+
+
+def repair_numbers(numbers: list[int]) -> tuple[list[int], bool]:
+    """Undo the rendering artifact that glues a `1` before paragraph numbers (`1, 12, 13`).
+
+    A number is taken as garbled when it is not the expected next number but
+    reads as `1` followed by it (`12` for 2, `110` for 10, `11` for the first).
+    """
+    repaired: list[int] = []
+    changed = False
+    expected = 1
+    for number in numbers:
+        if number != expected and str(number) == f"1{expected}":
+            number = expected
+            changed = True
+        repaired.append(number)
+        expected = number + 1
+    return repaired, changed
+
+
+def split_signature(text: str) -> tuple[str, list[str]]:
+    """Remove the signer line from the end of the text: (text without it, signers)."""
+    lines = text.rstrip().split("\n")
+    while lines and (not lines[-1].strip() or lines[-1].strip() in ("NNNN", "BT")):
+        lines.pop()
+    if not lines:
+        return text, []
+    match = _SIGNER.match(lines[-1])
+    if match is None or match["names"] in _NOT_SIGNERS:
+        return text, []
+    names = [name for name in regex.split(r"[ /]", match["names"]) if name]
+    return "\n".join(lines[:-1]), names
+
+
+def parse_paragraphs(text: str) -> tuple[list[Paragraph], bool]:
+    """Numbered paragraphs of the text (signature already removed): (paragraphs, repaired?)."""
+    starts = list(_PARAGRAPH_START.finditer(text))
+    if not starts:
+        return [], False
+    numbers, repaired = repair_numbers([int(match["number"]) for match in starts])
+    ends = [match.start() for match in starts[1:]] + [len(text)]
+    paragraphs = [
+        Paragraph(
+            number=number,
+            classification=" ".join(match["marking"].split()) if match["marking"] else None,
+            text=" ".join(text[match.end() : end].split()),
+        )
+        for match, end, number in zip(starts, ends, numbers, strict=True)
+    ]
+    return paragraphs, repaired
+
+
+def parse_summary(text: str) -> str | None:
+    """Text between a SUMMARY opener and END SUMMARY; None without both."""
+    start = _SUMMARY_START.search(text) or _SUMMARY_BEGIN_LINE.search(text)
+    if start is None:
+        return None
+    end = _SUMMARY_END.search(text, start.end())
+    if end is None:
+        return None
+    summary = " ".join(text[start.end() : end.start()].split()).rstrip(" .(-")
+    return summary or None

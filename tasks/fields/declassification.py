@@ -1,0 +1,34 @@
+"""E.O. line: `E.O. 12958: DECL: 05/27/2023` -> nondisclosure deadline 2023-05-27."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import regex
+
+from cablestream.tasks.fields.dtg import expand_year
+
+# `E.O. 12958: DECL: 05/27/2023`, `EO 12958 DECL: 09/21/10`, `DECL: OADR`, `E.O. 12958: N/A`.
+_DECL_DATE = regex.compile(
+    r"(?i)\bDECL[:;]?[ \t]*(?P<month>\d{1,2})/(?P<day>\d{1,2})/(?P<year>\d{4}|\d{2})\b"
+)
+# Markers that stand where a date would: Originating Agency's Determination Required, …
+_DECL_MARKER = regex.compile(
+    r"(?i)\bDECL[:;]?[ \t]*(?P<marker>OADR|X[1-8](?:[ ,]+X[1-8])*|MR|25X\d)\b"
+)
+
+
+def parse_declassification(text: str) -> tuple[date | None, str | None]:
+    """(deadline, marker): the DECL date, or a marker such as OADR kept as a caveat."""
+    match = _DECL_DATE.search(text)
+    if match:
+        raw_year = int(match["year"])
+        year = raw_year if raw_year >= 1000 else expand_year(raw_year)
+        try:
+            return date(year, int(match["month"]), int(match["day"])), None
+        except ValueError:
+            return None, None
+    marker = _DECL_MARKER.search(text)
+    if marker:
+        return None, "DECL " + " ".join(marker["marker"].upper().split())
+    return None, None

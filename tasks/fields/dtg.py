@@ -1,0 +1,54 @@
+"""Date-time group and precedence: `O 270710Z MAY 08` -> 2008-05-27T07:10Z, IMMEDIATE."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import regex
+
+MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), 1
+    )
+}
+PROSIGNS = {"Z": "FLASH", "O": "IMMEDIATE", "P": "PRIORITY", "R": "ROUTINE"}
+
+# `O 270710Z MAY 08`, `P R 281848Z DEC 66`, a bare `201247Z Jan 04` in partial extracts.
+_DTG = regex.compile(
+    r"(?im)^[ \t]*(?:(?P<prosign>[ZOPR]{1,2}(?: [ZOPR])?)[ \t]+)?"
+    r"(?P<day>\d{2})(?P<hour>\d{2})(?P<minute>\d{2})Z[ \t]+(?P<month>[A-Z]{3})[ \t]+(?P<year>\d{2}|\d{4})\b"
+)
+
+
+def expand_year(two_digits: int) -> int:
+    """Two-digit years: cables run from the 1960s to 2010."""
+    return 1900 + two_digits if two_digits >= 60 else 2000 + two_digits
+
+
+def parse_dtg(header: str) -> tuple[datetime | None, str | None]:
+    """The first DTG line of the header: (created in UTC, precedence from its prosign)."""
+    for match in _DTG.finditer(header):
+        month = MONTHS.get(match["month"].upper())
+        if month is None:
+            continue
+        raw_year = int(match["year"])
+        year = raw_year if raw_year >= 1000 else expand_year(raw_year)
+        try:
+            created = datetime(
+                year, month, int(match["day"]), int(match["hour"]), int(match["minute"]), tzinfo=UTC
+            )
+        except ValueError:
+            continue
+        prosign = match["prosign"]
+        precedence = PROSIGNS.get(prosign[0].upper()) if prosign else None
+        return created, precedence
+    return None, None
+
+
+def infer_year_from_declassification(deadline: date, latest_year: int = 2010) -> int | None:
+    """Origin year from a DECL date: normally 10 years on, else 20, 25 or 30 for long holds."""
+    for hold in (10, 20, 25, 30):
+        if deadline.year - hold <= latest_year:
+            return deadline.year - hold
+    return None

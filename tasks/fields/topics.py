@@ -1,0 +1,74 @@
+"""TAGS and SUBJECT: what the cable is about."""
+
+from __future__ import annotations
+
+import regex
+
+from cablestream.tasks.fields.classification import dedupe
+from cablestream.tasks.fields.markers import FIELD_START, continuation
+
+# `TAGS: PREL, PGOV KZ`, `TAG PREL`, on its own line or after the E.O. text.
+_TAGS = regex.compile(r"(?im)(?:^|[ \t])TAGS?\b[:;]?[ \t]*(?P<tags>[^\n]*)")
+# `SUBJECT: …` / `SUBJ: …`, also sharing a line with TAGS.
+_SUBJECT = regex.compile(r"(?im)(?:^|[ \t])SUBJ(?:ECT)?\b[ \t]*[:.;-]?[ \t]*(?P<subject>[^\n]*)")
+_MAX_SUBJECT_LINES = 4
+_TAG_TOKEN = regex.compile(r"[A-Za-z0-9][A-Za-z0-9_&-]*")
+_CONNECTOR_END = regex.compile(
+    r"(?i)(?:\b(?:OF|THE|AND|TO|IN|ON|FOR|A|AN|WITH|AT|BY|FROM|OR|ITS|HIS|HER|THEIR|NEW)|[,:;-])$"
+)
+
+
+def _line_index(text: str, position: int) -> int:
+    return text.count("\n", 0, position)
+
+
+def parse_tags(text: str) -> list[str]:
+    """Tag tokens, upper-cased, in order, de-duplicated; stops where SUBJECT starts."""
+    match = _TAGS.search(text)
+    if match is None:
+        return []
+    raw = match["tags"]
+    lines = text.split("\n")
+    wrapped = continuation(lines, _line_index(text, match.start("tags")), cross_blank=False)
+    # A wrapped TAGS line continues only with tag-like tokens.
+    for line in wrapped:
+        if not regex.fullmatch(r"[A-Z0-9, _&-]+", line):
+            break
+        raw += " " + line
+    raw = regex.split(r"(?i)\bSUBJ(?:ECT)?\b", raw, maxsplit=1)[0]
+    return dedupe([token.upper() for token in _TAG_TOKEN.findall(raw)])
+
+
+def _mostly_upper(line: str) -> bool:
+    letters = [char for char in line if char.isalpha()]
+    return bool(letters) and sum(char.isupper() for char in letters) >= 0.8 * len(letters)
+
+
+def parse_subject(text: str, *, double_spaced: bool) -> str | None:
+    """The SUBJECT line unwrapped over its continuation lines; None when absent or empty.
+
+    A wrap crosses a blank line only where the rendering puts blank lines
+    between all lines, or where the line so far visibly continues (`… BOARD OF`).
+    An upper-case subject continues only with upper-case lines.
+    """
+    match = _SUBJECT.search(text)
+    if match is None:
+        return None
+    lines = text.split("\n")
+    parts = [match["subject"].strip()]
+    upper = _mostly_upper(parts[0])
+    index = _line_index(text, match.start("subject")) + 1
+    while index < len(lines) and len(parts) <= _MAX_SUBJECT_LINES:
+        line = lines[index].strip()
+        index += 1
+        if not line:
+            ends_open = bool(_CONNECTOR_END.search(parts[-1]))
+            next_blank = index >= len(lines) or not lines[index].strip()
+            if next_blank or not (double_spaced or ends_open):
+                break
+            continue
+        if FIELD_START.match(line) or (upper and parts[0] and not _mostly_upper(line)):
+            break
+        parts.append(line)
+    subject = " ".join(" ".join(parts).split())
+    return subject or None

@@ -1,0 +1,131 @@
+"""Write accepted rows into the hive-partitioned lake, atomically per file.
+
+A batch's files are first written under `_staging/<batch_id>/` with the same
+relative layout they will have in the lake, then renamed into place (same
+filesystem, so each rename is atomic). pyarrow's `write_dataset` is not
+transactional (arrow #11781): the flow records the staged paths in the
+ledger before publishing, and recovery deletes them if the batch never commits.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from cablestream.schemas import lake as layout
+from cablestream.schemas.arrow import PARTITION_SCHEMA, with_partition_columns
+
+# ~16k cables of ~6 KB text make row groups of tens of MB: large enough for
+# scans, small enough that a reader filtering on a few columns skips well.
+ROW_GROUP_ROWS = 16_384
+MAX_ROWS_PER_FILE = 1_000_000
+COMPRESSION = "zstd"
+
+
+@dataclass(frozen=True, slots=True)
+class StagedFile:
+    """A file written under the batch's staging dir; `relative` is its final path in the lake."""
+
+    staged: Path
+    relative: str
+
+
+def partitioned(table: pa.Table) -> pa.Table:
+    """The table with integer `year`/`month` from `created`, out-of-range values sent to 0/0.
+
+    Any `year`/`month` columns already present are dropped: partition values are
+    always recomputed here, never taken from upstream.
+    """
+    for name in PARTITION_SCHEMA.names:
+        if name in table.column_names:
+            table = table.drop_columns([name])
+    table = with_partition_columns(table)
+    year, month = table.column("year"), table.column("month")
+    bad = pc.or_(
+        pc.or_(pc.less(year, layout.MIN_YEAR), pc.greater(year, layout.MAX_YEAR)),
+        pc.or_(pc.less(month, 1), pc.greater(month, 12)),
+    )
+    zero = pa.scalar(layout.UNDATED_YEAR, pa.int32())
+    table = table.set_column(
+        table.schema.get_field_index("year"), "year", pc.if_else(bad, zero, year)
+    )
+    month_zero = pa.scalar(layout.UNDATED_MONTH, pa.int32())
+    return table.set_column(
+        table.schema.get_field_index("month"), "month", pc.if_else(bad, month_zero, month)
+    )
+
+
+def _staged_files(stage: Path) -> list[StagedFile]:
+    files: list[StagedFile] = []
+    for path in sorted(stage.rglob("*")):
+        if path.is_file():
+            layout.inside(stage, path)
+            files.append(StagedFile(path, path.relative_to(stage).as_posix()))
+    return files
+
+
+def stage_rows(table: pa.Table, lake: Path, batch_id: str) -> list[StagedFile]:
+    """Write the rows as zstd Parquet under the batch's staging dir, one folder per partition."""
+    stage = layout.staging_dir(lake, batch_id)
+    if table.num_rows == 0:
+        return []
+    written: list[str] = []
+    fmt = ds.ParquetFileFormat()
+    ds.write_dataset(
+        partitioned(table),
+        base_dir=str(stage),
+        format=fmt,
+        partitioning=ds.partitioning(PARTITION_SCHEMA, flavor="hive"),
+        basename_template=layout.data_file_basename(batch_id),
+        file_options=fmt.make_write_options(compression=COMPRESSION),
+        max_rows_per_group=ROW_GROUP_ROWS,
+        min_rows_per_group=min(ROW_GROUP_ROWS, table.num_rows),
+        max_rows_per_file=MAX_ROWS_PER_FILE,
+        existing_data_behavior="overwrite_or_ignore",
+        file_visitor=lambda written_file: written.append(written_file.path),
+    )
+    files = []
+    for path in written:
+        staged = layout.inside(stage, Path(path))
+        files.append(StagedFile(staged, staged.relative_to(stage.resolve()).as_posix()))
+    return files
+
+
+def publish(lake: Path, staged: list[StagedFile]) -> list[str]:
+    """Rename staged files into the lake; returns their lake-relative paths."""
+    published = []
+    for item in staged:
+        target = layout.inside(lake, lake / item.relative)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(item.staged, target)
+        published.append(item.relative)
+    return published
+
+
+def remove_outputs(lake: Path, relative_paths: list[str], batch_id: str) -> int:
+    """Delete a batch's recorded outputs and its staging dir; returns how many files went."""
+    removed = 0
+    for relative in relative_paths:
+        try:
+            layout.inside(lake, lake / relative).unlink()
+            removed += 1
+        except FileNotFoundError:
+            pass
+    clear_staging(lake, batch_id)
+    return removed
+
+
+def clear_staging(lake: Path, batch_id: str) -> None:
+    shutil.rmtree(layout.staging_dir(lake, batch_id), ignore_errors=True)
+
+
+def staged_tree(lake: Path, batch_id: str) -> list[StagedFile]:
+    """Everything under the batch's staging dir (rows and quarantine files alike)."""
+    stage = layout.staging_dir(lake, batch_id)
+    return _staged_files(stage) if stage.exists() else []

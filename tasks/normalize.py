@@ -1,0 +1,90 @@
+"""Rendering detection and normalisation: the one place where markup is removed.
+
+Every field parser reads the plain telegram text this module produces: LF
+line ends, no HTML/markdown/LaTeX markup, spaced-out words joined, page-break
+lines dropped, the partial-extract notice lifted into a flag.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+
+import regex
+
+# `<a href='/tag/PREL_0.html'>PREL</a>`, `<u>`, `<br />` …
+_HTML_TAG = regex.compile(r"<(?:/?[A-Za-z][A-Za-z0-9]*)(?:\s[^<>]{0,500})?/?>")
+_HTML_LINE_BREAK = regex.compile(r"<br\s*/?>|&#x0*A;|&#0*10;", regex.IGNORECASE)
+_HTML_ENTITY = regex.compile(r"&(?:#\d{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z]{2,8});")
+# `[KNNP](#)`
+_MARKDOWN_LINK = regex.compile(r"\[([^\[\]\n]{0,200})\]\([^()\s]{0,500}\)")
+# `\underline{\mbox{1}}` and friends, innermost first.
+_LATEX_COMMAND = regex.compile(r"\\(?:mbox|underline|textbf|textit|emph|text)\{([^{}\n]{0,200})\}")
+# `$11.$` left once the commands are gone.
+_LATEX_MATH = regex.compile(r"\$([^$\n]{0,40})\$")
+# `C O N F I D E N T I A L`, `S e c r e t`: four or more single letters spaced out.
+_SPACED_WORD = regex.compile(r"(?<![\w])(?:[A-Za-z] ){3,}[A-Za-z](?![\w])")
+# Markdown scrape writes paragraph numbers `1 .`
+_SPACED_PARAGRAPH_DOT = regex.compile(r"(?m)^([ \t]*\d{1,3}) \.(?=\s)")
+# `ALGIERS 00000085  002 OF 002`: page header repeated inside the text.
+_PAGE_BREAK_LINE = regex.compile(
+    r"(?m)^[ \t]*[A-Z][A-Z .'-]{1,30} 0{3,}\d{1,6}\s+\d{3}(?:\.\d)? OF \d{3}[ \t]*$\n?"
+)
+_PARTIAL_NOTICE = regex.compile(
+    r"(?im)^[ \t]*This record is a partial extract of the original cable\.[^\n]*$\n?"
+)
+_TRAILING_SPACE = regex.compile(r"(?m)[ \t\u00a0]+$")
+
+
+@dataclass(slots=True)
+class NormalizedText:
+    text: str
+    rendering: str
+    is_partial: bool
+    warnings: list[str] = field(default_factory=list)
+
+
+def detect_rendering(text: str, default: str) -> str:
+    """Name the rendering from its markup; `default` comes from the splitter."""
+    if "\\mbox" in text or "\\underline" in text:
+        return "latex"
+    if "](#)" in text or _SPACED_PARAGRAPH_DOT.search(text):
+        return "markdown"
+    if default == "telegram" and _HTML_TAG.search(text):
+        return "html_fragment"
+    return default
+
+
+def strip_markup(text: str, rendering: str) -> str:
+    """Remove HTML tags and entities, markdown links and LaTeX residue."""
+    text = _HTML_LINE_BREAK.sub("\n", text)
+    text = _HTML_TAG.sub("", text)
+    if _HTML_ENTITY.search(text):
+        text = html.unescape(text)
+    text = text.replace("¶", "")
+    text = _MARKDOWN_LINK.sub(r"\1", text)
+    previous = None
+    while previous != text:
+        previous = text
+        text = _LATEX_COMMAND.sub(r"\1", text)
+    # Only LaTeX renderings own `$…$`; elsewhere a dollar sign is money.
+    return _LATEX_MATH.sub(r"\1", text) if rendering == "latex" else text
+
+
+def join_spaced_words(text: str) -> str:
+    """`C O N F I D E N T I A L` -> `CONFIDENTIAL`."""
+    return _SPACED_WORD.sub(lambda match: match.group(0).replace(" ", ""), text)
+
+
+def normalize(text: str, rendering: str = "telegram") -> NormalizedText:
+    """Turn one cable's raw text in any rendering into plain telegram text."""
+    rendering = detect_rendering(text, rendering)
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
+    text = strip_markup(text, rendering)
+    text = join_spaced_words(text)
+    text = _SPACED_PARAGRAPH_DOT.sub(r"\1.", text)
+    is_partial = bool(_PARTIAL_NOTICE.search(text))
+    text = _PARTIAL_NOTICE.sub("", text)
+    text = _PAGE_BREAK_LINE.sub("", text)
+    text = _TRAILING_SPACE.sub("", text).strip("\n")
+    return NormalizedText(text=text, rendering=rendering, is_partial=is_partial)
