@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from cablestream.schemas.record import CableRecord
@@ -12,7 +12,7 @@ from cablestream.schemas.record import CableRecord
 def _iso(value: Any) -> Any:
     if isinstance(value, datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+            value = value.astimezone(UTC).replace(tzinfo=None)
         return value.isoformat(timespec="seconds") + "Z"
     if isinstance(value, date):
         return value.isoformat()

@@ -8,6 +8,7 @@ metadata (reference id, date, classification); it travels with the chunk as
 from __future__ import annotations
 
 import csv
+import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -109,7 +110,7 @@ def split_telegrams(text: str) -> list[CableChunk]:
     cuts.update(match.start() for match in _START_MARKER.finditer(text))
     ordered = sorted(cuts)
     chunks = []
-    for start, end in zip(ordered, ordered[1:], strict=False):
+    for start, end in itertools.pairwise(ordered):
         piece = text[start:end]
         if piece.strip() and not _END_MARKER.fullmatch(piece.strip()):
             chunks.append(CableChunk(piece, start, "telegram"))
