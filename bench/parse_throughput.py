@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from cablestream.schemas.record import CableRecord
 from cablestream.tasks.parse import parse_source
 

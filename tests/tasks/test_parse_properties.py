@@ -14,11 +14,12 @@ import gzip
 import time
 
 import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
 from cablestream.schemas.arrow import CABLE_SCHEMA, records_to_table
 from cablestream.schemas.record import CableRecord, NoCable, ParseResult
 from cablestream.tasks.parse import parse_source
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
 
 # Seconds one cable may take on a ~200 KB adversarial input. Generous on purpose: a
 # backtracking regex takes minutes here, a linear parser milliseconds.
