@@ -202,12 +202,13 @@ def build_frame(table: pa.Table, lake_root: Path) -> pd.DataFrame:
     columns["has_parse_warnings"] = pc.cast(pc.greater(warnings, 0), pa.float64())
 
     reference_ids = table.column("reference_id")
-    candidates = pc.unique(pc.drop_null(reference_ids)).combine_chunks() if len(table) else None
+    candidates = pc.unique(pc.drop_null(reference_ids.combine_chunks())) if len(table) else None
     known = existing_reference_ids(lake_root, candidates) if candidates is not None else set()
     columns["reference_id_in_lake"] = pa.array(
         [value if value in known else None for value in reference_ids.to_pylist()], pa.string()
     )
-    return pa.table(columns).to_pandas()
+    frame: pd.DataFrame = pa.table(columns).to_pandas()
+    return frame
 
 
 # --- running and routing ------------------------------------------------------------------
@@ -229,8 +230,19 @@ def _observed(result: dict[str, Any]) -> str | None:
     return None
 
 
+def _plain(value: Any) -> Any:
+    """numpy scalars (GE returns them in index lists) as Python values; whole floats as int."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def _value_of(entry: dict[str, Any], rule: Rule) -> str:
-    shown = {k: v for k, v in entry.items() if k != "record_id"}
+    shown = {k: _plain(v) for k, v in entry.items() if k != "record_id"}
+    if not shown:  # uniqueness: the only column is record_id itself
+        return f"duplicate {rule.column}"
     text = ", ".join(f"{k}={v!r}" for k, v in shown.items())
     return text if len(text) <= 300 else text[:297] + "..."
 
@@ -278,7 +290,10 @@ def validate_batch(table: pa.Table, batch_id: str, lake_root: Path) -> Validatio
         if not success and policy == "drop":
             for entry in unexpected:
                 record_id = str(entry["record_id"])
-                rejected.setdefault(record_id, []).append(f"{rule.name}: {_value_of(entry, rule)}")
+                detail = f"{rule.name}: {_value_of(entry, rule)}"
+                details = rejected.setdefault(record_id, [])
+                if detail not in details:
+                    details.append(detail)
         sample_ids = [str(entry.get("record_id")) for entry in unexpected[:SAMPLE_SIZE]]
         results.append(
             {
