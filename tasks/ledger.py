@@ -214,8 +214,8 @@ class SqliteLedger:
                     continue  # another live batch is ingesting this content: look again later
                 duplicate_of = str(twin[0]) if twin is not None else None
                 cursor = db.execute(
-                    "INSERT INTO files (path, sha256, size, mtime_ns, batch_id, state, duplicate_of)"
-                    " VALUES (?, ?, ?, ?, ?, 'claimed', ?)",
+                    "INSERT INTO files (path, sha256, size, mtime_ns, batch_id, state,"
+                    " duplicate_of) VALUES (?, ?, ?, ?, ?, 'claimed', ?)",
                     (item.path, item.sha256, item.size, item.mtime_ns, batch_id, duplicate_of),
                 )
                 file_id = cursor.lastrowid

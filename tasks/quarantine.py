@@ -85,7 +85,7 @@ def stage_rejected_rows(lake: Path, batch_id: str, rows: pa.Table) -> int:
     )
     target.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(rows, target, compression="zstd")
-    return rows.num_rows
+    return int(rows.num_rows)
 
 
 def keep_source_copy(lake: Path, sha256: str, data: bytes) -> str:

@@ -1,0 +1,266 @@
+"""The ingest flow: DESIGN.md section 6, step by step, one task chain per micro-batch.
+
+    6. recover   batches a crash left claimed: remove their outputs, release their files
+    1. discover  ready files (settled, or with a NAME.done marker) the ledger does not know
+    2. claim     read + hash a micro-batch, claim it in one ledger transaction
+    3. process   split and parse; validate the batch (one GE run)
+    4. write     Parquet to staging, renamed into year=Y/month=M/; rejects to _quarantine/
+    5. commit    the batch and its output files, in one ledger transaction
+
+Tasks never return results to be kept (`cache_policy=NONE`, no persistence):
+batches carry Arrow tables and file bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NONE
+
+from cablestream.flows.settings import IngestSettings
+from cablestream.schemas import lake as layout
+from cablestream.tasks import batch as steps
+from cablestream.tasks import validate
+from cablestream.tasks.discover import InboxFile, Settler, scan_inbox
+from cablestream.tasks.ledger import SqliteLedger
+
+# Test hook: seconds to sleep between publishing a batch's files and committing it,
+# so a test can kill the process in the middle of a batch. Never set in normal runs.
+PAUSE_BEFORE_COMMIT_ENV = "CABLESTREAM_TEST_PAUSE_BEFORE_COMMIT"
+
+
+def open_ledger(lake: Path) -> SqliteLedger:
+    return SqliteLedger(lake / layout.STATE_DIR / layout.LEDGER_FILE)
+
+
+# --- progress: the CLI listens, the flow reports ------------------------------------------
+
+ProgressListener = Callable[[str, dict[str, Any]], None]
+_listeners: list[ProgressListener] = []
+
+
+def add_progress_listener(listener: ProgressListener) -> Callable[[], None]:
+    """Receive ("discovered" | "batch", details) events; returns a function that unsubscribes."""
+    _listeners.append(listener)
+    return lambda: _listeners.remove(listener)
+
+
+def _emit(event: str, **details: Any) -> None:
+    for listener in list(_listeners):
+        listener(event, details)
+
+
+# --- tasks: thin wrappers around tasks/ -----------------------------------------------------
+
+
+@task(name="recover", cache_policy=NONE, persist_result=False)
+def recover_task(lake: Path) -> list[str]:
+    return steps.recover(lake, open_ledger(lake))
+
+
+@task(name="discover", cache_policy=NONE, persist_result=False)
+def discover_task(
+    inbox: Path, lake: Path, settle_seconds: float, only: list[str] | None
+) -> list[InboxFile]:
+    """Ready files of the inbox that the ledger does not hold with the same size and mtime."""
+    files = list(scan_inbox(inbox))
+    if only is not None:
+        wanted = set(only)
+        files = [item for item in files if item.path in wanted]
+    known = open_ledger(lake).fingerprints()
+    fresh = [item for item in files if (item.path, item.size, item.mtime_ns) not in known]
+    return Settler(settle_seconds).ready(fresh)
+
+
+@task(name="claim", cache_policy=NONE, persist_result=False)
+def claim_task(
+    inbox: Path, lake: Path, files: list[InboxFile], batch_id: str, max_file_bytes: int
+) -> steps.ClaimedBatch:
+    return steps.read_and_claim(inbox, files, open_ledger(lake), batch_id, max_file_bytes)
+
+
+@task(name="parse", cache_policy=NONE, persist_result=False)
+def parse_task(claimed: steps.ClaimedBatch, drop_subjects: bool) -> steps.ParsedBatch:
+    return steps.parse_batch(claimed, drop_subjects=drop_subjects)
+
+
+@task(name="validate", cache_policy=NONE, persist_result=False)
+def validate_task(table: pa.Table, batch_id: str, lake: Path) -> validate.ValidationOutcome:
+    return validate.validate_batch(table, batch_id, lake)
+
+
+@task(name="write-and-commit", cache_policy=NONE, persist_result=False)
+def write_commit_task(
+    lake: Path,
+    claimed: steps.ClaimedBatch,
+    parsed: steps.ParsedBatch,
+    outcome: validate.ValidationOutcome,
+) -> steps.BatchSummary:
+    pause = float(os.environ.get(PAUSE_BEFORE_COMMIT_ENV, "0") or 0)
+    rejections = [(r.record_id, r.reason, r.detail) for r in outcome.rejections]
+    ledger = open_ledger(lake)
+    if pause:
+        ledger = _PausingLedger(ledger, pause)  # type: ignore[assignment]
+    return steps.write_and_commit(lake, ledger, claimed, parsed, outcome.accepted, rejections)
+
+
+@task(name="fail-batch", cache_policy=NONE, persist_result=False)
+def fail_task(
+    lake: Path,
+    claimed: steps.ClaimedBatch,
+    parsed: steps.ParsedBatch,
+    failed_expectations: list[str],
+    max_attempts: int,
+) -> steps.BatchSummary:
+    return steps.fail_batch(
+        lake, open_ledger(lake), claimed, parsed, failed_expectations, max_attempts
+    )
+
+
+@task(name="record-quality", cache_policy=NONE, persist_result=False)
+def quality_task(outcome: validate.ValidationOutcome, batch_id: str, lake: Path) -> None:
+    validate.record_quality(outcome, batch_id, lake)
+
+
+class _PausingLedger(SqliteLedger):
+    """Test hook: sleeps before commit, after the batch's files are in the lake."""
+
+    def __init__(self, inner: SqliteLedger, pause: float) -> None:
+        super().__init__(inner.path, inner.lease_seconds)
+        self._pause = pause
+
+    def commit(self, batch_id: str, outcomes: Any, note: str = "") -> None:
+        time.sleep(self._pause)
+        super().commit(batch_id, outcomes, note)
+
+
+# --- the flow --------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class IngestSummary:
+    files_seen: int = 0
+    batches: int = 0
+    files: int = 0
+    bytes: int = 0
+    cables: int = 0
+    rows_written: int = 0
+    duplicates: int = 0
+    rows_quarantined: int = 0
+    files_quarantined: int = 0
+    expectations_failed: int = 0
+    batches_retry: int = 0
+    recovered_batches: list[str] = field(default_factory=list)
+    reasons: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def add(self, batch: steps.BatchSummary) -> None:
+        self.batches += 1
+        self.files += batch.files
+        self.bytes += batch.bytes
+        self.cables += batch.cables
+        self.rows_written += batch.rows_written
+        self.duplicates += batch.duplicates
+        self.rows_quarantined += batch.rows_quarantined
+        self.files_quarantined += batch.files_quarantined
+        self.expectations_failed += len(batch.expectations_failed)
+        self.batches_retry += batch.status == "retry"
+        for reason, count in batch.reasons.items():
+            self.reasons[reason] = self.reasons.get(reason, 0) + count
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@flow(name="cablestream-ingest", persist_result=False, log_prints=False)
+def ingest_flow(
+    inbox: str | None = None,
+    lake: str | None = None,
+    settle_seconds: float | None = None,
+    max_files_per_batch: int | None = None,
+    max_batch_bytes: int | None = None,
+    max_file_bytes: int | None = None,
+    max_attempts: int | None = None,
+    archive: str | None = None,
+    paths: list[str] | None = None,
+    drop_subjects: bool = False,
+) -> dict[str, Any]:
+    """One pass over the inbox: every ready, new file ends in the lake or the quarantine.
+
+    Unset parameters come from `CABLESTREAM_*` env vars, then the defaults
+    (`data/inbox`, `data/lake`). `paths` limits the pass to those inbox-relative
+    paths (the watcher uses it). `drop_subjects` is fault injection for tests.
+    """
+    started = time.perf_counter()
+    settings = IngestSettings.resolve(
+        inbox=inbox,
+        lake=lake,
+        settle_seconds=settle_seconds,
+        max_files_per_batch=max_files_per_batch,
+        max_batch_bytes=max_batch_bytes,
+        max_file_bytes=max_file_bytes,
+        max_attempts=max_attempts,
+        archive=archive,
+    )
+    logger = get_run_logger()
+    summary = IngestSummary()
+    lake_root = settings.lake
+    lake_root.mkdir(parents=True, exist_ok=True)
+
+    # 6. Recover first: a batch a crash left claimed is removed and its files are taken again.
+    summary.recovered_batches = recover_task(lake_root)
+    if summary.recovered_batches:
+        logger.warning("recovered %d unfinished batches", len(summary.recovered_batches))
+
+    # 1. Discover ready files the ledger does not hold.
+    ready = discover_task(settings.inbox, lake_root, settings.settle_seconds, paths)
+    summary.files_seen = len(ready)
+    plan = steps.plan_batches(ready, settings.max_files_per_batch, settings.max_batch_bytes)
+    _emit("discovered", files=len(ready), bytes=sum(f.size for f in ready), batches=len(plan))
+
+    for files in plan:
+        batch_id = steps.new_batch_id()
+        # 2. Claim (read + hash, one ledger transaction).
+        claimed = claim_task(settings.inbox, lake_root, files, batch_id, settings.max_file_bytes)
+        if claimed.files:
+            # 3. Process: split, parse, validate (one GE run per batch).
+            parsed = parse_task(claimed, drop_subjects)
+            outcome = validate_task(parsed.table, batch_id, lake_root)
+            # 4-5. Write and commit, or give the batch back when a `fail` expectation broke.
+            if outcome.failed:
+                result = fail_task(
+                    lake_root, claimed, parsed, outcome.failed_expectations, settings.max_attempts
+                )
+            else:
+                result = write_commit_task(lake_root, claimed, parsed, outcome)
+            quality_task(outcome, batch_id, lake_root)
+            if settings.archive is not None and result.status != "retry":
+                steps.archive_settled(settings.inbox, settings.archive, claimed)
+            summary.add(result)
+            create_markdown_artifact(
+                markdown=result.markdown(),
+                key="ingest-batch-" + batch_id.lower(),
+                description=f"cablestream ingest batch {batch_id}: {result.status}",
+            )
+            logger.info(
+                "batch %s %s: %d files, %d cables, %d rows written, %d duplicates, %d quarantined",
+                batch_id,
+                result.status,
+                result.files,
+                result.cables,
+                result.rows_written,
+                result.duplicates,
+                result.files_quarantined + result.rows_quarantined,
+            )
+        _emit("batch", files=len(files), bytes=sum(f.size for f in files))
+
+    summary.seconds = time.perf_counter() - started
+    return summary.as_dict()
