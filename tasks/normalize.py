@@ -22,8 +22,9 @@ _MARKDOWN_LINK = regex.compile(r"\[([^\[\]\n]{0,200})\]\([^()\s]{0,500}\)")
 _LATEX_COMMAND = regex.compile(r"\\(?:mbox|underline|textbf|textit|emph|text)\{([^{}\n]{0,200})\}")
 # `$11.$` left once the commands are gone.
 _LATEX_MATH = regex.compile(r"\$([^$\n]{0,40})\$")
-# `C O N F I D E N T I A L`, `S e c r e t`: four or more single letters spaced out.
-_SPACED_WORD = regex.compile(r"(?<![\w])(?:[A-Za-z] ){3,}[A-Za-z](?![\w])")
+# `C O N F I D E N T I A L`, `S e c r e t`, `SE C R E T`: letters spaced out, the
+# first group sometimes two letters wide.
+_SPACED_WORD = regex.compile(r"(?<![A-Za-z])[A-Za-z]{1,2}(?: [A-Za-z]){3,}(?![A-Za-z])")
 # Markdown scrape writes paragraph numbers `1 .`
 _SPACED_PARAGRAPH_DOT = regex.compile(r"(?m)^([ \t]*\d{1,3}) \.(?=\s)")
 # `ALGIERS 00000085  002 OF 002`: page header repeated inside the text.
@@ -32,6 +33,20 @@ _PAGE_BREAK_LINE = regex.compile(
 )
 _PARTIAL_NOTICE = regex.compile(
     r"(?im)^[ \t]*This record is a partial extract of the original cable\.[^\n]*$\n?"
+)
+# Release dumps continue lines with a backslash: `UNCLAS BERN 000896 \`.
+_BACKSLASH_CONTINUATION = regex.compile(r"(?m)[ \t]*\\$")
+# A preface date glued to the classification line in scraped extracts:
+# `Tuesday, 08 September 2009, 05:22 UNCLAS …`, `Cable dated:2008-06-03T15:39:00C O N …`.
+_GLUED_PREFACE_DATE = regex.compile(
+    r"(?m)^([ \t]*(?:Cable dated:[ \t]*\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?"
+    r"|[A-Z][a-z]{2,8}day, \d{1,2} [A-Z][a-z]{2,8} \d{4}, \d{2}:\d{2}))[ \t]*(?=\S)"
+)
+# Header fields run together when a rendering unwrapped lines: `000868SIPDISNEA FOR …
+# TCOYNEE.O. 12958: DECL: 06/03/2018 TAGS: EPET`. Each field goes back on its own line.
+_GLUED_FIELD = regex.compile(
+    r"(?<=\S)[ \t]*(?=E\.O\. ?\d{5}|TAGS:|SUBJECT:|Classified By:|CLASSIFIED BY:)"
+    r"|(?<=\S)[ \t]+(?=REF(?:TEL)?S?: )|(?<=\d)(?=SIPDIS)"
 )
 _TRAILING_SPACE = regex.compile(r"(?m)[ \t\u00a0]+$")
 
@@ -81,6 +96,9 @@ def normalize(text: str, rendering: str = "telegram") -> NormalizedText:
     rendering = detect_rendering(text, rendering)
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
     text = strip_markup(text, rendering)
+    text = _BACKSLASH_CONTINUATION.sub("", text)
+    text = _GLUED_PREFACE_DATE.sub("\\1\n", text)
+    text = _GLUED_FIELD.sub("\n", text)
     text = join_spaced_words(text)
     text = _SPACED_PARAGRAPH_DOT.sub(r"\1.", text)
     is_partial = bool(_PARTIAL_NOTICE.search(text))

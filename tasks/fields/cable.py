@@ -42,7 +42,7 @@ class Regions:
 def cut_regions(text: str) -> Regions:
     """Header / preamble / numbered text, split at the classification line and paragraph 1."""
     serial = classification.find_serial_line(text)
-    if serial.station is not None:
+    if serial.end:
         line_start = text.rfind("\n", 0, text.find("\n", serial.end - 1) if serial.end else 0)
         header, rest = text[: max(line_start, 0)], text[serial.end :]
     else:
@@ -114,8 +114,6 @@ def parse_cable(raw: str, rendering: str, release: ReleaseMetadata | None = None
         *regions.serial.caveats,
         *classification.parse_caveat_lines(regions.preamble.split("\n")),
     ]
-    if any("NF" in (p.classification or "").split("/") for p in record.paragraphs):
-        caveats.append("NOFORN")
     if decl_marker:
         caveats.append(decl_marker)
     record.caveats = classification.dedupe(caveats)
@@ -160,6 +158,8 @@ def _set_dates_and_ids(
 ) -> None:
     """Created date, then the year-dependent ids: reference_id and reference ids."""
     year: int | None = None
+    if record.created is None:
+        record.created = dtg.parse_preface_date(regions.header)
     if record.created is None and release.created is not None:
         record.created = release.created
         warnings.append("created_from_release_metadata")
@@ -176,8 +176,9 @@ def _set_dates_and_ids(
         warnings.append("created_missing")
 
     serial = regions.serial
-    if serial.station and serial.serial is not None and year is not None:
-        record.reference_id = f"{year % 100:02d}{serial.station}{serial.serial}"
+    station = serial.station or routing.station_from_origin(record.origin)
+    if station and serial.serial is not None and year is not None:
+        record.reference_id = f"{year % 100:02d}{station}{serial.serial}"
     if release.reference_id:
         if record.reference_id and record.reference_id != release.reference_id:
             warnings.append("reference_id_differs_from_release")
@@ -191,7 +192,7 @@ def _set_dates_and_ids(
 
 def _looks_like_cable(record: CableRecord, regions: Regions) -> bool:
     return bool(
-        regions.serial.station
+        regions.serial.end
         or record.origin
         or record.subject
         or record.tags

@@ -32,12 +32,13 @@ _SERIAL_LINE = regex.compile(
     rf"(?im)^[ \t]*(?P<classification>{_CLASSIFICATION_WORD})"
     rf"(?P<markers>(?:[ \t]*/{{1,2}}[ \t]*|[ \t]+)(?:{_CAVEAT_ALTERNATION}|E F T O))*"
     r"[ \t]+(?:SECTION[ \t]+\d{1,2}[ \t]+OF[ \t]+\d{1,2}[ \t]+)?"
-    r"(?!SECTION\b)(?P<station>[A-Z][A-Z.'-]*(?:[ \t][A-Z][A-Z.'-]*){0,3})[ \t]+0*(?P<serial>\d{1,7})\b"
-    r"[ \t]*(?:\S[^\n]{0,40})?$"
+    r"(?!SECTION\b)(?P<station>[A-Z][A-Z.'-]*(?:[ \t][A-Z][A-Z.'-]*){0,3})[ \t]+0*(?P<serial>\d{1,7})"
+    r"(?P<trailer>(?:[ \t]+[^\n]*)?)$"
 )
 # A line holding only handling markers: `SIPDIS`, `NOFORN SIPDIS`, `STPDTS`.
 _CAVEAT_LINE = regex.compile(rf"(?i)^[ \t]*(?:(?:{_CAVEAT_ALTERNATION})[ \t,/]*)+$")
 _CAVEAT_TOKEN = regex.compile(rf"(?i)\b(?:{_CAVEAT_ALTERNATION})\b")
+_LEADING_CAVEATS = regex.compile(rf"(?i)(?:[ \t,/]*(?:{_CAVEAT_ALTERNATION})\b)+")
 # A bare classification line at the very top of old printouts and some renderings.
 _BARE_CLASSIFICATION = regex.compile(rf"(?im)^[ \t]*({_CLASSIFICATION_WORD})[ \t]*$")
 _FOUO_CLASSIFICATION = "UNCLASSIFIED//FOR OFFICIAL USE ONLY"
@@ -71,7 +72,12 @@ def find_serial_line(text: str) -> SerialLine:
         word = bare.group(1) if bare else None
         return SerialLine(word, None, None, end=0)
     caveats = [token.upper() for token in _CAVEAT_TOKEN.findall(match["markers"] or "")]
+    # Caveats run on after the serial when a rendering joined lines: `… 000251 NOFORN SIPDIS`.
+    trailer = _LEADING_CAVEATS.match(match["trailer"])
+    caveats += [token.upper() for token in _CAVEAT_TOKEN.findall(trailer.group(0))] if trailer else []
     station = "".join(match["station"].upper().split())
+    if set(station) == {"X"}:
+        station = None  # redacted by the publisher: the origin line may still name it
     return SerialLine(match["classification"], station, int(match["serial"]), caveats, match.end())
 
 

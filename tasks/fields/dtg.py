@@ -46,6 +46,34 @@ def parse_dtg(header: str) -> tuple[datetime | None, str | None]:
     return None, None
 
 
+# Preface dates of scraped extracts: `Tuesday, 08 September 2009, 05:22`,
+# `Cable dated:2008-06-03T15:39:00`.
+_PREFACE_DATE = regex.compile(
+    r"(?m)^[ \t]*(?:[A-Z][a-z]{2,8}day, (?P<day>\d{1,2}) (?P<month>[A-Z][a-z]{2,8}) (?P<year>\d{4}), "
+    r"(?P<hour>\d{2}):(?P<minute>\d{2})"
+    r"|Cable dated:[ \t]*(?P<iso>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}))"
+)
+
+
+def parse_preface_date(header: str) -> datetime | None:
+    """The date a scraped extract prints above the text, when it has no DTG."""
+    match = _PREFACE_DATE.search(header)
+    if match is None:
+        return None
+    try:
+        if match["iso"]:
+            return datetime.strptime(match["iso"], "%Y-%m-%dT%H:%M").replace(tzinfo=UTC)
+        month = MONTHS.get(match["month"][:3].upper())
+        if month is None:
+            return None
+        return datetime(
+            int(match["year"]), month, int(match["day"]), int(match["hour"]), int(match["minute"]),
+            tzinfo=UTC,
+        )
+    except ValueError:
+        return None
+
+
 def infer_year_from_declassification(deadline: date, latest_year: int = 2010) -> int | None:
     """Origin year from a DECL date: normally 10 years on, else 20, 25 or 30 for long holds."""
     for hold in (10, 20, 25, 30):

@@ -31,6 +31,20 @@ def parse_origin(header: str) -> str | None:
     return " ".join(match.group(1).split()) if match else None
 
 
+# The post's kind in an FM line: `AMEMBASSY ASTANA`, `AMCONSUL CAPE TOWN`, `USMISSION USUN NEW YORK`.
+_POST_KIND = regex.compile(r"^(?:AMEMBASSY|AMEMB|AMCONSUL|AMCONGEN|USMISSION|USINT|USLO|USOFFICE|AIT)[ \t]+")
+
+
+def station_from_origin(origin: str | None) -> str | None:
+    """The station name of a reference id from the FM line, for serial lines whose station is redacted."""
+    if not origin:
+        return None
+    if origin.startswith("SECSTATE"):
+        return "STATE"
+    name = _POST_KIND.sub("", origin)
+    return "".join(name.split()) if name != origin else None
+
+
 def parse_recipient(line: str) -> Recipient | None:
     match = _RECIPIENT.match(" ".join(line.split()))
     if match is None or not match["name"].strip():
