@@ -43,8 +43,15 @@ _RELEASE_TABLE = regex.compile(r"<table class=['\"]cable['\"]>(.*?)</table>", re
 _TABLE_CELL = regex.compile(r"<td>(.*?)</td>", regex.DOTALL)
 # First line of a cables.csv row: `"2","2/25/1972 9:30","72TEHRAN1164",…`
 _CSV_ROW_START = regex.compile(r'(?m)^"\d{1,7}","\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}","')
+# A release record dump: `id: 217139` / `date: 7/17/2009 16:20` / `refid: 09QUITO602` /
+# `origin:` / `classification:` / `destination:` (references) / `header:`, then the cable.
+_RECORD_BLOCK = regex.compile(
+    r"(?m)^id: \d{1,9}\r?\ndate: (?P<date>[^\r\n]*)\r?\nrefid: (?P<refid>[^\r\n]*)\r?\n"
+    r"origin: (?P<origin>[^\r\n]*)\r?\nclassification: (?P<classification>[^\r\n]*)\r?\n"
+    r"destination: (?P<references>[^\r\n]*)\r?\nheader:[ \t]*\r?\n"
+)
 # `NNNN` closes a telegram; `VZCZC` opens one.
-_END_MARKER = regex.compile(r"(?m)^[ \t]*NNNN[ \t]*$")
+_END_MARKER = regex.compile(r"(?m)^[ \t]*NNNN[ \t]*\r?$")
 _START_MARKER = regex.compile(r"(?m)^[ \t]*VZCZC")
 
 
@@ -103,17 +110,48 @@ def split_csv_rows(text: str) -> list[CableChunk]:
     return chunks
 
 
-def split_telegrams(text: str) -> list[CableChunk]:
-    """Plain text: one cable, or several closed by `NNNN` / opened by `VZCZC`."""
-    cuts = {0, len(text)}
-    cuts.update(match.end() for match in _END_MARKER.finditer(text))
-    cuts.update(match.start() for match in _START_MARKER.finditer(text))
-    ordered = sorted(cuts)
+def split_record_dumps(text: str) -> list[CableChunk]:
+    """Release record dumps; a truncated preview of the same cable before the first one is dropped."""
+    blocks = list(_RECORD_BLOCK.finditer(text))
     chunks = []
-    for start, end in itertools.pairwise(ordered):
-        piece = text[start:end]
-        if piece.strip() and not _END_MARKER.fullmatch(piece.strip()):
-            chunks.append(CableChunk(piece, start, "telegram"))
+    for block, end in zip(blocks, [*(b.start() for b in blocks[1:]), len(text)], strict=True):
+        release = ReleaseMetadata(
+            reference_id=block["refid"].strip() or None,
+            created=_parse_release_created(block["date"], ("%m/%d/%Y %H:%M",)),
+            classification=block["classification"].strip() or None,
+            origin=block["origin"].strip() or None,
+            references=tuple(ref for ref in block["references"].strip().split("|") if ref),
+        )
+        chunks.append(CableChunk(text[block.end() : end], block.end(), "record_dump", release))
+    if blocks and text[: blocks[0].start()].strip():
+        chunks[0].warnings.append("preview_before_record_dropped")
+    return chunks
+
+
+def _shifted(chunks: list[CableChunk], offset: int) -> list[CableChunk]:
+    for chunk in chunks:
+        chunk.offset += offset
+    return chunks
+
+
+def split_telegrams(text: str) -> list[CableChunk]:
+    """Plain text: one cable, or several closed by `NNNN` / opened by `VZCZC`.
+
+    A segment holding a release record dump is split by its record blocks
+    instead, since the dump repeats the `VZCZC` header of its own preview.
+    """
+    chunks: list[CableChunk] = []
+    segment_ends = [match.end() for match in _END_MARKER.finditer(text)]
+    for seg_start, seg_end in itertools.pairwise([0, *segment_ends, len(text)]):
+        segment = text[seg_start:seg_end]
+        if _RECORD_BLOCK.search(segment):
+            chunks += _shifted(split_record_dumps(segment), seg_start)
+            continue
+        starts = [match.start() for match in _START_MARKER.finditer(segment)]
+        for start, end in itertools.pairwise(sorted({0, *starts, len(segment)})):
+            piece = segment[start:end]
+            if piece.strip() and not _END_MARKER.fullmatch(piece.strip()):
+                chunks.append(CableChunk(piece, seg_start + start, "telegram"))
     return chunks
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import regex
 
 from cablestream.tasks.fields.classification import dedupe
-from cablestream.tasks.fields.markers import FIELD_START, continuation
+from cablestream.tasks.fields.markers import FIELD_START
 
 # `TAGS: PREL, PGOV KZ`, `TAG PREL`, on its own line or after the E.O. text.
 _TAGS = regex.compile(r"(?im)(?:^|[ \t])TAGS?\b[:;]?[ \t]*(?P<tags>[^\n]*)")
@@ -23,20 +23,18 @@ def _line_index(text: str, position: int) -> int:
 
 
 def parse_tags(text: str) -> list[str]:
-    """Tag tokens, upper-cased, in order, de-duplicated; stops where SUBJECT starts."""
-    match = _TAGS.search(text)
-    if match is None:
-        return []
-    raw = match["tags"]
-    lines = text.split("\n")
-    wrapped = continuation(lines, _line_index(text, match.start("tags")), cross_blank=False)
-    # A wrapped TAGS line continues only with tag-like tokens.
-    for line in wrapped:
-        if not regex.fullmatch(r"[A-Z0-9, _&-]+", line):
-            break
-        raw += " " + line
-    raw = regex.split(r"(?i)\bSUBJ(?:ECT)?\b", raw, maxsplit=1)[0]
-    return dedupe([token.upper() for token in _TAG_TOKEN.findall(raw)])
+    """Tag tokens of the TAGS line, upper-cased, in order, de-duplicated; stops at SUBJECT.
+
+    Only the TAGS line itself counts, as in the release's own tag index: a
+    wrapped second line (`RO, SY, UK`) stays in the body, not in `tags`.
+    """
+    # The first TAGS marker that is followed by tags (`CORRECTED COPY - TAG` is not).
+    for match in _TAGS.finditer(text):
+        raw = regex.split(r"(?i)\bSUBJ(?:ECT)?\b", match["tags"], maxsplit=1)[0]
+        tags = dedupe([token.upper() for token in _TAG_TOKEN.findall(raw)])
+        if tags:
+            return tags
+    return []
 
 
 def _mostly_upper(line: str) -> bool:
