@@ -50,5 +50,119 @@ def parse(
         raise typer.Exit(code=1)
 
 
+# --- ingest, watch, demo (implementations in flows/commands.py) ---------------------------
+
+_Inbox = Annotated[
+    Path | None, typer.Option(help="Inbox folder [env CABLESTREAM_INBOX; default data/inbox]")
+]
+_Lake = Annotated[
+    Path | None, typer.Option(help="Lake folder [env CABLESTREAM_LAKE; default data/lake]")
+]
+_Settle = Annotated[
+    float | None,
+    typer.Option(help="Seconds a file must stay unchanged [env CABLESTREAM_SETTLE_SECONDS]"),
+]
+_MaxFiles = Annotated[
+    int | None, typer.Option(help="Files per micro-batch [env CABLESTREAM_MAX_FILES_PER_BATCH]")
+]
+_MaxFileBytes = Annotated[
+    int | None,
+    typer.Option(help="Bigger files are quarantined [env CABLESTREAM_MAX_FILE_BYTES]"),
+]
+_MaxAttempts = Annotated[
+    int | None,
+    typer.Option(help="Validation failures before a batch is quarantined whole"),
+]
+_Archive = Annotated[
+    Path | None, typer.Option(help="Move settled source files here [env CABLESTREAM_ARCHIVE]")
+]
+_Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs")]
+
+
+def _options(**values: object) -> dict[str, object]:
+    return {
+        key: (str(value) if isinstance(value, Path) else value)
+        for key, value in values.items()
+        if value is not None
+    }
+
+
+@app.command()
+def ingest(
+    inbox: _Inbox = None,
+    lake: _Lake = None,
+    settle_seconds: _Settle = None,
+    max_files_per_batch: _MaxFiles = None,
+    max_file_bytes: _MaxFileBytes = None,
+    max_attempts: _MaxAttempts = None,
+    archive: _Archive = None,
+    verbose: _Verbose = False,
+    drop_subjects: Annotated[bool, typer.Option("--drop-subjects", hidden=True)] = False,
+) -> None:
+    """One pass over the inbox: new, complete files into the lake; exits with a summary."""
+    from cablestream.flows.commands import run_ingest
+
+    options = _options(
+        inbox=inbox,
+        lake=lake,
+        settle_seconds=settle_seconds,
+        max_files_per_batch=max_files_per_batch,
+        max_file_bytes=max_file_bytes,
+        max_attempts=max_attempts,
+        archive=archive,
+    )
+    if drop_subjects:
+        options["drop_subjects"] = True
+    run_ingest(options, verbose)
+
+
+@app.command()
+def watch(
+    inbox: _Inbox = None,
+    lake: _Lake = None,
+    settle_seconds: _Settle = None,
+    max_files_per_batch: _MaxFiles = None,
+    max_file_bytes: _MaxFileBytes = None,
+    max_wait_seconds: Annotated[
+        float | None, typer.Option(help="Longest wait to gather events into a micro-batch")
+    ] = None,
+    rescan_seconds: Annotated[
+        float | None, typer.Option(help="Full rescan interval (events can be missed)")
+    ] = None,
+    archive: _Archive = None,
+    verbose: _Verbose = False,
+) -> None:
+    """Ingest continuously as files land, until Ctrl-C or SIGTERM."""
+    from cablestream.flows.commands import run_watch
+
+    run_watch(
+        _options(
+            inbox=inbox,
+            lake=lake,
+            settle_seconds=settle_seconds,
+            max_files_per_batch=max_files_per_batch,
+            max_file_bytes=max_file_bytes,
+            max_wait_seconds=max_wait_seconds,
+            rescan_seconds=rescan_seconds,
+            archive=archive,
+        ),
+        verbose,
+    )
+
+
+@app.command()
+def demo(
+    inbox: Annotated[Path, typer.Option(help="Inbox; filled with the samples if empty")] = Path(
+        "data/inbox"
+    ),
+    lake: Annotated[Path, typer.Option(help="Lake to write")] = Path("data/lake"),
+    verbose: _Verbose = False,
+) -> None:
+    """Ingest the sample cables into a local lake and print a DuckDB query over it."""
+    from cablestream.flows.commands import run_demo
+
+    run_demo(inbox, lake, verbose)
+
+
 if __name__ == "__main__":
     app()

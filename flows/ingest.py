@@ -212,8 +212,11 @@ def ingest_flow(
     )
     logger = get_run_logger()
     summary = IngestSummary()
-    lake_root = settings.lake
+    lake_root = settings.lake.resolve()
     lake_root.mkdir(parents=True, exist_ok=True)
+    inbox_root = settings.inbox.resolve()
+    if inbox_root == lake_root or lake_root.is_relative_to(inbox_root):
+        raise ValueError(f"the lake {lake_root} must not be inside the inbox {inbox_root}")
 
     # 6. Recover first: a batch a crash left claimed is removed and its files are taken again.
     summary.recovered_batches = recover_task(lake_root)
@@ -221,7 +224,7 @@ def ingest_flow(
         logger.warning("recovered %d unfinished batches", len(summary.recovered_batches))
 
     # 1. Discover ready files the ledger does not hold.
-    ready = discover_task(settings.inbox, lake_root, settings.settle_seconds, paths)
+    ready = discover_task(inbox_root, lake_root, settings.settle_seconds, paths)
     summary.files_seen = len(ready)
     plan = steps.plan_batches(ready, settings.max_files_per_batch, settings.max_batch_bytes)
     _emit("discovered", files=len(ready), bytes=sum(f.size for f in ready), batches=len(plan))
@@ -229,7 +232,7 @@ def ingest_flow(
     for files in plan:
         batch_id = steps.new_batch_id()
         # 2. Claim (read + hash, one ledger transaction).
-        claimed = claim_task(settings.inbox, lake_root, files, batch_id, settings.max_file_bytes)
+        claimed = claim_task(inbox_root, lake_root, files, batch_id, settings.max_file_bytes)
         if claimed.files:
             # 3. Process: split, parse, validate (one GE run per batch).
             parsed = parse_task(claimed, drop_subjects)
@@ -243,7 +246,7 @@ def ingest_flow(
                 result = write_commit_task(lake_root, claimed, parsed, outcome)
             quality_task(outcome, batch_id, lake_root)
             if settings.archive is not None and result.status != "retry":
-                steps.archive_settled(settings.inbox, settings.archive, claimed)
+                steps.archive_settled(inbox_root, settings.archive.resolve(), claimed)
             summary.add(result)
             create_markdown_artifact(
                 markdown=result.markdown(),

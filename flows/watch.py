@@ -1,0 +1,168 @@
+"""Watch mode: file events (watchfiles) plus a periodic rescan, in micro-batches.
+
+The watcher only decides *when* to run a pass and over which ready files;
+every pass is the ingest flow itself, so exactly-once and crash recovery are
+the same as for a one-shot run. A stop request (SIGINT/SIGTERM) lets the
+running pass finish, then returns: nothing is lost or done twice.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from prefect import flow
+
+from cablestream.flows.settings import IngestSettings
+from cablestream.tasks.discover import Settler, scan_inbox
+
+# How often the loop wakes without events, to notice files that have settled.
+TICK_MS = 100
+
+RunPass = Callable[[list[str] | None], dict[str, Any]]
+
+
+@dataclass(slots=True)
+class WatchSummary:
+    passes: int = 0
+    events: int = 0
+    totals: dict[str, int] = field(default_factory=dict)
+
+    def add(self, result: dict[str, Any]) -> None:
+        self.passes += 1
+        for key, value in result.items():
+            if isinstance(value, int) and not isinstance(value, bool):
+                self.totals[key] = self.totals.get(key, 0) + value
+
+
+def _ledger_fingerprints(settings: IngestSettings) -> set[tuple[str, int, int]]:
+    from cablestream.flows.ingest import open_ledger
+
+    return open_ledger(settings.lake).fingerprints()
+
+
+def watch_inbox(
+    settings: IngestSettings,
+    stop: threading.Event,
+    run_pass: RunPass,
+    on_pass: Callable[[dict[str, Any]], None] | None = None,
+) -> WatchSummary:
+    """Run `run_pass` over ready files as they land, until `stop` is set.
+
+    A pass starts when watched events have quietened (watchfiles groups them
+    for at most `max_wait_seconds`), when a waiting file's settle interval
+    has run out, or every `rescan_seconds` (events can be missed: network
+    filesystems, overflowing queues). The first pass covers the whole inbox.
+    """
+    import watchfiles
+
+    settings.inbox.mkdir(parents=True, exist_ok=True)
+    summary = WatchSummary()
+    settler = Settler(settings.settle_seconds)
+
+    def one_pass(paths: list[str] | None) -> None:
+        result = run_pass(paths)
+        summary.add(result)
+        if on_pass is not None:
+            on_pass(result)
+
+    one_pass(None)  # recover, then take everything already there
+    last_rescan = time.monotonic()
+    wake_at: float | None = None  # wall time when a waiting file will have settled
+    lake = settings.lake.resolve()
+    for changes in watchfiles.watch(
+        settings.inbox,
+        stop_event=stop,
+        yield_on_timeout=True,
+        rust_timeout=TICK_MS,
+        debounce=max(int(settings.max_wait_seconds * 1000), 1),
+        step=20,
+        raise_interrupt=False,
+        watch_filter=None,
+    ):
+        if stop.is_set():
+            break
+        # Ignore events from the lake when it sits under the inbox.
+        changes = {c for c in changes if not _under(lake, c[1])}
+        summary.events += len(changes)
+        now = time.time()
+        due = bool(changes) or (wake_at is not None and now >= wake_at)
+        if time.monotonic() - last_rescan >= settings.rescan_seconds:
+            due, last_rescan = True, time.monotonic()
+        if not due:
+            continue
+        known = _ledger_fingerprints(settings)
+        fresh = [
+            item
+            for item in scan_inbox(settings.inbox)
+            if (item.path, item.size, item.mtime_ns) not in known
+        ]
+        ready = settler.ready(fresh, now=now)
+        waiting = [item for item in fresh if item not in ready]
+        settle_in = settler.next_settle_in(waiting, now=now)
+        # A file that changed since the last scan is re-checked one settle interval later.
+        wake_at = now + (settle_in if settle_in is not None else settings.settle_seconds)
+        if not waiting:
+            wake_at = None
+        if ready:
+            one_pass([item.path for item in ready])
+    return summary
+
+
+def _under(root: Any, path: str) -> bool:
+    from pathlib import Path
+
+    return Path(path).resolve().is_relative_to(root)
+
+
+@flow(name="cablestream-watch", persist_result=False)
+def watch_flow(
+    inbox: str | None = None,
+    lake: str | None = None,
+    settle_seconds: float | None = None,
+    max_wait_seconds: float | None = None,
+    rescan_seconds: float | None = None,
+) -> dict[str, Any]:
+    """The watch service as a flow (for the deployment): each pass is an ingest subflow run."""
+    from cablestream.flows.ingest import ingest_flow
+
+    settings = IngestSettings.resolve(
+        inbox=inbox,
+        lake=lake,
+        settle_seconds=settle_seconds,
+        max_wait_seconds=max_wait_seconds,
+        rescan_seconds=rescan_seconds,
+    )
+    stop = install_stop_handlers()
+
+    def run_pass(paths: list[str] | None) -> dict[str, Any]:
+        return ingest_flow(
+            inbox=str(settings.inbox),
+            lake=str(settings.lake),
+            settle_seconds=settings.settle_seconds,
+            paths=paths,
+        )
+
+    summary = watch_inbox(settings, stop, run_pass)
+    return {"passes": summary.passes, "events": summary.events, **summary.totals}
+
+
+def install_stop_handlers() -> threading.Event:
+    """SIGINT/SIGTERM set the returned event (a second signal stops at once)."""
+    import signal
+
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        return stop
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return stop
