@@ -151,6 +151,24 @@ def watch(
 
 
 @app.command()
+def report(
+    lake: _Lake = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Page to write [default LAKE/_quality/report.html]")
+    ] = None,
+) -> None:
+    """Write the offline data-quality dashboard (one self-contained HTML page)."""
+    from cablestream.flows.report import write_report
+    from cablestream.flows.settings import IngestSettings
+
+    lake_dir = IngestSettings.resolve(lake=lake).lake
+    if not lake_dir.is_dir():
+        typer.echo(f"cablestream: no lake at {lake_dir}", err=True)
+        raise typer.Exit(code=1)
+    typer.echo(str(write_report(lake_dir, out)))
+
+
+@app.command()
 def demo(
     inbox: Annotated[Path, typer.Option(help="Inbox; filled with the samples if empty")] = Path(
         "data/inbox"
