@@ -1,0 +1,93 @@
+"""The batch steps without Prefect: quarantine routing and validation failure handling."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pyarrow.dataset as ds
+
+from cablestream.schemas import lake as layout
+from cablestream.tasks import batch as steps
+from cablestream.tasks.discover import ready_files
+from cablestream.tasks.ledger import SqliteLedger
+from cablestream.tasks.quarantine import read_reasons
+
+SEED = Path(__file__).resolve().parents[2] / ".." / "shared" / "seeds"
+
+
+def _inbox(tmp_path: Path) -> Path:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "good.txt").write_bytes(sorted(SEED.glob("*.txt"))[0].read_bytes())
+    (inbox / "nocable.txt").write_bytes(b"hello world, nothing to see here\n")
+    (inbox / "bomb.gz").write_bytes(gzip.compress(b"A" * 5000))
+    return inbox
+
+
+def _claim(tmp_path: Path) -> tuple[Path, SqliteLedger, steps.ClaimedBatch]:
+    inbox = _inbox(tmp_path)
+    lake = tmp_path / "lake"
+    ledger = SqliteLedger(lake / layout.STATE_DIR / layout.LEDGER_FILE)
+    files = ready_files(inbox, settle_seconds=0)
+    batch = steps.read_and_claim(inbox, files, ledger, steps.new_batch_id(), 10_000_000)
+    return lake, ledger, batch
+
+
+def test_files_without_cables_are_quarantined_with_a_copy(tmp_path: Path) -> None:
+    lake, ledger, batch = _claim(tmp_path)
+    parsed = steps.parse_batch(batch)
+    summary = steps.write_and_commit(lake, ledger, batch, parsed, parsed.table, [])
+    assert summary.rows_written == parsed.cables > 0
+    reasons = read_reasons(lake).to_pylist()
+    by_path = {row["source_path"]: row for row in reasons if row["record_id"] is None}
+    assert by_path["nocable.txt"]["reason"] == "no_cable"
+    assert (lake / by_path["nocable.txt"]["copy_path"]).read_bytes().startswith(b"hello")
+    assert ledger.counts() == {"committed": 1, "quarantined": 2}  # bomb.gz holds no cable
+
+
+def test_dropped_rows_go_to_the_quarantine_with_their_reason(tmp_path: Path) -> None:
+    lake, ledger, batch = _claim(tmp_path)
+    parsed = steps.parse_batch(batch)
+    victim = parsed.table.column("record_id")[0].as_py()
+    summary = steps.write_and_commit(
+        lake, ledger, batch, parsed, parsed.table.slice(1), [(victim, "subject_not_null", "x")]
+    )
+    assert summary.rows_quarantined == 1
+    rows = ds.dataset(lake / "_quarantine" / "rows").to_table()
+    assert rows.column("record_id").to_pylist() == [victim]
+    assert rows.column("quarantine_reason").to_pylist() == ["subject_not_null"]
+    reasons = read_reasons(lake).to_pylist()
+    assert [r["reason"] for r in reasons if r["record_id"] == victim] == ["subject_not_null"]
+
+
+def test_a_failing_batch_is_retried_then_quarantined_whole(tmp_path: Path) -> None:
+    inbox = _inbox(tmp_path)
+    lake = tmp_path / "lake"
+    ledger = SqliteLedger(lake / layout.STATE_DIR / layout.LEDGER_FILE)
+    statuses = []
+    for _ in range(3):
+        files = ready_files(inbox, settle_seconds=0)
+        batch = steps.read_and_claim(inbox, files, ledger, steps.new_batch_id(), 10_000_000)
+        assert len(batch.files) == 3  # released files are claimed again
+        parsed = steps.parse_batch(batch, drop_subjects=True)
+        summary = steps.fail_batch(lake, ledger, batch, parsed, ["subject_not_null"], 3)
+        statuses.append(summary.status)
+    assert statuses == ["retry", "retry", "quarantined"]
+    assert ledger.counts() == {"quarantined": 3}
+    assert not list(lake.glob("year=*"))
+    reasons = {(r["source_path"], r["reason"]) for r in read_reasons(lake).to_pylist()}
+    assert ("good.txt", "validation_failed") in reasons
+    assert (
+        ready_files(inbox, 0)
+        and not steps.read_and_claim(
+            inbox, ready_files(inbox, 0), ledger, steps.new_batch_id(), 10_000_000
+        ).files
+    )
+
+
+def test_batches_respect_file_and_byte_limits(tmp_path: Path) -> None:
+    inbox = _inbox(tmp_path)
+    files = ready_files(inbox, 0)
+    assert [len(b) for b in steps.plan_batches(files, 2, 10**9)] == [2, 1]
+    assert [len(b) for b in steps.plan_batches(files, 100, 1)] == [1, 1, 1]

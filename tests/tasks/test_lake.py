@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pytest
+
+from cablestream.schemas import lake as layout
+from cablestream.schemas.arrow import records_to_table
+from cablestream.schemas.record import CableRecord
+from cablestream.tasks import lake as lake_io
+from cablestream.tasks.quarantine import keep_source_copy
+
+BATCH = "20261125T100450Z-3f9a1c2b"
+
+
+def _files(root: Path) -> set[Path]:
+    return {p for p in root.rglob("*") if p.is_file()}
+
+
+def test_rows_land_in_integer_partitions_with_batch_named_files(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    table = records_to_table(
+        [
+            CableRecord(record_id="a", created=datetime(2008, 5, 27, 7, 10, tzinfo=UTC)),
+            CableRecord(record_id="b", created=None),
+        ]
+    )
+    staged = lake_io.stage_rows(table, lake, BATCH)
+    published = lake_io.publish(lake, lake_io.staged_tree(lake, BATCH))
+    assert {s.relative for s in staged} == set(published)
+    assert sorted(published) == [
+        f"year=0/month=0/part-{BATCH}-0.parquet",
+        f"year=2008/month=5/part-{BATCH}-0.parquet",
+    ]
+    back = ds.dataset(lake, format="parquet", partitioning="hive").to_table()
+    assert back.schema.field("year").type == pa.int32()
+    assert sorted(back.column("year").to_pylist()) == [0, 2008]
+    lake_io.clear_staging(lake, BATCH)
+    assert not (lake / layout.STAGING_DIR / BATCH).exists()
+
+
+def test_partition_values_are_recomputed_and_sanitised() -> None:
+    table = records_to_table([CableRecord(record_id="a")]).append_column(
+        "year", pa.array(["../../../etc"])
+    )
+    out = lake_io.partitioned(table)
+    assert out.column("year").to_pylist() == [0]
+    assert layout.partition_values(20080, 5) == (0, 0)
+    assert layout.partition_values(2008, 13) == (0, 0)
+    assert layout.partition_dir(2008, 5) == "year=2008/month=5"
+
+
+def test_paths_from_data_cannot_leave_the_lake(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    with pytest.raises(layout.UnsafePathError):
+        layout.staging_dir(lake, "../../outside")
+    with pytest.raises(layout.UnsafePathError):
+        layout.inside(lake, lake / ".." / "x")
+    with pytest.raises(layout.UnsafePathError):
+        keep_source_copy(lake, "../../" + "a" * 58, b"data")
+    with pytest.raises(layout.UnsafePathError):
+        lake_io.publish(lake, [lake_io.StagedFile(tmp_path / "f", "../escaped.parquet")])
+    assert _files(tmp_path) == set()
+
+
+def test_remove_outputs_deletes_only_what_was_recorded(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    table = records_to_table([CableRecord(record_id="a")])
+    lake_io.stage_rows(table, lake, BATCH)
+    published = lake_io.publish(lake, lake_io.staged_tree(lake, BATCH))
+    keep = lake / "year=0/month=0/part-other.parquet"
+    keep.write_bytes(b"")
+    assert lake_io.remove_outputs(lake, published, BATCH) == 1
+    assert _files(lake) == {keep}
