@@ -127,6 +127,21 @@ def measure(root: Path, rounds: int) -> Result:
     )
 
 
+def profile_parse(sources: list[tuple[str, bytes]], top: int) -> str:
+    """cProfile of one parse round: where the parser spends its time (by own time)."""
+    import cProfile
+    import io
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    time_parse(sources)
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
+    return out.getvalue()
+
+
 def format_result(result: Result) -> str:
     return "\n".join(
         [
@@ -146,10 +161,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=Path, default=DEFAULT_FILES, help="folder of cables")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON copy of figures")
+    parser.add_argument("--profile", type=int, metavar="N", help="print the N hottest functions")
     args = parser.parse_args(argv)
     if not args.files.is_dir():
         print(f"no cable folder at {args.files}", file=sys.stderr)
         return 2
+    if args.profile:
+        paths = cable_files(args.files)
+        sources = [(str(path.relative_to(args.files)), path.read_bytes()) for path in paths]
+        print(profile_parse(sources, args.profile))
+        return 0
     result = measure(args.files, max(1, args.rounds))
     if result.cables == 0:
         print("the parser returned no cables: nothing to measure", file=sys.stderr)
