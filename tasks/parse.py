@@ -19,6 +19,11 @@ def record_id_for(source_sha256: str, index: int) -> str:
     return hashlib.sha256(f"{source_sha256}:{index}".encode()).hexdigest()
 
 
+def byte_offset(text: str, char_offset: int) -> int:
+    """Byte offset in the (decompressed) UTF-8 source of a character offset in its text."""
+    return len(text[:char_offset].encode("utf-8"))
+
+
 def parse_source(data: bytes, source_path: str) -> list[ParseResult]:
     """Parse every cable in one source file's bytes.
 
@@ -36,13 +41,19 @@ def parse_source(data: bytes, source_path: str) -> list[ParseResult]:
         parsed = parse_cable(chunk.text, chunk.rendering, chunk.release)
         if isinstance(parsed, NoCable):
             results.append(
-                NoCable(parsed.reason, parsed.detail, source_path, source_sha256, chunk.offset)
+                NoCable(
+                    parsed.reason,
+                    parsed.detail,
+                    source_path,
+                    source_sha256,
+                    byte_offset(decoded.text, chunk.offset),
+                )
             )
             continue
         parsed.record_id = record_id_for(source_sha256, index)
         parsed.source_path = source_path
         parsed.source_sha256 = source_sha256
-        parsed.source_offset = chunk.offset
+        parsed.source_offset = byte_offset(decoded.text, chunk.offset)
         parsed.parse_warnings = [*decoded.warnings, *chunk.warnings, *parsed.parse_warnings]
         results.append(parsed)
     if not results:

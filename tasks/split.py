@@ -51,7 +51,7 @@ _RECORD_BLOCK = regex.compile(
     r"destination: (?P<references>[^\r\n]*)\r?\nheader:[ \t]*\r?\n"
 )
 # `NNNN` closes a telegram; `VZCZC` opens one.
-_END_MARKER = regex.compile(r"(?m)^[ \t]*NNNN[ \t]*\r?$")
+_END_MARKER = regex.compile(r"(?m)^[ \t]*NNNN[ \t]*(?:\r?\n|\Z)")
 _START_MARKER = regex.compile(r"(?m)^[ \t]*VZCZC")
 
 

@@ -12,7 +12,7 @@ _PARAGRAPH_START = regex.compile(
 )
 # `SUMMARY: …`, `BEGIN SUMMARY`, `Summary and Comment:`; ends at `END SUMMARY`.
 _SUMMARY_START = regex.compile(
-    r"(?i)\b(?:BEGIN[ \t]+)?SUMMARY(?:[ \t]+AND[ \t]+(?:COMMENT|ACTION REQUEST))?[ \t]*[:.-]"
+    r"(?i)(?<!END[ \t]{1,3})\b(?:BEGIN[ \t]+)?SUMMARY(?:[ \t]+AND[ \t]+(?:COMMENT|ACTION REQUEST))?[ \t]*[:.-]"
 )
 _SUMMARY_BEGIN_LINE = regex.compile(r"(?im)^[ \t-]*(?:BEGIN[ \t]+)?SUMMARY[ \t-]*$")
 _SUMMARY_END = regex.compile(r"(?i)\bEND[ \t]+(?:OF[ \t]+)?SUMMARY\b")
@@ -77,11 +77,12 @@ def parse_paragraphs(text: str) -> tuple[list[Paragraph], bool]:
 
 def parse_summary(text: str) -> str | None:
     """Text between a SUMMARY opener and END SUMMARY; None without both."""
-    start = _SUMMARY_START.search(text) or _SUMMARY_BEGIN_LINE.search(text)
-    if start is None:
+    openers = [m for m in (_SUMMARY_START.search(text), _SUMMARY_BEGIN_LINE.search(text)) if m]
+    if not openers:
         return None
+    start = min(openers, key=lambda match: match.start())
     end = _SUMMARY_END.search(text, start.end())
     if end is None:
         return None
-    summary = " ".join(text[start.end() : end.start()].split()).rstrip(" .(-")
+    summary = " ".join(text[start.end() : end.start()].split()).lstrip(" -").rstrip(" .(-")
     return summary or None

@@ -20,6 +20,7 @@ CAVEATS = (
     "NOCONTRACT",
     "ORCON",
     "PROPIN",
+    "SENSITIVE BUT UNCLASSIFIED",
     "SENSITIVE",
     "SPECAT",
     "EFTO",
@@ -59,7 +60,9 @@ def normalize_classification(word: str, caveats: list[str]) -> str:
     """`UNCLAS` + `SENSITIVE` -> `UNCLASSIFIED//FOR OFFICIAL USE ONLY`; others upper-cased."""
     word = " ".join(word.upper().split())
     if word in ("UNCLAS", "UNCLASSIFIED"):
-        sensitive = {"SENSITIVE", "FOR OFFICIAL USE ONLY"} & set(caveats)
+        sensitive = {"SENSITIVE", "SENSITIVE BUT UNCLASSIFIED", "FOR OFFICIAL USE ONLY"} & set(
+            caveats
+        )
         return _FOUO_CLASSIFICATION if sensitive else "UNCLASSIFIED"
     return word
 
@@ -74,9 +77,11 @@ def find_serial_line(text: str) -> SerialLine:
     caveats = [token.upper() for token in _CAVEAT_TOKEN.findall(match["markers"] or "")]
     # Caveats run on after the serial when a rendering joined lines: `… 000251 NOFORN SIPDIS`.
     trailer = _LEADING_CAVEATS.match(match["trailer"])
-    caveats += [token.upper() for token in _CAVEAT_TOKEN.findall(trailer.group(0))] if trailer else []
-    station = "".join(match["station"].upper().split())
-    if set(station) == {"X"}:
+    caveats += (
+        [token.upper() for token in _CAVEAT_TOKEN.findall(trailer.group(0))] if trailer else []
+    )
+    station: str | None = "".join(match["station"].upper().split())
+    if station and set(station) == {"X"}:
         station = None  # redacted by the publisher: the origin line may still name it
     return SerialLine(match["classification"], station, int(match["serial"]), caveats, match.end())
 

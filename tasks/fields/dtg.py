@@ -67,7 +67,11 @@ def parse_preface_date(header: str) -> datetime | None:
         if month is None:
             return None
         return datetime(
-            int(match["year"]), month, int(match["day"]), int(match["hour"]), int(match["minute"]),
+            int(match["year"]),
+            month,
+            int(match["day"]),
+            int(match["hour"]),
+            int(match["minute"]),
             tzinfo=UTC,
         )
     except ValueError:

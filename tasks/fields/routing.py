@@ -32,7 +32,9 @@ def parse_origin(header: str) -> str | None:
 
 
 # The post's kind in an FM line: `AMEMBASSY ASTANA`, `AMCONSUL CAPE TOWN`, `USMISSION USUN NEW YORK`.
-_POST_KIND = regex.compile(r"^(?:AMEMBASSY|AMEMB|AMCONSUL|AMCONGEN|USMISSION|USINT|USLO|USOFFICE|AIT)[ \t]+")
+_POST_KIND = regex.compile(
+    r"^(?:AMEMBASSY|AMEMB|AMCONSUL|AMCONGEN|USMISSION|USINT|USLO|USOFFICE|AIT)[ \t]+"
+)
 
 
 def station_from_origin(origin: str | None) -> str | None:

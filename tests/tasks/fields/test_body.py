@@ -1,0 +1,91 @@
+import pytest
+
+from cablestream.schemas.record import Paragraph
+from cablestream.tasks.fields.body import (
+    parse_paragraphs,
+    parse_summary,
+    repair_numbers,
+    split_signature,
+)
+
+
+@pytest.mark.parametrize(
+    ("numbers", "repaired", "changed"),
+    [
+        ([1, 12, 13], [1, 2, 3], True),  # markdown scrape: `1 .`, `12.`, `13.`
+        ([11, 12, 13], [1, 2, 3], True),  # LaTeX residue of paragraph 1 reads `11.`
+        ([1, 12, 13, 14, 15, 16, 17, 18, 19, 110, 111], list(range(1, 12)), True),
+        ([1, 2, 3], [1, 2, 3], False),
+        ([1, 2, 4], [1, 2, 4], False),  # a gap is kept, not invented away
+        ([2, 3], [2, 3], False),
+    ],
+)
+def test_repair_numbers(numbers: list[int], repaired: list[int], changed: bool) -> None:
+    assert repair_numbers(numbers) == (repaired, changed)
+
+
+def test_paragraphs_with_markings_and_garbled_numbers() -> None:
+    text = (
+        "1. (C) U.S., UK and French Ambassadors called on FM Tokayev.\n\n"
+        "12. (C) Tokayev, who was joined by Kazakhstani Ambassador.\n"
+        "Second line of paragraph two.\n\n"
+        "13. (S/NF) Ambassador Sharp asked."
+    )
+    paragraphs, repaired = parse_paragraphs(text)
+    assert repaired
+    assert paragraphs == [
+        Paragraph(1, "C", "U.S., UK and French Ambassadors called on FM Tokayev."),
+        Paragraph(
+            2,
+            "C",
+            "Tokayev, who was joined by Kazakhstani Ambassador. Second line of paragraph two.",
+        ),
+        Paragraph(3, "S/NF", "Ambassador Sharp asked."),
+    ]
+
+
+def test_unmarked_old_paragraphs() -> None:
+    paragraphs, _ = parse_paragraphs(
+        "1.  CONFIDENTIAL - ENTIRE TEXT.\n\n2.  ATTORNEY ESSA MOOSA SAYS"
+    )
+    assert [(p.number, p.classification) for p in paragraphs] == [(1, None), (2, None)]
+
+
+@pytest.mark.parametrize(
+    ("text", "signers"),
+    [
+        ('seriously."\nORDWAY\n\nNNNN', ["ORDWAY"]),
+        ("in Vienna.\n\nORDWAY", ["ORDWAY"]),
+        ("end of text.\nKEEGAN/SMITH\n", ["KEEGAN", "SMITH"]),
+        ("rings true for South Africa in 2009. LA LIME", []),
+        ("text.\nCONFIDENTIAL\n", []),
+        ("text.\n\nNNNN", []),
+    ],
+)
+def test_split_signature(text: str, signers: list[str]) -> None:
+    assert split_signature(text)[1] == signers
+
+
+def test_signature_is_removed_from_text() -> None:
+    assert split_signature("last paragraph.\nORDWAY\n\nNNNN") == ("last paragraph.", ["ORDWAY"])
+
+
+@pytest.mark.parametrize(
+    ("text", "summary"),
+    [
+        (
+            "1. (C) SUMMARY: The Dutch have no concerns. END SUMMARY.\n2. (C) more",
+            "The Dutch have no concerns",
+        ),
+        ("BEGIN SUMMARY \n \nGENERAL AZIMI ASKS. END SUMMARY \n", "GENERAL AZIMI ASKS"),
+        ("Summary and Comment: Things moved. End Summary and Comment.", "Things moved"),
+        (
+            "-------\nSummary\n-------\n1. (SBU) This is the third. End Summary.",
+            "1. (SBU) This is the third",
+        ),
+        ("1. (C) Summary: no end marker here.", None),
+        ("no summary", None),
+    ],
+)
+def test_parse_summary(text: str, summary: str | None) -> None:
+    assert parse_summary(text) == summary

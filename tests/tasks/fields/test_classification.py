@@ -1,0 +1,64 @@
+import pytest
+
+from cablestream.tasks.fields.classification import (
+    find_serial_line,
+    normalize_classification,
+    parse_caveat_lines,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "classification", "station", "serial", "caveats"),
+    [
+        ("SECRET ASTANA 000988\n\nSTPDTS", "SECRET", "ASTANA", 988, []),
+        ("CONFIDENTIAL SECTION 01 OF 03 CAPE TOWN 00097 \n", "CONFIDENTIAL", "CAPETOWN", 97, []),
+        ("UNCLASSIFIED SECTION 01 OF 01 TEHRAN 1164 \n", "UNCLASSIFIED", "TEHRAN", 1164, []),
+        ("Secret state 068250\n\nSipdis", "Secret", "STATE", 68250, []),
+        ("\tUNCLAS BERN 000896 \n", "UNCLAS", "BERN", 896, []),
+        # Caveats joined onto the serial line by an unwrapping rendering.
+        (
+            "SECRET SECTION 01 OF 05 DAMASCUS 000251 NOFORN SIPDIS DEPARTMENT FOR NEA/ELA",
+            "SECRET",
+            "DAMASCUS",
+            251,
+            ["NOFORN", "SIPDIS"],
+        ),
+        # The publisher redacted the station: the serial stays, the station comes from FM.
+        ("SECRET SECTION 01 OF 02 XXXXXXXXXXXX 000004 \n", "SECRET", None, 4, []),
+    ],
+)
+def test_find_serial_line(
+    text: str, classification: str, station: str | None, serial: int, caveats: list[str]
+) -> None:
+    found = find_serial_line(text)
+    assert (found.classification, found.station, found.serial, found.caveats) == (
+        classification,
+        station,
+        serial,
+        caveats,
+    )
+    assert found.end > 0
+
+
+def test_bare_classification_word_without_serial() -> None:
+    found = find_serial_line("CONFIDENTIAL\n\nPAGE 01        CAPE T  00097  01 OF 03  182017Z")
+    assert (found.classification, found.station, found.end) == ("CONFIDENTIAL", None, 0)
+
+
+@pytest.mark.parametrize(
+    ("word", "caveats", "expected"),
+    [
+        ("UNCLAS", ["SIPDIS", "SENSITIVE"], "UNCLASSIFIED//FOR OFFICIAL USE ONLY"),
+        ("UNCLAS", ["SENSITIVE BUT UNCLASSIFIED"], "UNCLASSIFIED//FOR OFFICIAL USE ONLY"),
+        ("UNCLAS", ["SIPDIS"], "UNCLASSIFIED"),
+        ("Confidential", [], "CONFIDENTIAL"),
+        ("SECRET", ["NOFORN"], "SECRET"),
+    ],
+)
+def test_normalize_classification(word: str, caveats: list[str], expected: str) -> None:
+    assert normalize_classification(word, caveats) == expected
+
+
+def test_caveat_lines_only_hold_markers() -> None:
+    lines = ["", "NOFORN ", "SIPDIS", "SIPDIS", "DEPT FOR EUR/CACEN", "SENSITIVE BUT UNCLASSIFIED"]
+    assert parse_caveat_lines(lines) == ["NOFORN", "SIPDIS", "SIPDIS", "SENSITIVE BUT UNCLASSIFIED"]

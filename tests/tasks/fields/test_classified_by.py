@@ -1,0 +1,44 @@
+import pytest
+
+from cablestream.tasks.fields.classified_by import parse_classified_by
+
+
+@pytest.mark.parametrize(
+    ("text", "authority", "reasons"),
+    [
+        (
+            "Classified By: Pol-Econ Chief Steven Fagin, Reasons 1.4 (b) and (d)",
+            "Pol-Econ Chief Steven Fagin",
+            ["1.4(b)", "1.4(d)"],
+        ),
+        (
+            "Classified By: Ambassador John Ordway, reasons 1.4 (B) and (D).",
+            "Ambassador John Ordway",
+            ["1.4(b)", "1.4(d)"],
+        ),
+        (
+            "Classified By: ISN/MTR DIRECTOR PAM DURHAM FOR REASONS\n1.4 (b), (c), and (d).",
+            "ISN/MTR DIRECTOR PAM DURHAM",
+            ["1.4(b)", "1.4(c)", "1.4(d)"],
+        ),
+        (
+            "Classified By: A/CG Ben Wohlauer for Reasons 1.4 (b, d)",
+            "A/CG Ben Wohlauer",
+            ["1.4(b)", "1.4(d)"],
+        ),
+        (
+            "CLASSIFIED BY: DCM JOHN SMITH. REASON: 1.5 (B,D)",
+            "DCM JOHN SMITH",
+            ["1.5(b)", "1.5(d)"],
+        ),
+        (
+            "Classified By: Consul General Stephen B. Wickman. For \nReasons 1.4 (b) and (d) \n\n1. (S/NF) SUMMARY",
+            "Consul General Stephen B. Wickman",
+            ["1.4(b)", "1.4(d)"],
+        ),
+        ("1. (C) Classified by Ambassador Ford for reason 1.4 (d).", "Ambassador Ford", ["1.4(d)"]),
+        ("no authority here", None, []),
+    ],
+)
+def test_parse_classified_by(text: str, authority: str | None, reasons: list[str]) -> None:
+    assert parse_classified_by(text) == (authority, reasons)

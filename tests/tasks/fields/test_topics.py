@@ -1,0 +1,71 @@
+import pytest
+
+from cablestream.tasks.fields.topics import parse_subject, parse_tags
+
+
+@pytest.mark.parametrize(
+    ("text", "tags"),
+    [
+        (
+            "E.O. 12958: DECL: 05/27/2023 TAGS: IAEA KNNP PREL AORC KZ SY",
+            ["IAEA", "KNNP", "PREL", "AORC", "KZ", "SY"],
+        ),
+        ("TAGS: MASS, MARR, IR \nSUBJECT: ACCELERATION OF F-4ES FOR IRAN", ["MASS", "MARR", "IR"]),
+        ("Tags: mtcre, parm, prel, ettc, mnuc", ["MTCRE", "PARM", "PREL", "ETTC", "MNUC"]),
+        ("TAGS KDEM, PGOV, PREL, SF", ["KDEM", "PGOV", "PREL", "SF"]),
+        ("TAGS: PREL PGOV KZ SUBJECT: SHARED LINE", ["PREL", "PGOV", "KZ"]),
+        ("TAGS: PREL PREL ZANU-PF", ["PREL", "ZANU-PF"]),
+        # `TAG` in another header line is not a TAGS line.
+        ("CORRECTED COPY - TAG\n\nTAGS: ECON EFIN", ["ECON", "EFIN"]),
+        # The release counts only the TAGS line itself, not a wrapped second line.
+        ("TAGS: AF AS CA EI IC\nRO, SY, UK\nSUBJECT: X", ["AF", "AS", "CA", "EI", "IC"]),
+        ("no tags here", []),
+    ],
+)
+def test_parse_tags(text: str, tags: list[str]) -> None:
+    assert parse_tags(text) == tags
+
+
+@pytest.mark.parametrize(
+    ("text", "double_spaced", "subject"),
+    [
+        (
+            "SUBJECT: KAZAKHSTAN: CANWFZ TREATY\n\nREF: STATE 109258",
+            False,
+            "KAZAKHSTAN: CANWFZ TREATY",
+        ),
+        # Wrapped over two lines.
+        (
+            "SUBJECT: WAITING AND WATCHING: NORTH KOREA AFTER CURRENCY\nREFORM\n\nREF: 09 X 167",
+            False,
+            "WAITING AND WATCHING: NORTH KOREA AFTER CURRENCY REFORM",
+        ),
+        # A blank line inside the wrap, where the line visibly continues (`… BOARD OF`).
+        (
+            "SUBJECT: KAZAKHSTAN: DEMARCHE DELIVERED ON IAEA BOARD OF\n\nGOVERNORS' MESA SEAT\n\nREF: STATE 55259",
+            True,
+            "KAZAKHSTAN: DEMARCHE DELIVERED ON IAEA BOARD OF GOVERNORS' MESA SEAT",
+        ),
+        (
+            "SUBJ:  ESSA MOOSA TALKS ABOUT MANDELA AND OTHER TOPICS \n \n1.  CONFIDENTIAL - ENTIRE TEXT.",
+            False,
+            "ESSA MOOSA TALKS ABOUT MANDELA AND OTHER TOPICS",
+        ),
+        (
+            "Subject: german test chamber sold by chinese subsidiary to\niran's dio (s)\n\nClassified By: X",
+            False,
+            "german test chamber sold by chinese subsidiary to iran's dio (s)",
+        ),
+        (
+            "SUBJECT: (C) SPAIN'S RELATIONSHIP WITH CUBA\n",
+            False,
+            "(C) SPAIN'S RELATIONSHIP WITH CUBA",
+        ),
+        # An upper-case subject does not swallow the mixed-case line after it.
+        ("SUBJECT: FOO BAR\nThis is an action request.\n", False, "FOO BAR"),
+        ("SUBJECT:\n\n1. (C) Text", False, None),
+        ("no subject", False, None),
+    ],
+)
+def test_parse_subject(text: str, double_spaced: bool, subject: str | None) -> None:
+    assert parse_subject(text, double_spaced=double_spaced) == subject

@@ -1,0 +1,45 @@
+import gzip
+
+import pytest
+
+from cablestream.tasks.decode import decode_source, gunzip_capped
+
+
+def test_utf8_text() -> None:
+    decoded = decode_source("Minister Naimi’s offer".encode())
+    assert decoded.text == "Minister Naimi’s offer"
+    assert decoded.warnings == []
+
+
+def test_invalid_utf8_is_replaced_with_a_warning() -> None:
+    decoded = decode_source(b"CONFIDENTIAL caf\xe9 text")
+    assert decoded.text == "CONFIDENTIAL caf\ufffd text"
+    assert decoded.warnings == ["decoded_with_replacement"]
+
+
+def test_gzip_is_unpacked() -> None:
+    decoded = decode_source(gzip.compress(b"SECRET ASTANA 000988"))
+    assert decoded.text == "SECRET ASTANA 000988"
+    assert decoded.warnings == ["gunzipped"]
+
+
+@pytest.mark.parametrize(
+    ("data", "failure"),
+    [
+        (b"", "empty"),
+        (b"  \n\n ", "empty"),
+        (b"\x00\x01\x02binary\x00", "binary"),
+        (b"\x1f\x8b not really gzip", "bad_gzip"),
+    ],
+)
+def test_unreadable_inputs_are_typed_failures(data: bytes, failure: str) -> None:
+    decoded = decode_source(data)
+    assert decoded.text is None
+    assert decoded.failure == failure
+
+
+def test_gzip_bomb_stops_at_the_cap() -> None:
+    bomb = gzip.compress(b"A" * 2_000_000)
+    with pytest.raises(ValueError, match="exceeds"):
+        gunzip_capped(bomb, limit=1_000_000)
+    assert gunzip_capped(bomb, limit=3_000_000) == b"A" * 2_000_000

@@ -1,0 +1,87 @@
+import pytest
+
+from cablestream.tasks.normalize import detect_rendering, join_spaced_words, normalize, strip_markup
+
+
+@pytest.mark.parametrize(
+    ("raw", "plain"),
+    [
+        ("TAGS: <u>IAEA KNNP PREL</u>", "TAGS: IAEA KNNP PREL"),
+        ("TAGS: [KNNP](#) [KZ](#)", "TAGS: KNNP KZ"),
+        (
+            "TAGS: <a href='/tag/MASS_0.html'>MASS</a> <a href='/tag/IR_0.html'>IR</a>",
+            "TAGS: MASS IR",
+        ),
+        ("line one&#x000A;line two &amp; more", "line one\nline two & more"),
+        ("<a id='par1' href='#par1'>¶</a>1. ON FEB 24", "1. ON FEB 24"),
+    ],
+)
+def test_strip_markup(raw: str, plain: str) -> None:
+    assert strip_markup(raw, "html") == plain
+
+
+def test_latex_residue_only_in_latex() -> None:
+    assert (
+        strip_markup(" $\\underline{\\mbox{1}}\\mbox{1}.$ (S) Per reftel", "latex")
+        == " 11. (S) Per reftel"
+    )
+    # Outside LaTeX renderings a dollar sign is money.
+    assert (
+        strip_markup("prices near $128/barrel and $5", "telegram")
+        == "prices near $128/barrel and $5"
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "joined"),
+    [
+        ("C O N F I D E N T I A L ALMATY 002231", "CONFIDENTIAL ALMATY 002231"),
+        ("S E C R E T ASTANA 000988", "SECRET ASTANA 000988"),
+        ("SE C R E T SECTION 01 OF 02", "SECRET SECTION 01 OF 02"),
+        ("C o n f i d e n t i a l section 01 of 04 ankara", "Confidential section 01 of 04 ankara"),
+        ("a U.S. and UK team", "a U.S. and UK team"),
+    ],
+)
+def test_join_spaced_words(raw: str, joined: str) -> None:
+    assert join_spaced_words(raw) == joined
+
+
+def test_normalize_markdown_extract() -> None:
+    raw = (
+        "\n\nThis record is a partial extract of the original cable. The full text of the original "
+        "cable is not available.\n\nC O N F I D E N T I A L ALMATY 002231\r\n\r\n"
+        "1 . (C) U.S., UK and French Ambassadors\n\n12. (C) Tokayev"
+    )
+    result = normalize(raw)
+    assert result.rendering == "markdown"
+    assert result.is_partial
+    assert result.text.startswith("CONFIDENTIAL ALMATY 002231\n")
+    assert "1. (C) U.S." in result.text
+    assert "\r" not in result.text
+
+
+def test_normalize_unglues_fields_and_drops_page_breaks() -> None:
+    raw = (
+        "Cable dated:2008-06-03T15:39:00C O N F I D E N T I A L SECTION 01 OF 04 RIYADH 000868SIPDISNEA "
+        "FOR DAS GGRAY TCOYNEE.O. 12958: DECL: 06/03/2018 TAGS: EPET ENERG\n"
+        "MILAN 00000176  001.2 OF 003\nnext line"
+    )
+    lines = normalize(raw).text.split("\n")
+    assert lines[0] == "Cable dated:2008-06-03T15:39:00"
+    assert lines[1] == "CONFIDENTIAL SECTION 01 OF 04 RIYADH 000868"
+    assert "E.O. 12958: DECL: 06/03/2018" in lines
+    assert "TAGS: EPET ENERG" in lines
+    assert "MILAN 00000176  001.2 OF 003" not in lines
+
+
+def test_backslash_continuations_of_release_dumps() -> None:
+    assert (
+        normalize("UNCLAS BERN 000896 \\\n \\\nSENSITIVE \\\n").text
+        == "UNCLAS BERN 000896\n\nSENSITIVE"
+    )
+
+
+def test_detect_rendering() -> None:
+    assert detect_rendering("TAGS: <u>X</u>", "telegram") == "html_fragment"
+    assert detect_rendering("plain", "telegram") == "telegram"
+    assert detect_rendering("plain", "csv") == "csv"

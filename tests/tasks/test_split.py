@@ -1,0 +1,56 @@
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from cablestream.tasks.split import split_cables
+
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "files"
+
+
+def _corpus_file(name: str) -> str:
+    path = CORPUS / name
+    if not path.exists():
+        pytest.skip("shared corpus not present")
+    return path.read_text(encoding="utf-8")
+
+
+def test_telegrams_closed_by_nnnn() -> None:
+    text = "VZCZCXYZ0001\nFM A\nSECRET X 0001\nNNNN\nVZCZCXYZ0002\nFM B\nSECRET Y 0002\nNNNN\n"
+    chunks = split_cables(text)
+    assert [chunk.text.split("\n")[0] for chunk in chunks] == ["VZCZCXYZ0001", "VZCZCXYZ0002"]
+    assert chunks[1].offset == text.index("VZCZCXYZ0002")
+
+
+def test_vzczc_opens_a_new_cable_without_nnnn() -> None:
+    chunks = split_cables("VZCZCA\nFM A\n\nVZCZCB\nFM B\n")
+    assert len(chunks) == 2
+
+
+def test_csv_rows_carry_release_metadata() -> None:
+    text = _corpus_file("0001_d7a37ce9efea2505.csv")
+    chunks = split_cables(text)
+    assert len(chunks) == 3
+    first = chunks[0]
+    assert first.rendering == "csv"
+    assert first.release.reference_id == "72TEHRAN1164"
+    assert first.release.created == datetime(1972, 2, 25, 9, 30, tzinfo=UTC)
+    assert first.release.references == ("72MOSCOW1603", "72TEHRAN1091", "72TEHRAN263")
+    # Backslash-escaped quotes are decoded.
+    assert "SHAH'S" in first.text and "\\'" not in first.text
+
+
+def test_release_page_has_text_and_metadata() -> None:
+    chunks = split_cables(_corpus_file("0012_61938564b3c2ade4.html"))
+    assert len(chunks) == 1
+    assert chunks[0].release.reference_id == "72TEHRAN1164"
+    assert chunks[0].release.classification == "UNCLASSIFIED"
+    assert "FM AMEMBASSY TEHRAN" in chunks[0].text
+    assert "Follow us on Twitter" not in chunks[0].text
+
+
+def test_record_dump_drops_its_preview() -> None:
+    chunks = split_cables(_corpus_file("0278_245b86e34db83948.txt"))
+    assert len(chunks) == 1
+    assert chunks[0].release.reference_id == "09QUITO602"
+    assert chunks[0].warnings == ["preview_before_record_dropped"]
