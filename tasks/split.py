@@ -128,6 +128,11 @@ def split_record_dumps(text: str) -> list[CableChunk]:
     return chunks
 
 
+def _opening(text: str) -> list[str]:
+    """The first three non-blank lines: transmission id, precedence, `DE` line with the serial."""
+    return [line.strip() for line in text.split("\n") if line.strip()][:3]
+
+
 def _shifted(chunks: list[CableChunk], offset: int) -> list[CableChunk]:
     for chunk in chunks:
         chunk.offset += offset
@@ -148,10 +153,20 @@ def split_telegrams(text: str) -> list[CableChunk]:
             chunks += _shifted(split_record_dumps(segment), seg_start)
             continue
         starts = [match.start() for match in _START_MARKER.finditer(segment)]
+        pieces: list[CableChunk] = []
         for start, end in itertools.pairwise(sorted({0, *starts, len(segment)})):
             piece = segment[start:end]
-            if piece.strip() and not _END_MARKER.fullmatch(piece.strip()):
-                chunks.append(CableChunk(piece, seg_start + start, "telegram"))
+            if not piece.strip() or _END_MARKER.fullmatch(piece.strip()):
+                continue
+            # Release text prints the header block, then the text opening with the same
+            # header again: the first copy is a preview of the second, not a cable.
+            if pieces and _opening(pieces[-1].text) == _opening(piece):
+                pieces[-1] = CableChunk(
+                    piece, seg_start + start, "telegram", warnings=["repeated_header_dropped"]
+                )
+                continue
+            pieces.append(CableChunk(piece, seg_start + start, "telegram"))
+        chunks += pieces
     return chunks
 
 
