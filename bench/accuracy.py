@@ -106,15 +106,16 @@ class Tally:
 class Report:
     """Everything one accuracy run found."""
 
-    overall: Tally = field(default_factory=Tally)
-    by_rendering: dict[str, Tally] = field(default_factory=lambda: defaultdict(Tally))
-    failures: list[Failure] = field(default_factory=list)
-    count_mismatches: list[str] = field(default_factory=list)
+    # repr=False: a failing pytest prints its arguments; the failure lists would drown it.
+    overall: Tally = field(default_factory=Tally, repr=False)
+    by_rendering: dict[str, Tally] = field(default_factory=lambda: defaultdict(Tally), repr=False)
+    failures: list[Failure] = field(default_factory=list, repr=False)
+    count_mismatches: list[str] = field(default_factory=list, repr=False)
     cables: int = 0
     files: int = 0
     seconds: float = 0.0
     # The same comparison with NoCable results skipped before indexing (diagnostic only).
-    records_only: Report | None = None
+    records_only: Report | None = field(default=None, repr=False)
 
     def rate(self, name: str) -> float | None:
         return self.overall.rate(name)
