@@ -12,6 +12,7 @@ MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
 # Share of control bytes (other than tab/CR/LF/FF) above which a file is binary.
 _BINARY_CONTROL_SHARE = 0.05
+_CONTROL_BYTES = bytes(byte for byte in range(32) if byte not in (9, 10, 12, 13))
 
 
 @dataclass(slots=True)
@@ -37,7 +38,7 @@ def _looks_binary(data: bytes) -> bool:
     sample = data[:65536]
     if b"\x00" in sample:
         return True
-    controls = sum(1 for byte in sample if byte < 32 and byte not in (9, 10, 12, 13))
+    controls = len(sample) - len(sample.translate(None, _CONTROL_BYTES))
     return controls > _BINARY_CONTROL_SHARE * max(len(sample), 1)
 
 

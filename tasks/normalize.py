@@ -45,8 +45,7 @@ _GLUED_PREFACE_DATE = regex.compile(
 # Header fields run together when a rendering unwrapped lines: `000868SIPDISNEA FOR …
 # TCOYNEE.O. 12958: DECL: 06/03/2018 TAGS: EPET`. Each field goes back on its own line.
 _GLUED_FIELD = regex.compile(
-    r"(?<=\S)[ \t]*(?=E\.O\. ?\d{5}|TAGS:|SUBJECT:|Classified By:|CLASSIFIED BY:)"
-    r"|(?<=\S)[ \t]+(?=REF(?:TEL)?S?: )|(?<=\d)(?=SIPDIS)"
+    r"(?:E\.O\. ?\d{5}|TAGS:|SUBJECT:|Classified By:|CLASSIFIED BY:|REF(?:TEL)?S?: |SIPDIS)"
 )
 _TRAILING_SPACE = regex.compile(r"(?m)[ \t\u00a0]+$")
 
@@ -72,8 +71,9 @@ def detect_rendering(text: str, default: str) -> str:
 
 def strip_markup(text: str, rendering: str) -> str:
     """Remove HTML tags and entities, markdown links and LaTeX residue."""
-    text = _HTML_LINE_BREAK.sub("\n", text)
-    text = _HTML_TAG.sub("", text)
+    if "<" in text or "&#" in text:
+        text = _HTML_LINE_BREAK.sub("\n", text)
+        text = _HTML_TAG.sub("", text)
     if _HTML_ENTITY.search(text):
         text = html.unescape(text)
     text = text.replace("¶", "")
@@ -86,6 +86,22 @@ def strip_markup(text: str, rendering: str) -> str:
     return _LATEX_MATH.sub(r"\1", text) if rendering == "latex" else text
 
 
+def _unglue_field(match: regex.Match[str]) -> str:
+    """Start a header field on its own line when text precedes it on the same line.
+
+    `REF:` needs whitespace before it, `SIPDIS` a digit (the serial it was glued to).
+    """
+    text, start, field = match.string, match.start(), match.group(0)
+    before = text[text.rfind("\n", 0, start) + 1 : start]
+    if not before.strip():
+        return field
+    if field.startswith("REF") and not before[-1].isspace():
+        return field
+    if field == "SIPDIS" and not before[-1].isdigit():
+        return field
+    return "\n" + field
+
+
 def join_spaced_words(text: str) -> str:
     """`C O N F I D E N T I A L` -> `CONFIDENTIAL`."""
     return _SPACED_WORD.sub(lambda match: match.group(0).replace(" ", ""), text)
@@ -96,9 +112,10 @@ def normalize(text: str, rendering: str = "telegram") -> NormalizedText:
     rendering = detect_rendering(text, rendering)
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
     text = strip_markup(text, rendering)
-    text = _BACKSLASH_CONTINUATION.sub("", text)
+    if "\\\n" in text or text.endswith("\\"):
+        text = _BACKSLASH_CONTINUATION.sub("", text)
     text = _GLUED_PREFACE_DATE.sub("\\1\n", text)
-    text = _GLUED_FIELD.sub("\n", text)
+    text = _GLUED_FIELD.sub(_unglue_field, text)
     text = join_spaced_words(text)
     text = _SPACED_PARAGRAPH_DOT.sub(r"\1.", text)
     is_partial = bool(_PARTIAL_NOTICE.search(text))
