@@ -1,0 +1,61 @@
+"""Crash safety: `cablestream ingest` killed with SIGKILL mid-batch, then run again."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from cablestream.flows.ingest import PAUSE_BEFORE_COMMIT_ENV, ingest_flow
+
+from .conftest import lake_ids, parsed_ids, quarantined_ids
+
+
+def test_sigkill_mid_batch_then_rerun_lands_every_cable_once(
+    prefect_harness: str, corpus_files: Path, tmp_path: Path
+) -> None:
+    inbox, lake = tmp_path / "inbox", tmp_path / "lake"
+    inbox.mkdir()
+    for path in sorted(corpus_files.iterdir())[:60]:
+        shutil.copy(path, inbox / path.name)
+    expected = parsed_ids(inbox)
+
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": prefect_harness,  # the session's server: no second server start
+        PAUSE_BEFORE_COMMIT_ENV: "120",  # the first batch's files are in the lake, not committed
+    }
+    command = [sys.executable, "-m", "cablestream.flows.cli", "ingest", "--inbox", str(inbox)]
+    command += ["--lake", str(lake), "--settle-seconds", "0", "--max-files-per-batch", "20"]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list(lake.glob("year=*/month=*/*.parquet")):
+            assert process.poll() is None, "ingest ended before the batch was published"
+            assert time.monotonic() < deadline, "no batch was published in time"
+            time.sleep(0.05)
+        time.sleep(0.2)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+
+    # The killed batch is in the lake but not committed.
+    assert lake_ids(lake)
+    with sqlite3.connect(lake / "_state" / "ledger.sqlite") as db:
+        states = dict(db.execute("SELECT state, COUNT(*) FROM batches GROUP BY state").fetchall())
+    assert states == {"claimed": 1}
+
+    result = ingest_flow(inbox=str(inbox), lake=str(lake), settle_seconds=0, max_files_per_batch=20)
+    assert len(result["recovered_batches"]) == 1
+    rows, quarantined = lake_ids(lake), quarantined_ids(lake)
+    assert len(rows) == len(set(rows))  # count and distinct record_id
+    assert not set(rows) & set(quarantined)
+    assert set(rows) | set(quarantined) == expected
+    assert not list((lake / "_staging").glob("*"))

@@ -1,0 +1,211 @@
+"""The ingest flow end to end: real Prefect (one session server), real SQLite, real Parquet."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pytest
+
+from cablestream.flows.ingest import ingest_flow
+from cablestream.tasks.quarantine import read_reasons
+
+from .conftest import lake_ids, parsed_ids, quarantined_ids
+
+SEEDS = Path(__file__).resolve().parents[2] / ".." / "shared" / "seeds"
+
+
+def _ingest(inbox: Path, lake: Path, **options: Any) -> dict[str, Any]:
+    options.setdefault("settle_seconds", 0)
+    return ingest_flow(inbox=str(inbox), lake=str(lake), **options)
+
+
+def _assert_exactly_once(lake: Path, expected: set[str]) -> None:
+    rows, quarantined = lake_ids(lake), quarantined_ids(lake)
+    assert len(rows) == len(set(rows)), "a cable was written twice"
+    assert not set(rows) & set(quarantined), "a cable is both in the lake and quarantined"
+    assert set(rows) | set(quarantined) == expected
+
+
+@pytest.fixture(scope="module")
+def corpus_lake(
+    prefect_harness: str, corpus_files: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Path, Path, dict[str, Any]]]:
+    root = tmp_path_factory.mktemp("corpus")
+    inbox = root / "inbox"
+    shutil.copytree(corpus_files, inbox)
+    lake = root / "lake"
+    first = _ingest(inbox, lake, max_files_per_batch=250)
+    yield inbox, lake, first
+
+
+def test_corpus_lands_once_and_again_only_what_is_new(
+    corpus_lake: tuple[Path, Path, dict[str, Any]],
+) -> None:
+    inbox, lake, first = corpus_lake
+    expected = parsed_ids(inbox)
+    assert first["cables"] == len(expected)
+    assert first["rows_written"] + first["rows_quarantined"] == len(expected)
+    assert first["expectations_failed"] == 0
+    _assert_exactly_once(lake, expected)
+    rows = len(lake_ids(lake))
+
+    # A second run writes nothing.
+    second = _ingest(inbox, lake)
+    assert second["files"] == 0 and second["rows_written"] == 0
+    assert len(lake_ids(lake)) == rows
+
+    # Renaming a file writes nothing: same content, recorded as a duplicate.
+    victim = sorted(inbox.glob("*.txt"))[0]
+    victim.rename(inbox / "renamed-copy.txt")
+    third = _ingest(inbox, lake)
+    assert (third["files"], third["duplicates"], third["rows_written"]) == (1, 1, 0)
+    assert len(lake_ids(lake)) == rows
+
+    # A new file writes only its own cables.
+    new = inbox / "new" / "fresh.txt"
+    new.parent.mkdir()
+    new.write_bytes(sorted(SEEDS.glob("*.txt"))[0].read_bytes() + b"\nnew rendering\n")
+    new_ids = parsed_ids(new.parent)
+    fourth = _ingest(inbox, lake)
+    assert fourth["files"] == 1 and fourth["cables"] == len(new_ids) > 0
+    _assert_exactly_once(lake, expected | new_ids)
+
+
+def test_lake_reads_the_same_through_pyarrow_duckdb_and_polars(
+    corpus_lake: tuple[Path, Path, dict[str, Any]],
+) -> None:
+    _, lake, _ = corpus_lake
+    arrow = ds.dataset(lake, format="parquet", partitioning="hive").to_table()
+    assert pa.types.is_integer(arrow.schema.field("year").type)
+    assert pa.types.is_integer(arrow.schema.field("month").type)
+
+    glob = f"{lake}/year=*/month=*/*.parquet"
+    with duckdb.connect() as db:
+        relation = db.sql(
+            f"SELECT count(*), typeof(any_value(year)), typeof(any_value(month)) "
+            f"FROM read_parquet('{glob}', hive_partitioning = true)"
+        )
+        ((count, year_type, month_type),) = relation.fetchall()
+    assert count == arrow.num_rows
+    assert year_type in ("BIGINT", "INTEGER") and month_type in ("BIGINT", "INTEGER")
+
+    frame = pl.scan_parquet(glob, hive_partitioning=True)
+    schema = frame.collect_schema()
+    assert schema["year"].is_integer() and schema["month"].is_integer()
+    assert frame.select(pl.len()).collect().item() == arrow.num_rows
+
+    by_partition = Counter(zip(arrow["year"].to_pylist(), arrow["month"].to_pylist(), strict=True))
+    assert all(year == 0 or 1900 < year < 2100 for year, _ in by_partition)
+    assert not any(p.name.startswith("year=__HIVE") for p in lake.iterdir())
+
+
+def test_every_bad_file_is_quarantined_with_its_reason(
+    prefect_harness: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inbox, lake = tmp_path / "inbox", tmp_path / "lake"
+    inbox.mkdir()
+    good = sorted(SEEDS.glob("*.txt"))
+    for seed in good:
+        shutil.copy(seed, inbox / seed.name)
+    (inbox / "empty.txt").write_bytes(b"")
+    (inbox / "big.txt").write_bytes(b"VZCZC " + b"x" * 300_000)
+    (inbox / "binary.txt").write_bytes(bytes(range(256)) * 40)
+    (inbox / "nocable.txt").write_bytes(b"Minutes of the garden club.\nNothing here.\n")
+    # gzip magic and header, then bytes that are not deflate data
+    (inbox / "bad.txt.gz").write_bytes(gzip.compress(b"")[:10] + b"\xff" * 64)
+    unreadable = inbox / "unreadable.txt"
+    unreadable.write_bytes(good[0].read_bytes())
+    if os.geteuid() == 0:  # root reads anything: make the read itself fail
+        from cablestream.tasks import batch, read
+
+        real = read.read_source
+        monkeypatch.setattr(
+            batch,
+            "read_source",
+            lambda path, cap: real(path / "x" if path.name == unreadable.name else path, cap),
+        )
+    else:
+        unreadable.chmod(0)
+
+    result = _ingest(inbox, lake, max_file_bytes=200_000)
+
+    reasons = {r["source_path"]: r["reason"] for r in read_reasons(lake).to_pylist()}
+    assert reasons == {
+        "empty.txt": "empty",
+        "big.txt": "oversized",
+        "binary.txt": "binary",
+        "nocable.txt": "no_cable",
+        "bad.txt.gz": "bad_gzip",
+        "unreadable.txt": "unreadable",
+    }
+    assert result["files_quarantined"] == 6
+    _assert_exactly_once(lake, parsed_ids_of(inbox, [seed.name for seed in good]))
+    assert len(lake_ids(lake)) > 0
+    copies = list((lake / "_quarantine" / "files").iterdir())
+    assert (
+        len(copies) == 4
+    )  # empty, binary, no cable, bad gzip (no bytes kept: oversized, unreadable)
+
+
+def parsed_ids_of(inbox: Path, names: list[str]) -> set[str]:
+    folder = inbox.parent / "only"
+    folder.mkdir()
+    for name in names:
+        shutil.copy(inbox / name, folder / name)
+    return parsed_ids(folder)
+
+
+def test_cable_text_cannot_write_outside_the_lake(prefect_harness: str, tmp_path: Path) -> None:
+    inbox, lake = tmp_path / "inbox", tmp_path / "lake"
+    inbox.mkdir()
+    evil = (
+        "VZCZCXYZ0001\nO 270710Z MAY 08\nFM AMEMBASSY ../../../../tmp/evil\n"
+        "TO RUEHC/SECSTATE WASHDC/../../escape IMMEDIATE 2481\n"
+        "S E C R E T ../../..//ESCAPE 000988\nSIPDIS\nE.O. 12958: DECL: 05/27/2023\n"
+        "TAGS: ../../PREL, /etc/passwd\nSUBJECT: ../../../year=2008/month=5/../../../x\n"
+        "1. (S) year=../../..; month=/etc\nNNNN\n"
+    )
+    (inbox / "evil.txt").write_text(evil)
+    (inbox / "..evil.txt").write_text(evil)  # hidden name: skipped
+    before = {p for p in tmp_path.rglob("*")}
+    _ingest(inbox, lake)
+    created = {p for p in tmp_path.rglob("*")} - before
+    assert created and all(p.resolve().is_relative_to(lake.resolve()) for p in created)
+    for part in lake.glob("year=*/month=*"):
+        year, month = (int(x.split("=")[1]) for x in part.relative_to(lake).parts)
+        assert (year, month) == (0, 0) or 1 <= month <= 12
+
+
+def test_growing_file_waits_and_done_marker_is_taken_at_once(
+    prefect_harness: str, tmp_path: Path
+) -> None:
+    inbox, lake = tmp_path / "inbox", tmp_path / "lake"
+    inbox.mkdir()
+    seeds = sorted(SEEDS.glob("*.txt"))
+    growing = inbox / "growing.txt"
+    growing.write_bytes(seeds[0].read_bytes()[:500])  # a producer is still writing it
+    marked = inbox / "marked.txt"
+    marked.write_bytes(seeds[1].read_bytes())
+    (inbox / "marked.txt.done").write_bytes(b"")
+
+    first = _ingest(inbox, lake, settle_seconds=60)
+    assert first["files"] == 1  # only the marked file
+    assert {r for r in lake_ids(lake)} == parsed_ids_of(inbox, ["marked.txt"])
+
+    with growing.open("ab") as handle:
+        handle.write(seeds[0].read_bytes()[500:])
+    assert _ingest(inbox, lake, settle_seconds=60)["files"] == 0
+    old = growing.stat().st_mtime - 120  # ... and then nothing changes for the settle interval
+    os.utime(growing, (old, old))
+    third = _ingest(inbox, lake, settle_seconds=60)
+    assert third["files"] == 1 and third["cables"] >= 1
