@@ -3,9 +3,10 @@
 1. It never raises, on any text or bytes.
 2. It returns NoCable results or CableRecords that convert into CABLE_SCHEMA.
 3. No input makes one cable slow: adversarial ~200 KB inputs built from header-like
-   tokens repeated on long lines stay far under a generous per-cable bound. This
-   guards against catastrophic regex backtracking (exponential or quadratic time),
-   not speed; throughput is measured by `bench/parse_throughput.py`.
+   tokens repeated on long lines stay far under a generous per-cable bound, and 4x the
+   line length costs about 4x the time. This guards against catastrophic regex
+   backtracking and quadratic scans (a 1 MB line must not take minutes), not speed;
+   throughput is measured by `bench/parse_throughput.py`.
 """
 
 from __future__ import annotations
@@ -260,6 +261,26 @@ def test_repeated_token_inside_a_cable_is_fast(token: str) -> None:
     text = head + "SUBJECT: " + _repeat_to(token) + "\n" + tail
     seconds = _timed_parse(text.encode("utf-8"))
     assert seconds < PER_CABLE_BOUND_S, f"{seconds:.2f} s per cable on {token!r} in a cable"
+
+
+# Growth check: 4x the input must cost about 4x the time. Quadratic code costs 16x;
+# 7x leaves room for timing noise. Inputs that stay fast are not judged (noise dominates).
+GROWTH_SIZES = (100_000, 400_000)
+GROWTH_LIMIT = 7.0
+GROWTH_JUDGED_ABOVE_S = 0.25
+
+
+@pytest.mark.parametrize("token", REPEATED_TOKENS, ids=repr)
+def test_time_grows_linearly_with_line_length(token: str) -> None:
+    """A 200 KB bound passes quadratic code that takes minutes on a few MB: check growth."""
+    small, large = (_timed_parse(_repeat_to(token, size).encode("utf-8")) for size in GROWTH_SIZES)
+    if large < GROWTH_JUDGED_ABOVE_S:
+        return
+    growth = large / max(small, 1e-6)
+    assert growth < GROWTH_LIMIT, (
+        f"{token!r} repeated: {small:.2f} s at {GROWTH_SIZES[0]} B, {large:.2f} s at "
+        f"{GROWTH_SIZES[1]} B ({growth:.1f}x for 4x the input: superlinear)"
+    )
 
 
 @st.composite
