@@ -71,6 +71,7 @@ CAVEATS: tuple[str, ...] = (
     "ORCON",
     "PROPIN",
     "EXDIS",
+    "EFTO",
     "NODIS",
     "LIMDIS",
     "STADIS",

@@ -110,6 +110,18 @@ def _engine() -> _Engine:
         return _ENGINE
 
 
+def warm_up_in_background() -> threading.Thread:
+    """Import great_expectations and build the context in a daemon thread.
+
+    The import costs seconds of mostly CPU; started before something the
+    process only waits for (the Prefect temporary server start, about 11-15 s
+    here), it is hidden. `validate_batch` waits for it through the engine lock.
+    """
+    thread = threading.Thread(target=_engine, name="cablestream-ge-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 RESULT_FORMAT: dict[str, Any] = {
     "result_format": "COMPLETE",
     "unexpected_index_column_names": ["record_id"],
@@ -247,6 +259,30 @@ def _value_of(entry: dict[str, Any], rule: Rule) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
+# Above this many dropped rows a filtered copy beats a table of many small slices.
+MAX_SLICES = 10_000
+
+
+def without_rows(table: pa.Table, record_ids: set[str]) -> pa.Table:
+    """`table` without the rows whose record_id is in `record_ids`.
+
+    Dropped rows are few, so the kept runs between them are returned as
+    zero-copy slices; `Table.filter` would copy every kept row's text
+    (the whole batch) only to leave a few rows out.
+    """
+    dropped = pc.is_in(table.column("record_id"), pa.array(sorted(record_ids), pa.string()))
+    positions = pc.indices_nonzero(dropped).to_pylist()
+    if len(positions) > MAX_SLICES:
+        return table.filter(pc.invert(dropped))
+    pieces = []
+    start = 0
+    for position in [*positions, table.num_rows]:
+        if position > start:
+            pieces.append(table.slice(start, position - start))
+        start = position + 1
+    return pa.concat_tables(pieces) if pieces else table.schema.empty_table()
+
+
 def validate_batch(table: pa.Table, batch_id: str, lake_root: Path) -> ValidationOutcome:
     """Validate the batch in one GE run and route rows by each expectation's policy."""
     import time
@@ -321,11 +357,7 @@ def validate_batch(table: pa.Table, batch_id: str, lake_root: Path) -> Validatio
         )
         for record_id, details in rejected.items()
     ]
-    if rejected:
-        keep = pc.invert(pc.is_in(table.column("record_id"), pa.array(list(rejected), pa.string())))
-        accepted = table.filter(keep)
-    else:
-        accepted = table
+    accepted = without_rows(table, set(rejected)) if rejected else table
     return ValidationOutcome(
         accepted=accepted,
         rejections=rejections,

@@ -253,3 +253,17 @@ def test_retried_batch_adds_a_run(tmp_path: Path, rows: int) -> None:
         record_quality(run([cable(0)], tmp_path), BATCH, tmp_path)
     batches = read_quality_table(tmp_path, "batches")
     assert batches is not None and batches.num_rows == rows
+
+
+@pytest.mark.parametrize(
+    "dropped",
+    [set(), {0}, {9}, {0, 9}, {3, 4, 5}, set(range(10)), {2, 7}],
+)
+def test_without_rows_keeps_order_and_every_other_row(dropped: set[int]) -> None:
+    from cablestream.tasks.validate import without_rows
+
+    table = records_to_table([cable(n) for n in range(10)])
+    chunked = pa.concat_tables([table.slice(0, 4), table.slice(4, 3), table.slice(7)])
+    kept = without_rows(chunked, {rid(n) for n in dropped})
+    assert kept.column("record_id").to_pylist() == [rid(n) for n in range(10) if n not in dropped]
+    assert kept.schema == table.schema
