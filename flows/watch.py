@@ -64,14 +64,16 @@ def watch_inbox(
     settler = Settler(settings.settle_seconds)
 
     def one_pass(paths: list[str] | None) -> None:
-        result = run_pass(paths)
+        result = _in_worker_thread(run_pass, paths)
         summary.add(result)
         if on_pass is not None:
             on_pass(result)
 
     one_pass(None)  # recover, then take everything already there
     last_rescan = time.monotonic()
-    wake_at: float | None = None  # wall time when a waiting file will have settled
+    # Wall time of the next scan without events: when a waiting file will have settled,
+    # and at once after every pass (files that landed while it ran had no watcher yet).
+    wake_at: float | None = 0.0
     lake = settings.lake.resolve()
     for changes in watchfiles.watch(
         settings.inbox,
@@ -109,7 +111,34 @@ def watch_inbox(
             wake_at = None
         if ready:
             one_pass([item.path for item in ready])
+            wake_at = 0.0
     return summary
+
+
+def _in_worker_thread(run_pass: RunPass, paths: list[str] | None) -> dict[str, Any]:
+    """Run one pass in a daemon thread and wait for it.
+
+    Prefect's flow engine replaces the SIGTERM handler of the main thread while
+    a flow runs (it raises TerminationSignal mid-pass); off the main thread it
+    cannot, so a stop request waits for the pass to end. A second signal ends
+    the wait at once (KeyboardInterrupt); recovery cleans up the pass then.
+    """
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = run_pass(paths)
+        except BaseException as error:  # re-raised in the caller's thread
+            box["error"] = error
+
+    worker = threading.Thread(target=target, name="cablestream-pass", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.1)
+    if "error" in box:
+        raise box["error"]
+    result: dict[str, Any] = box["result"]
+    return result
 
 
 def _under(root: Any, path: str) -> bool:
@@ -136,7 +165,8 @@ def watch_flow(
         max_wait_seconds=max_wait_seconds,
         rescan_seconds=rescan_seconds,
     )
-    stop = install_stop_handlers()
+    # Inside a flow run, SIGTERM belongs to Prefect (cancellation); nothing to install.
+    stop = threading.Event()
 
     def run_pass(paths: list[str] | None) -> dict[str, Any]:
         return ingest_flow(

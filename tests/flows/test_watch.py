@@ -1,0 +1,77 @@
+"""Watch mode: `cablestream watch` picks up files as they land and stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .conftest import lake_ids, parsed_ids, quarantined_ids
+
+
+def _wait_for(ids: set[str], lake: Path, process: subprocess.Popen[bytes], limit: float) -> float:
+    started = time.monotonic()
+    while not ids <= set(lake_ids(lake)) | set(quarantined_ids(lake)):
+        assert process.poll() is None, "watch exited early"
+        assert time.monotonic() - started < limit, "file not ingested in time"
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def test_watch_ingests_landing_files_and_stops_on_sigterm(
+    prefect_harness: str, corpus_files: Path, tmp_path: Path
+) -> None:
+    inbox, lake, staging = tmp_path / "inbox", tmp_path / "lake", tmp_path / "src"
+    inbox.mkdir()
+    staging.mkdir()
+    files = sorted(corpus_files.glob("*.txt"))[:3]
+    for path in files:
+        shutil.copy(path, staging / path.name)
+    shutil.copy(files[0], inbox / files[0].name)  # already there at start
+
+    env = {**os.environ, "PREFECT_API_URL": prefect_harness}
+    command = [sys.executable, "-m", "cablestream.flows.cli", "watch", "--inbox", str(inbox)]
+    command += ["--lake", str(lake), "--settle-seconds", "0.5", "--max-wait-seconds", "0.2", "-v"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _wait_for(parsed_ids(staging) - parsed_ids_of(staging, files[1:]), lake, process, 120)
+
+        # Written under a temp name and renamed, with a completion marker: taken at once.
+        temp = inbox / (files[1].name + ".part")
+        shutil.copy(files[1], temp)
+        temp.rename(inbox / files[1].name)
+        (inbox / (files[1].name + ".done")).write_bytes(b"")
+        marked = _wait_for(parsed_ids_of(staging, files[1:2]), lake, process, 30)
+
+        # Plain copy: taken once it has settled.
+        shutil.copy(files[2], inbox / files[2].name)
+        settled = _wait_for(parsed_ids_of(staging, files[2:3]), lake, process, 30)
+        assert marked < 15 and settled < 15
+    except AssertionError:
+        process.kill()
+        print(process.communicate()[1].decode()[-3000:])
+        raise
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            _, err = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+    assert process.returncode == 0, err.decode()[-2000:]
+    assert b"Traceback" not in err
+    rows = lake_ids(lake)
+    assert len(rows) == len(set(rows))
+    assert set(rows) | set(quarantined_ids(lake)) == parsed_ids(staging)
+
+
+def parsed_ids_of(folder: Path, files: list[Path]) -> set[str]:
+    only = folder.parent / ("only-" + "-".join(f.stem for f in files))
+    only.mkdir(exist_ok=True)
+    for path in files:
+        shutil.copy(path, only / path.name)
+    return parsed_ids(only)
