@@ -13,6 +13,9 @@ its own `ran_at`, instead of replacing the earlier one.
 from __future__ import annotations
 
 import hashlib
+import os
+import re
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -190,11 +193,71 @@ def build_data_docs(outcome: ValidationOutcome, batch_id: str, lake_root: Path) 
         keys = sorted(store.list_keys(), key=lambda k: str(k.run_id.run_time))
         for old in keys[:-DOCS_RESULTS_KEPT]:
             store.remove_key(old)
-    pages = sorted(
-        (docs_dir / "validations").glob(f"*/{safe_id}/*/{safe_id}.html"),
-        key=lambda p: p.stat().st_mtime,
-    )
-    return str(pages[-1].relative_to(docs_dir)) if pages else None
+    run_time = key.run_id.run_time.strftime("%Y%m%dT%H%M%S.%fZ")
+    page = docs_dir / "validations" / SUITE_NAME / safe_id / run_time / f"{safe_id}.html"
+    built = [docs_dir / "index.html", page, *(docs_dir / "expectations").glob("*.html")]
+    localize_data_docs(docs_dir, [p for p in built if p.is_file()])
+    return str(page.relative_to(docs_dir)) if page.is_file() else None
+
+
+# Data Docs pages load their styles and scripts from CDNs, so offline they render
+# unstyled and the index's run list (built by bootstrap-table) stays empty. The
+# assets they need are shipped in `datadocs_assets/` (from the npm registry, MIT
+# / OFL licensed, see its licenses/) and the links are rewritten to that copy.
+ASSETS_DIR = Path(__file__).resolve().parent / "datadocs_assets"
+VENDOR_DIR = "static/vendor"
+CDN_ASSETS: dict[str, str] = {
+    "https://maxcdn.bootstrapcdn.com/bootstrap/4.3.1/css/bootstrap.min.css": "css/bootstrap.min.css",
+    "https://stackpath.bootstrapcdn.com/bootstrap/4.3.1/js/bootstrap.min.js": "js/bootstrap.min.js",
+    "https://code.jquery.com/jquery-3.7.1.min.js": "js/jquery-3.7.1.min.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/popper.js/1.12.9/umd/popper.min.js": "js/popper.min.js",
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.css": (
+        "css/bootstrap-table.min.css"
+    ),
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.js": (
+        "js/bootstrap-table.min.js"
+    ),
+    "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/"
+    "bootstrap-table-filter-control.css": "css/bootstrap-table-filter-control.min.css",
+    "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/"
+    "bootstrap-table-filter-control.min.css": "css/bootstrap-table-filter-control.min.css",
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/extensions/filter-control/"
+    "bootstrap-table-filter-control.min.js": "js/bootstrap-table-filter-control.min.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/css/"
+    "bootstrap-datepicker.min.css": "css/bootstrap-datepicker.min.css",
+    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/js/"
+    "bootstrap-datepicker.min.js": "js/bootstrap-datepicker.min.js",
+    "https://cdnjs.cloudflare.com/ajax/libs/font-awesome/6.6.0/css/all.min.css": (
+        "css/fontawesome-all.min.css"
+    ),
+}
+# Not shipped: the dark-mode theme (880 kB) and vega (charts only profiling pages draw).
+_DROPPED_TAGS = re.compile(
+    r"<link[^>]*bootstrap-prefers-dark\.css[^>]*>"
+    r'|<script[^>]*src="https://cdn\.jsdelivr\.net/npm/vega[^"]*"[^>]*>\s*</script>'
+)
+_SRI_ATTRIBUTES = re.compile(r'\s(?:integrity|crossorigin)="[^"]*"')
+_GE_IMAGES = re.compile(
+    r"https://great-expectations-web-assets\.s3\.us-east-2\.amazonaws\.com/"
+    r"(?:logo-long\.png|full_logo_dark\.png)(?:\?[^\"')]*)?"
+)
+
+
+def localize_data_docs(docs_dir: Path, pages: list[Path]) -> None:
+    """Point `pages` at the shipped copies of their CDN assets (copied once into the site)."""
+    vendor = docs_dir / VENDOR_DIR
+    if not (vendor / "css" / "bootstrap.min.css").is_file():
+        shutil.copytree(ASSETS_DIR, vendor, dirs_exist_ok=True)
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        prefix = Path(os.path.relpath(docs_dir, page.parent)).as_posix()
+        for url, local in CDN_ASSETS.items():
+            text = text.replace(url, f"{prefix}/{VENDOR_DIR}/{local}")
+        text = _DROPPED_TAGS.sub("", text)
+        # Subresource-integrity / CORS attributes make file:// loads fail.
+        text = _SRI_ATTRIBUTES.sub("", text)
+        text = _GE_IMAGES.sub(f"{prefix}/static/images/logo-long.png", text)
+        page.write_text(text, encoding="utf-8")
 
 
 def publish_artifact(markdown: str, batch_id: str) -> bool:

@@ -215,3 +215,55 @@ def test_dashboard_in_headless_chromium_shows_the_quality_tables(lake: Path) -> 
         url for url in requests if not url.startswith(("file://", "data:", "blob:", "about:"))
     ]
     assert offline == [], f"the dashboard fetched from the network: {offline}"
+
+
+def test_data_docs_render_styled_offline(lake: Path) -> None:
+    """The shipped assets replace the CDNs: styled pages, a filled run list, no network."""
+    from playwright.sync_api import sync_playwright
+
+    executable = _chromium()
+    docs = lake / "_quality" / "data_docs"
+    batches = read_quality_table(lake, "batches")
+    assert batches is not None
+    pages = [docs / "index.html", docs / str(batches.to_pylist()[-1]["data_docs_page"])]
+    for page_path in pages:
+        text = page_path.read_text(encoding="utf-8")
+        assert "cdn" not in text.lower().split("<body")[0], page_path
+    requests: list[str] = []
+    failures: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-dev-shm-usage",
+            ],
+        )
+        try:
+            for number, page_path in enumerate(pages):
+                page = browser.new_page(viewport={"width": 1300, "height": 900})
+                page.on("request", lambda request: requests.append(request.url))
+                page.on("requestfailed", lambda request: failures.append(request.url))
+                page.on("pageerror", lambda error: failures.append(str(error)))
+                page.goto(page_path.as_uri())
+                page.wait_for_load_state("load")
+                font = page.evaluate("getComputedStyle(document.body).fontFamily")
+                assert "-apple-system" in font, "bootstrap's stylesheet did not load"
+                if page_path.name == "index.html":
+                    # bootstrap-table (jQuery) builds the run list: one row per validation run.
+                    page.wait_for_selector("table tbody tr td a", timeout=10_000)
+                    links = page.eval_on_selector_all("table tbody tr td a", "as => as.length")
+                    assert links >= 1
+                page.screenshot(path=str(ARTIFACTS / f"data_docs_{number}.png"))
+                page.close()
+        finally:
+            browser.close()
+    assert failures == []
+    offline = [
+        url for url in requests if not url.startswith(("file://", "data:", "blob:", "about:"))
+    ]
+    assert offline == [], f"Data Docs fetched from the network: {offline}"
