@@ -92,12 +92,16 @@ def _unglue_field(match: regex.Match[str]) -> str:
     `REF:` needs whitespace before it, `SIPDIS` a digit (the serial it was glued to).
     """
     text, start, field = match.string, match.start(), match.group(0)
-    before = text[text.rfind("\n", 0, start) + 1 : start]
-    if not before.strip():
+    # Look back over blanks only: scanning the whole line would be quadratic on long lines.
+    glued_to = start
+    while glued_to > 0 and text[glued_to - 1] in " \t":
+        glued_to -= 1
+    previous = text[glued_to - 1] if glued_to > 0 else "\n"
+    if previous == "\n":
         return field
-    if field.startswith("REF") and not before[-1].isspace():
+    if field.startswith("REF") and glued_to == start:
         return field
-    if field == "SIPDIS" and not before[-1].isdigit():
+    if field == "SIPDIS" and not (glued_to == start and previous.isdigit()):
         return field
     return "\n" + field
 

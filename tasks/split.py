@@ -160,10 +160,11 @@ def split_telegrams(text: str) -> list[CableChunk]:
                 continue
             # Release text prints the header block, then the text opening with the same
             # header again: the first copy is a preview of the second, not a cable.
+            # Either copy may come first (some files repeat the header at the end): keep the longer.
             if pieces and _opening(pieces[-1].text) == _opening(piece):
-                pieces[-1] = CableChunk(
-                    piece, seg_start + start, "telegram", warnings=["repeated_header_dropped"]
-                )
+                if len(piece) > len(pieces[-1].text):
+                    pieces[-1] = CableChunk(piece, seg_start + start, "telegram")
+                pieces[-1].warnings = ["repeated_header_dropped"]
                 continue
             pieces.append(CableChunk(piece, seg_start + start, "telegram"))
         chunks += pieces
