@@ -8,6 +8,7 @@ metadata (reference id, date, classification); it travels with the chunk as
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -94,7 +95,14 @@ def split_csv_rows(text: str) -> list[CableChunk]:
     starts = [match.start() for match in _CSV_ROW_START.finditer(text)]
     chunks: list[CableChunk] = []
     for start, end in zip(starts, [*starts[1:], len(text)], strict=True):
-        rows = list(csv.reader([text[start:end]], escapechar="\\", doublequote=False))
+        try:
+            rows = list(
+                csv.reader(
+                    io.StringIO(text[start:end], newline=""), escapechar="\\", doublequote=False
+                )
+            )
+        except csv.Error:
+            rows = []
         fields = rows[0] if rows else []
         if len(fields) < 8:
             chunks.append(CableChunk(text[start:end], start, "csv", warnings=["csv_row_malformed"]))
