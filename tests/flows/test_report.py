@@ -180,7 +180,8 @@ def test_dashboard_in_headless_chromium_shows_the_quality_tables(lake: Path) -> 
                 written = 0 if row["batch_failed"] else row["rows_accepted"]
                 assert int(cells[3]) == written
                 assert int(cells[4]) == row["rows_dropped"] + (1 if row["batch_failed"] else 0)
-                assert cells[5] == ("failed" if row["batch_failed"] else "passed")
+                assert int(cells[5]) == (row["rows_in"] if row["batch_failed"] else 0)
+                assert cells[6] == ("failed" if row["batch_failed"] else "passed")
 
             # Pass rate per expectation, recomputed from the validations table.
             per_rule = {row[0]: row for row in _cells(page, "expectations")}
@@ -196,7 +197,7 @@ def test_dashboard_in_headless_chromium_shows_the_quality_tables(lake: Path) -> 
             assert per_rule["reference_id_format"][6] == "2"
 
             totals = _cells(page, "totals")[0]
-            assert totals == ["3", "47", "24", "4", "1"]
+            assert totals == ["3", "47", "24", "4", "20", "1"]
             reasons = dict((r[0], int(r[1])) for r in _cells(page, "reasons"))
             assert reasons["reference_id_format"] == 2
 
