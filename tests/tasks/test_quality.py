@@ -1,0 +1,73 @@
+"""Quality outputs outside the tables: the Prefect artifact and the batch summary."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from cablestream.schemas.arrow import records_to_table
+from cablestream.schemas.record import CableRecord
+from cablestream.tasks.quality import publish_artifact, summary_markdown
+from cablestream.tasks.validate import record_quality, validate_batch
+
+BATCH = "20261125T110000Z-0000abcd"
+
+
+def _records(n: int, **changes: object) -> list[CableRecord]:
+    records = []
+    for i in range(n):
+        fields: dict[str, object] = {
+            "reference_id": f"08ASTANA{i + 1}",
+            "subject": f"S{i}",
+            "body": "text",
+            "record_id": hashlib.sha256(str(i).encode()).hexdigest(),
+            "source_path": "a.txt",
+            "source_sha256": hashlib.sha256(b"a").hexdigest(),
+        }
+        fields.update(changes)
+        records.append(CableRecord(**fields))  # type: ignore[arg-type]
+    return records
+
+
+def test_summary_names_the_failed_expectation_and_drop_reasons(tmp_path: Path) -> None:
+    failed = validate_batch(records_to_table(_records(12, subject=None)), BATCH, tmp_path)
+    text = summary_markdown(failed, BATCH)
+    assert "**FAILED** (batch_subject_share)" in text
+    assert "| batch_subject_share | fail | 12 |" in text
+
+    records = _records(12)
+    records[0].reference_id = "nope"
+    passed = validate_batch(records_to_table(records), BATCH, tmp_path)
+    text = summary_markdown(passed, BATCH)
+    assert "- verdict: passed" in text
+    assert "- rows dropped to quarantine: 1" in text
+    assert "| reference_id_format | 1 |" in text
+
+
+def test_no_artifact_outside_a_prefect_run() -> None:
+    assert publish_artifact("# x", BATCH) is False
+
+
+def test_artifact_per_batch_inside_a_flow(prefect_harness: str, tmp_path: Path) -> None:
+    import asyncio
+
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    @flow
+    def validate_one() -> None:
+        outcome = validate_batch(records_to_table(_records(3)), BATCH, tmp_path)
+        record_quality(outcome, BATCH, tmp_path)
+
+    validate_one()
+
+    async def read() -> list[str]:
+        async with get_client() as client:
+            artifacts = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["cable-batch-quality"]))
+            )
+            return [str(a.data) for a in artifacts]
+
+    bodies = asyncio.run(read())
+    assert any(f"Validation of batch `{BATCH}`" in body for body in bodies)
