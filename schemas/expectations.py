@@ -192,8 +192,8 @@ RULES: tuple[Rule, ...] = (
     _rule(
         "reference_id_not_null",
         NOT_NULL,
-        "drop",
-        "Every cable has a canonical reference id.",
+        "warn",
+        "An undated cable has no reference id (its year is unknown): kept in year=0/month=0.",
         column="reference_id",
     ),
     _rule(

@@ -79,7 +79,7 @@ def test_defective_rows_are_dropped_with_the_expectation_as_reason(tmp_path: Pat
     records[3] = cable(3, created=datetime(2031, 6, 1, tzinfo=UTC))  # impossible date
     records[4] = cable(4, subject="")  # empty subject (missing must be null)
     records[5] = cable(5, record_id=rid(6))  # duplicate record id, with row 6
-    records[7] = cable(7, reference_id=None)  # no reference id at all
+    records[7] = cable(7, reference_id=None)  # undated partial extract: kept, counted
     records[8] = cable(8, body="")  # no text
     outcome = run(records, tmp_path)
 
@@ -91,10 +91,11 @@ def test_defective_rows_are_dropped_with_the_expectation_as_reason(tmp_path: Pat
         rid(3): "created_year_in_range",
         rid(4): "subject_length",
         rid(6): "record_id_unique",  # both rows sharing the id go (ambiguous)
-        rid(7): "reference_id_not_null",
         rid(8): "body_length",
     }
-    assert kept_ids(outcome) == {rid(n) for n in (0, 9, 10, 11)}
+    assert kept_ids(outcome) == {rid(n) for n in (0, 7, 9, 10, 11)}
+    assert result(outcome, "reference_id_not_null")["sample_record_ids"] == [rid(7)]
+    assert result(outcome, "reference_id_not_null")["policy"] == "warn"
     detail = {r.record_id: r.detail for r in outcome.rejections}
     assert "reference_id='ASTANA 988'" in detail[rid(1)]
     assert "created_year=1950" in detail[rid(2)]
