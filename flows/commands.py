@@ -87,7 +87,7 @@ def run_ingest(options: dict[str, Any], verbose: bool = False) -> dict[str, Any]
 
         unsubscribe = add_progress_listener(listen)
         try:
-            result = ingest_flow(**options)
+            result: dict[str, Any] = ingest_flow(**options)
         finally:
             unsubscribe()
     total = time.perf_counter() - started
@@ -117,7 +117,8 @@ def run_watch(options: dict[str, Any], verbose: bool = False) -> dict[str, Any]:
     flow_options = {key: value for key, value in options.items() if key in _FLOW_OPTIONS}
 
     def run_pass(paths: list[str] | None) -> dict[str, Any]:
-        return ingest_flow(**{**flow_options, "paths": paths})
+        summary: dict[str, Any] = ingest_flow(**{**flow_options, "paths": paths})
+        return summary
 
     def on_pass(result: dict[str, Any]) -> None:
         if result.get("files"):
