@@ -1,0 +1,239 @@
+"""End-to-end ingest throughput, Prefect's fixed cost, and watch latency (DESIGN.md section 8).
+
+Run: `.venv/bin/python bench/ingest_bench.py [--files DIR] [--latency-files 15]`
+
+What one run measures, each against something measured in the same run:
+
+- I/O floor: read every file, decode it (gunzip, UTF-8 with replacement) and write its
+  text as a one-column zstd Parquet file: the least any ingest of these files must do.
+- steady ingest: `ingest_flow` in this process over a copy of the files, after a
+  warm-up flow over two files has paid the fixed costs (temporary Prefect server,
+  Great Expectations import); cables/s and MB/s from the flow's own time.
+- one-shot CLI: `cablestream ingest` as a subprocess over a fresh copy (what a cron job
+  pays), and `cablestream ingest` over an empty inbox: the fixed cost of Prefect's
+  temporary server plus imports, with nothing to do.
+- watch latency: `cablestream watch` as a subprocess; files land one at a time
+  (written under a `.part` name, renamed), either with a `NAME.done` marker or
+  without (then the settle interval applies); latency = rename -> every record_id of
+  the file readable from the lake's Parquet files. p50/p95 per mode.
+
+Output: a table on stdout and `bench/out/ingest_bench.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_FILES = REPO_ROOT.parent / "shared" / "corpus" / "files"
+SEEDS = REPO_ROOT.parent / "shared" / "seeds"
+CLI = [sys.executable, "-m", "cablestream.flows.cli"]
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+
+
+def io_floor(files: list[Path], out: Path) -> float:
+    started = time.perf_counter()
+    texts = []
+    for path in files:
+        data = path.read_bytes()
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+        texts.append(data.decode("utf-8", errors="replace"))
+    pq.write_table(pa.table({"text": texts}), out, compression="zstd")
+    return time.perf_counter() - started
+
+
+def steady_ingest(files_dir: Path, work: Path) -> dict[str, Any]:
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    from cablestream.flows.commands import prepare_prefect
+
+    prepare_prefect()
+    started = time.perf_counter()
+    from cablestream.flows.ingest import ingest_flow
+
+    warm = work / "warm-inbox"
+    warm.mkdir()
+    for seed in sorted(SEEDS.glob("*.txt")):
+        shutil.copy(seed, warm / seed.name)
+    ingest_flow(inbox=str(warm), lake=str(work / "warm-lake"), settle_seconds=0)
+    fixed = time.perf_counter() - started
+    inbox = work / "inbox"
+    shutil.copytree(files_dir, inbox)
+    result = ingest_flow(inbox=str(inbox), lake=str(work / "lake"), settle_seconds=0)
+    seconds = float(result["seconds"])
+    return {
+        "warm_up_seconds": round(fixed, 2),
+        "files": result["files"],
+        "bytes": result["bytes"],
+        "cables": result["cables"],
+        "rows_written": result["rows_written"],
+        "batches": result["batches"],
+        "flow_seconds": round(seconds, 2),
+        "cables_per_s": round(result["cables"] / seconds, 1),
+        "mb_per_s": round(result["bytes"] / 1e6 / seconds, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def one_shot(files_dir: Path | None, work: Path, name: str) -> dict[str, Any]:
+    inbox = work / f"{name}-inbox"
+    if files_dir is None:
+        inbox.mkdir()
+    else:
+        shutil.copytree(files_dir, inbox)
+    command = [*CLI, "ingest", "--inbox", str(inbox), "--lake", str(work / f"{name}-lake")]
+    started = time.perf_counter()
+    done = subprocess.run(
+        [*command, "--settle-seconds", "0"], env=env(), capture_output=True, text=True
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-3000:])
+    return {
+        "wall_seconds": round(seconds, 2),
+        "peak_rss_mb_largest_child": round(
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1
+        ),
+        "noise_lines": sum(
+            1
+            for line in done.stderr.splitlines()
+            if "Error flushing" in line or "CancelledError" in line
+        ),
+    }
+
+
+def _ids_of(path: Path) -> set[str]:
+    from cablestream.schemas.record import CableRecord
+    from cablestream.tasks.parse import parse_source
+
+    return {
+        r.record_id
+        for r in parse_source(path.read_bytes(), path.name)
+        if isinstance(r, CableRecord)
+    }
+
+
+def _readable(lake: Path, seen_files: set[Path], ids: set[str]) -> None:
+    """Collect record_ids from new lake files (and quarantined rows: those are settled too)."""
+    parts = [*lake.glob("year=*/month=*/*.parquet"), *lake.glob("_quarantine/reasons/*.parquet")]
+    for part in parts:
+        if part not in seen_files:
+            seen_files.add(part)
+            ids.update(
+                v for v in pq.read_table(part, columns=["record_id"]).column(0).to_pylist() if v
+            )
+
+
+def watch_latency(files: list[Path], work: Path, settle: float) -> dict[str, Any]:
+    inbox, lake = work / "watch-inbox", work / "watch-lake"
+    inbox.mkdir()
+    command = [*CLI, "watch", "--inbox", str(inbox), "--lake", str(lake)]
+    command += ["--settle-seconds", str(settle)]
+    process = subprocess.Popen(
+        command, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    # Warm: one file through the whole path (server start, GE import) before timing.
+    seen: set[Path] = set()
+    ids: set[str] = set()
+    results: dict[str, list[float]] = {"done_marker": [], "settle": []}
+    try:
+        warm = files[0]
+        shutil.copy(warm, inbox / warm.name)
+        (inbox / (warm.name + ".done")).write_bytes(b"")
+        deadline = time.monotonic() + 180
+        while not _ids_of(warm) <= ids:
+            assert time.monotonic() < deadline and process.poll() is None, "watch did not start"
+            time.sleep(0.05)
+            _readable(lake, seen, ids)
+        for index, path in enumerate(files[1:]):
+            mode = "done_marker" if index % 2 == 0 else "settle"
+            want = _ids_of(path)
+            if not want or want <= ids:
+                continue
+            temp = inbox / (path.name + ".part")
+            shutil.copy(path, temp)
+            landed = time.monotonic()
+            temp.rename(inbox / path.name)
+            if mode == "done_marker":
+                (inbox / (path.name + ".done")).write_bytes(b"")
+            while not want <= ids:
+                assert time.monotonic() - landed < 60, f"{path.name} not ingested"
+                time.sleep(0.01)
+                _readable(lake, seen, ids)
+            results[mode].append(time.monotonic() - landed)
+            time.sleep(0.3)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=120)
+    summary: dict[str, Any] = {"settle_seconds": settle, "exit_code": process.returncode}
+    for mode, values in results.items():
+        values.sort()
+        summary[mode] = {
+            "n": len(values),
+            "p50_s": round(statistics.median(values), 3) if values else None,
+            "p95_s": round(values[min(len(values) - 1, int(0.95 * len(values)))], 3)
+            if values
+            else None,
+        }
+    summary["traceback_in_stderr"] = "Traceback" in err.decode()
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--files", type=Path, default=DEFAULT_FILES)
+    parser.add_argument("--latency-files", type=int, default=20)
+    parser.add_argument("--settle", type=float, default=1.0)
+    parser.add_argument("--skip", nargs="*", default=[], choices=["oneshot", "watch", "steady"])
+    args = parser.parse_args(argv)
+    files = sorted(p for p in args.files.iterdir() if p.is_file())
+    report: dict[str, Any] = {
+        "files_dir": str(args.files),
+        "files": len(files),
+        "mb": round(sum(p.stat().st_size for p in files) / 1e6, 2),
+        "cpus": os.cpu_count(),
+    }
+    with tempfile.TemporaryDirectory(prefix="cablestream-bench-") as tmp:
+        work = Path(tmp)
+        floor = io_floor(files, work / "floor.parquet")
+        report["io_floor"] = {
+            "seconds": round(floor, 3),
+            "mb_per_s": round(report["mb"] / floor, 1),
+        }
+        if "oneshot" not in args.skip:
+            report["cli_empty_inbox"] = one_shot(None, work, "empty")
+            report["cli_corpus"] = one_shot(args.files, work, "corpus")
+        if "watch" not in args.skip:
+            picks = [p for p in files if p.suffix == ".txt"][: args.latency_files + 1]
+            report["watch"] = watch_latency(picks, work, args.settle)
+        if "steady" not in args.skip:
+            report["steady"] = steady = steady_ingest(args.files, work)
+            steady["ratio_to_io_floor"] = round(steady["flow_seconds"] / floor, 1)
+    out = REPO_ROOT / "bench" / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "ingest_bench.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
