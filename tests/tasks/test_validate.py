@@ -268,3 +268,25 @@ def test_without_rows_keeps_order_and_every_other_row(dropped: set[int]) -> None
     kept = without_rows(chunked, {rid(n) for n in dropped})
     assert kept.column("record_id").to_pylist() == [rid(n) for n in range(10) if n not in dropped]
     assert kept.schema == table.schema
+
+
+def test_one_ge_run_per_batch_and_one_context_per_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from great_expectations.datasource.fluent.interfaces import Batch
+
+    from cablestream.tasks import validate
+
+    runs: list[int] = []
+    original = Batch.validate
+
+    def counting(self: Batch, *args: Any, **kwargs: Any) -> Any:
+        runs.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Batch, "validate", counting)
+    engine = validate._engine()
+    run([cable(n) for n in range(30)], tmp_path)
+    run([cable(n) for n in range(5)], tmp_path)
+    assert len(runs) == 2  # one per batch, whatever its size
+    assert validate._engine() is engine
