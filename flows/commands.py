@@ -64,6 +64,12 @@ def run_ingest(options: dict[str, Any], verbose: bool = False) -> dict[str, Any]
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     started = time.perf_counter()
+    if not _has_work(options):
+        console.print(
+            "nothing to ingest: no new ready files and no batch to recover "
+            "(Prefect was not started)"
+        )
+        return {"files": 0, "cables": 0, "rows_written": 0, "seconds": 0.0}
     prepare_prefect(verbose)
     with Progress(
         TextColumn("[progress.description]{task.description}"),
@@ -103,6 +109,17 @@ def run_ingest(options: dict[str, Any], verbose: bool = False) -> dict[str, Any]
         extra["recovered batches"] = str(len(result["recovered_batches"]))
     console.print(summary_table("cablestream ingest", result, extra))
     return result
+
+
+def _has_work(options: dict[str, Any]) -> bool:
+    """A cheap look (no Prefect) at whether a pass would do anything."""
+    from cablestream.flows.settings import IngestSettings
+    from cablestream.tasks.batch import has_work
+
+    settings = IngestSettings.resolve(
+        **{key: value for key, value in options.items() if key != "drop_subjects"}
+    )
+    return has_work(settings.inbox.resolve(), settings.lake.resolve(), settings.settle_seconds)
 
 
 def run_watch(options: dict[str, Any], verbose: bool = False) -> dict[str, Any]:

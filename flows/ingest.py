@@ -29,7 +29,7 @@ from cablestream.flows.settings import IngestSettings
 from cablestream.schemas import lake as layout
 from cablestream.tasks import batch as steps
 from cablestream.tasks import validate
-from cablestream.tasks.discover import InboxFile, Settler, scan_inbox
+from cablestream.tasks.discover import InboxFile, Settler
 from cablestream.tasks.ledger import SqliteLedger
 
 # Test hook: seconds to sleep between publishing a batch's files and committing it,
@@ -70,14 +70,7 @@ def recover_task(lake: Path) -> list[str]:
 def discover_task(
     inbox: Path, lake: Path, settle_seconds: float, only: list[str] | None
 ) -> list[InboxFile]:
-    """Ready files of the inbox that the ledger does not hold with the same size and mtime."""
-    files = list(scan_inbox(inbox))
-    if only is not None:
-        wanted = set(only)
-        files = [item for item in files if item.path in wanted]
-    known = open_ledger(lake).fingerprints()
-    fresh = [item for item in files if (item.path, item.size, item.mtime_ns) not in known]
-    return Settler(settle_seconds).ready(fresh)
+    return steps.new_ready_files(inbox, open_ledger(lake), Settler(settle_seconds), only)
 
 
 @task(name="claim", cache_policy=NONE, persist_result=False)

@@ -22,7 +22,7 @@ class IngestSettings:
     # A file is ready once untouched this long (or at once with a NAME.done marker).
     settle_seconds: float = 1.0
     # A micro-batch closes at this many files or bytes (one Prefect task chain per batch).
-    max_files_per_batch: int = 200
+    max_files_per_batch: int = 1000
     max_batch_bytes: int = 64 * 1024 * 1024
     # Bigger files go to the quarantine as `oversized`.
     max_file_bytes: int = 64 * 1024 * 1024

@@ -17,7 +17,9 @@ from typing import Any
 from prefect import flow
 
 from cablestream.flows.settings import IngestSettings
+from cablestream.schemas import lake as layout
 from cablestream.tasks.discover import Settler, scan_inbox
+from cablestream.tasks.ledger import SqliteLedger
 
 # How often the loop wakes without events, to notice files that have settled.
 TICK_MS = 100
@@ -36,12 +38,6 @@ class WatchSummary:
         for key, value in result.items():
             if isinstance(value, int) and not isinstance(value, bool):
                 self.totals[key] = self.totals.get(key, 0) + value
-
-
-def _ledger_fingerprints(settings: IngestSettings) -> set[tuple[str, int, int]]:
-    from cablestream.flows.ingest import open_ledger
-
-    return open_ledger(settings.lake).fingerprints()
 
 
 def watch_inbox(
@@ -70,6 +66,7 @@ def watch_inbox(
             on_pass(result)
 
     one_pass(None)  # recover, then take everything already there
+    ledger = SqliteLedger(settings.lake / layout.STATE_DIR / layout.LEDGER_FILE)
     last_rescan = time.monotonic()
     # Wall time of the next scan without events: when a waiting file will have settled,
     # and at once after every pass (files that landed while it ran had no watcher yet).
@@ -96,7 +93,7 @@ def watch_inbox(
             due, last_rescan = True, time.monotonic()
         if not due:
             continue
-        known = _ledger_fingerprints(settings)
+        known = ledger.fingerprints()
         fresh = [
             item
             for item in scan_inbox(settings.inbox)

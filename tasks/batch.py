@@ -24,7 +24,7 @@ from cablestream.schemas.arrow import CABLE_SCHEMA, records_to_table
 from cablestream.schemas.record import CableRecord, NoCable
 from cablestream.tasks import lake as lake_io
 from cablestream.tasks import quarantine
-from cablestream.tasks.discover import InboxFile
+from cablestream.tasks.discover import InboxFile, Settler, scan_inbox
 from cablestream.tasks.ledger import Candidate, ClaimedFile, FileOutcome, Ledger
 from cablestream.tasks.parse import parse_source
 from cablestream.tasks.quarantine import QuarantineEntry
@@ -50,6 +50,36 @@ def plan_batches(files: list[InboxFile], max_files: int, max_bytes: int) -> list
     if current:
         batches.append(current)
     return batches
+
+
+def new_ready_files(
+    inbox: Path, ledger: Ledger, settler: Settler, only: list[str] | None = None
+) -> list[InboxFile]:
+    """Ready files the ledger does not hold with the same path, size and mtime.
+
+    `only` limits the scan's result to those inbox-relative paths.
+    """
+    files = list(scan_inbox(inbox))
+    if only is not None:
+        wanted = set(only)
+        files = [item for item in files if item.path in wanted]
+    known = ledger.fingerprints()
+    return settler.ready(
+        [item for item in files if (item.path, item.size, item.mtime_ns) not in known]
+    )
+
+
+def has_work(inbox: Path, lake: Path, settle_seconds: float) -> bool:
+    """Whether a pass would do anything: a batch to recover or a new ready file."""
+    from cablestream.tasks.ledger import SqliteLedger
+
+    ledger_path = lake / layout.STATE_DIR / layout.LEDGER_FILE
+    if not ledger_path.exists():
+        return any(Settler(settle_seconds).ready(list(scan_inbox(inbox))))
+    ledger = SqliteLedger(ledger_path)
+    return bool(ledger.stale_batches()) or bool(
+        new_ready_files(inbox, ledger, Settler(settle_seconds))
+    )
 
 
 def recover(lake: Path, ledger: Ledger) -> list[str]:
