@@ -4,6 +4,7 @@ lake/_quality/
   validations/part-<batch_id>-<ranat>.parquet  one row per expectation per validation run
   batches/part-<batch_id>-<ranat>.parquet      one row per validation run (counts, verdict)
   data_docs/                                    GE Data Docs (index.html, one page per run)
+  ge_results/<ranat>-<batch_id>.json           capped GE results the Data Docs index is built from
 
 Files are written under a dot-name and renamed, so readers never see half a
 file (readers skip `.`/`_` names). A retried batch adds another run, with
@@ -13,10 +14,12 @@ its own `ran_at`, instead of replacing the earlier one.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +35,7 @@ QUALITY_DIR = "_quality"
 VALIDATIONS_DIR = "validations"
 BATCHES_DIR = "batches"
 DATA_DOCS_DIR = "data_docs"
+GE_RESULTS_DIR = "ge_results"
 # Validation results kept in the in-memory GE store (the Data Docs index lists these).
 DOCS_RESULTS_KEPT = 50
 
@@ -150,8 +154,8 @@ def summary_markdown(outcome: ValidationOutcome, batch_id: str) -> str:
 def build_data_docs(outcome: ValidationOutcome, batch_id: str, lake_root: Path) -> str | None:
     """Render this run's GE Data Docs page into lake/_quality/data_docs; its path relative there.
 
-    The pages load bootstrap/jQuery/vega from CDNs: offline they render
-    unstyled, but every number is in the HTML.
+    The CDN links of the pages are rewritten to shipped copies (see
+    `localize_data_docs`), so they render styled offline.
     """
     if outcome.ge_result is None:
         return None
@@ -187,17 +191,75 @@ def build_data_docs(outcome: ValidationOutcome, batch_id: str, lake_root: Path) 
                 },
             )
             engine.docs_sites[site] = str(docs_dir)
-        store = context.validation_results_store
-        store.set(key, outcome.ge_result)
+        _index_runs(engine, site, lake_root, key, outcome)
         context.build_data_docs(site_names=[site], resource_identifiers=[key])
-        keys = sorted(store.list_keys(), key=lambda k: str(k.run_id.run_time))
-        for old in keys[:-DOCS_RESULTS_KEPT]:
-            store.remove_key(old)
     run_time = key.run_id.run_time.strftime("%Y%m%dT%H%M%S.%fZ")
     page = docs_dir / "validations" / SUITE_NAME / safe_id / run_time / f"{safe_id}.html"
     built = [docs_dir / "index.html", page, *(docs_dir / "expectations").glob("*.html")]
     localize_data_docs(docs_dir, [p for p in built if p.is_file()])
     return str(page.relative_to(docs_dir)) if page.is_file() else None
+
+
+def _index_runs(
+    engine: Any, site: str, lake_root: Path, key: Any, outcome: ValidationOutcome
+) -> None:
+    """Fill GE's (in-memory) results store with this lake's last runs, this one included.
+
+    Each run's capped result is kept in `_quality/ge_results/`, so the Data Docs
+    index lists runs of earlier processes too, and never runs of another lake.
+    Results already loaded in this process are reused.
+    """
+    from great_expectations.core.expectation_validation_result import (
+        expectationSuiteValidationResultSchema,
+    )
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    results_dir = quality_dir(lake_root) / GE_RESULTS_DIR
+    results_dir.mkdir(parents=True, exist_ok=True)
+    name = f"{_stamp(outcome)}-{key.batch_identifier}.json"
+    document = {
+        "run_name": key.run_id.run_name,
+        "run_time": key.run_id.run_time.isoformat(),
+        "batch_identifier": key.batch_identifier,
+        "result": outcome.ge_result.to_json_dict(),
+    }
+    temporary = results_dir / f".{name}.tmp"
+    temporary.write_text(json.dumps(document, default=str), encoding="utf-8")
+    temporary.replace(results_dir / name)
+
+    cache: dict[str, tuple[Any, Any]] = engine.docs_results.setdefault(site, {})
+    cache[name] = (key, outcome.ge_result)
+    wanted = sorted(p.name for p in results_dir.glob("*.json"))[-DOCS_RESULTS_KEPT:]
+    for wanted_name in wanted:
+        if wanted_name in cache:
+            continue
+        try:
+            loaded = json.loads((results_dir / wanted_name).read_text(encoding="utf-8"))
+            run_key = ValidationResultIdentifier(
+                expectation_suite_identifier=ExpectationSuiteIdentifier(name=SUITE_NAME),
+                run_id=RunIdentifier(
+                    run_name=loaded["run_name"],
+                    run_time=datetime.fromisoformat(loaded["run_time"]),
+                ),
+                batch_identifier=loaded["batch_identifier"],
+            )
+            cache[wanted_name] = (
+                run_key,
+                expectationSuiteValidationResultSchema.load(loaded["result"]),
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # an unreadable old run only leaves the index shorter
+    for stale in set(cache) - set(wanted):
+        del cache[stale]
+    store = engine.context.validation_results_store
+    for old_key in list(store.list_keys()):
+        store.remove_key(old_key)
+    for run_key, result in cache.values():
+        store.set(run_key, result)
 
 
 # Data Docs pages load their styles and scripts from CDNs, so offline they render

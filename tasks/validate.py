@@ -86,6 +86,8 @@ class _Engine:
     suite: Any
     lock: threading.Lock
     docs_sites: dict[str, str] = field(default_factory=dict)
+    # Per Data Docs site: result file name -> (GE key, capped GE result), see tasks.quality.
+    docs_results: dict[str, dict[str, tuple[Any, Any]]] = field(default_factory=dict)
 
 
 _ENGINE: _Engine | None = None

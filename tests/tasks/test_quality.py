@@ -71,3 +71,30 @@ def test_artifact_per_batch_inside_a_flow(prefect_harness: str, tmp_path: Path) 
 
     bodies = asyncio.run(read())
     assert any(f"Validation of batch `{BATCH}`" in body for body in bodies)
+
+
+def test_data_docs_index_lists_earlier_processes_runs_and_only_this_lakes(tmp_path: Path) -> None:
+    from cablestream.tasks import validate
+
+    first, second, other = (
+        "20261125T090000Z-00000001",
+        "20261125T100000Z-00000002",
+        "20261125T110000Z-00000003",
+    )
+    lake, other_lake = tmp_path / "lake", tmp_path / "other"
+    table = records_to_table(_records(3))
+    record_quality(validate_batch(table, first, lake), first, lake)
+    # A new process: nothing of the first run is left in memory.
+    engine = validate._engine()
+    engine.docs_results.clear()
+    store = engine.context.validation_results_store
+    for key in list(store.list_keys()):
+        store.remove_key(key)
+    record_quality(validate_batch(table, second, lake), second, lake)
+    record_quality(validate_batch(table, other, other_lake), other, other_lake)
+
+    index = (lake / "_quality" / "data_docs" / "index.html").read_text(encoding="utf-8")
+    assert first in index and second in index
+    assert other not in index
+    other_index = (other_lake / "_quality" / "data_docs" / "index.html").read_text(encoding="utf-8")
+    assert other in other_index and first not in other_index
