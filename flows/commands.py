@@ -71,6 +71,7 @@ def run_ingest(options: dict[str, Any], verbose: bool = False) -> dict[str, Any]
         )
         return {"files": 0, "cables": 0, "rows_written": 0, "seconds": 0.0}
     prepare_prefect(verbose)
+    _warm_up_validation()
     with Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -111,6 +112,13 @@ def run_ingest(options: dict[str, Any], verbose: bool = False) -> dict[str, Any]
     return result
 
 
+def _warm_up_validation() -> None:
+    """Import Great Expectations in a thread while Prefect's temporary server starts."""
+    from cablestream.tasks.validate import warm_up_in_background
+
+    warm_up_in_background()
+
+
 def _has_work(options: dict[str, Any]) -> bool:
     """A cheap look (no Prefect) at whether a pass would do anything."""
     from cablestream.flows.settings import IngestSettings
@@ -130,6 +138,7 @@ def run_watch(options: dict[str, Any], verbose: bool = False) -> dict[str, Any]:
     from cablestream.flows.watch import install_stop_handlers, watch_inbox
 
     settings = IngestSettings.resolve(**options)
+    _warm_up_validation()
     stop = install_stop_handlers()
     flow_options = {key: value for key, value in options.items() if key in _FLOW_OPTIONS}
 
