@@ -200,8 +200,13 @@ def collect(lake: Path) -> Dashboard:
         present = set(dataset.schema.names)
         for name in CABLE_SCHEMA.names:
             if name in present:
-                column = dataset.to_table(columns=[name]).column(name)
-                board.completeness.append((name, _filled(column), len(column)))
+                # Streamed batch by batch: `body` of a big lake never sits in memory whole.
+                filled = rows = 0
+                for batch in dataset.scanner(columns=[name]).to_batches():
+                    column = pa.chunked_array([batch.column(0)], batch.schema.field(0).type)
+                    filled += _filled(column)
+                    rows += batch.num_rows
+                board.completeness.append((name, filled, rows))
     return board
 
 
