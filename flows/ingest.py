@@ -173,6 +173,40 @@ class IngestSummary:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
+def _one_batch(
+    settings: IngestSettings,
+    inbox_root: Path,
+    lake_root: Path,
+    files: list[InboxFile],
+    batch_id: str,
+    drop_subjects: bool,
+) -> steps.BatchSummary | None:
+    """Steps 2-5 for one micro-batch; None when nothing in it could be claimed."""
+    # 2. Claim (read + hash, one ledger transaction).
+    claimed = claim_task(inbox_root, lake_root, files, batch_id, settings.max_file_bytes)
+    if not claimed.files:
+        return None
+    # 3. Process: split, parse, validate (one GE run per batch).
+    parsed = parse_task(claimed, drop_subjects)
+    outcome = validate_task(parsed.table, batch_id, lake_root)
+    # 4-5. Write and commit, or give the batch back when a `fail` expectation broke.
+    if outcome.failed:
+        result = fail_task(
+            lake_root, claimed, parsed, outcome.failed_expectations, settings.max_attempts
+        )
+    else:
+        result = write_commit_task(lake_root, claimed, parsed, outcome)
+    quality_task(outcome, batch_id, lake_root)
+    if settings.archive is not None and result.status != "retry":
+        steps.archive_settled(inbox_root, settings.archive.resolve(), claimed)
+    create_markdown_artifact(
+        markdown=result.markdown(),
+        key="ingest-batch-" + batch_id.lower(),
+        description=f"cablestream ingest batch {batch_id}: {result.status}",
+    )
+    return result
+
+
 @flow(name="cablestream-ingest", persist_result=False, log_prints=False)
 def ingest_flow(
     inbox: str | None = None,
@@ -224,28 +258,15 @@ def ingest_flow(
 
     for files in plan:
         batch_id = steps.new_batch_id()
-        # 2. Claim (read + hash, one ledger transaction).
-        claimed = claim_task(inbox_root, lake_root, files, batch_id, settings.max_file_bytes)
-        if claimed.files:
-            # 3. Process: split, parse, validate (one GE run per batch).
-            parsed = parse_task(claimed, drop_subjects)
-            outcome = validate_task(parsed.table, batch_id, lake_root)
-            # 4-5. Write and commit, or give the batch back when a `fail` expectation broke.
-            if outcome.failed:
-                result = fail_task(
-                    lake_root, claimed, parsed, outcome.failed_expectations, settings.max_attempts
-                )
-            else:
-                result = write_commit_task(lake_root, claimed, parsed, outcome)
-            quality_task(outcome, batch_id, lake_root)
-            if settings.archive is not None and result.status != "retry":
-                steps.archive_settled(inbox_root, settings.archive.resolve(), claimed)
+        try:
+            result = _one_batch(settings, inbox_root, lake_root, files, batch_id, drop_subjects)
+        except BaseException as error:
+            # Undo what the batch published (as recovery would) before the error goes on.
+            if steps.abandon(lake_root, open_ledger(lake_root), batch_id, f"aborted: {error!r}"):
+                logger.error("batch %s aborted: %r", batch_id, error)
+            raise
+        if result is not None:
             summary.add(result)
-            create_markdown_artifact(
-                markdown=result.markdown(),
-                key="ingest-batch-" + batch_id.lower(),
-                description=f"cablestream ingest batch {batch_id}: {result.status}",
-            )
             logger.info(
                 "batch %s %s: %d files, %d cables, %d rows written, %d duplicates, %d quarantined",
                 batch_id,

@@ -8,6 +8,7 @@ running pass finish, then returns: nothing is lost or done twice.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +24,10 @@ from cablestream.tasks.ledger import SqliteLedger
 
 # How often the loop wakes without events, to notice files that have settled.
 TICK_MS = 100
+# Pause after a failed pass (disk full, lake unreachable ...) before the next try.
+ERROR_BACKOFF = 5.0
+
+logger = logging.getLogger("cablestream.watch")
 
 RunPass = Callable[[list[str] | None], dict[str, Any]]
 
@@ -31,6 +36,7 @@ RunPass = Callable[[list[str] | None], dict[str, Any]]
 class WatchSummary:
     passes: int = 0
     events: int = 0
+    errors: int = 0
     totals: dict[str, int] = field(default_factory=dict)
 
     def add(self, result: dict[str, Any]) -> None:
@@ -60,7 +66,13 @@ def watch_inbox(
     settler = Settler(settings.settle_seconds)
 
     def one_pass(paths: list[str] | None) -> None:
-        result = _in_worker_thread(run_pass, paths)
+        try:
+            result = _in_worker_thread(run_pass, paths)
+        except Exception as error:  # keep serving: the failed batch was undone, retry later
+            summary.errors += 1
+            logger.error("ingest pass failed, retrying in %.0f s: %r", ERROR_BACKOFF, error)
+            stop.wait(ERROR_BACKOFF)
+            return
         summary.add(result)
         if on_pass is not None:
             on_pass(result)

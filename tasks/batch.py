@@ -92,6 +92,20 @@ def recover(lake: Path, ledger: Ledger) -> list[str]:
     return recovered
 
 
+def abandon(lake: Path, ledger: Ledger, batch_id: str, note: str) -> bool:
+    """Undo a batch this process could not finish (an error, a stop): as recovery would.
+
+    Does nothing once the batch is committed or released. Files go first, then the
+    claims: a crash in between leaves the batch claimed, and recovery repeats this.
+    """
+    outputs = ledger.pending_outputs(batch_id)
+    if outputs is None:
+        return False
+    lake_io.remove_outputs(lake, outputs, batch_id)
+    ledger.abort(batch_id, note=note)
+    return True
+
+
 @dataclass(slots=True)
 class LoadedFile:
     claim: ClaimedFile

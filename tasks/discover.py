@@ -33,7 +33,7 @@ def is_candidate_name(name: str) -> bool:
 
 
 def scan_inbox(inbox: Path) -> Iterator[InboxFile]:
-    """Every candidate file under `inbox` (recursive; hidden folders are skipped too)."""
+    """Every candidate file under `inbox` (recursive; hidden folders and symlinks skipped)."""
     stack = [inbox]
     while stack:
         folder = stack.pop()
@@ -49,7 +49,8 @@ def scan_inbox(inbox: Path) -> Iterator[InboxFile]:
                 if entry.is_dir(follow_symlinks=False):
                     stack.append(Path(entry.path))
                     continue
-                if not is_candidate_name(entry.name) or not entry.is_file():
+                # Symlinks are not followed: a link could pull any file of the host into the lake.
+                if not is_candidate_name(entry.name) or not entry.is_file(follow_symlinks=False):
                     continue
                 stat = entry.stat()
             except OSError:

@@ -127,6 +127,10 @@ class Ledger(Protocol):
         """Claimed batches whose owner is gone (crash) or whose lease ran out."""
         ...
 
+    def pending_outputs(self, batch_id: str) -> list[str] | None:
+        """Recorded outputs of a batch still claimed; None once it is settled."""
+        ...
+
     def abort(self, batch_id: str, note: str = "") -> None:
         """Forget a stale batch's claims and outputs (after its output files are removed)."""
         ...
@@ -295,6 +299,16 @@ class SqliteLedger:
                 "UPDATE batches SET state = ?, finished_at = ?, note = ? WHERE batch_id = ?",
                 (state, time.time(), note, batch_id),
             )
+
+    def pending_outputs(self, batch_id: str) -> list[str] | None:
+        with self._connect() as db:
+            state = db.execute(
+                "SELECT state FROM batches WHERE batch_id = ?", (batch_id,)
+            ).fetchone()
+            if state is None or state[0] != "claimed":
+                return None
+            rows = db.execute("SELECT path FROM outputs WHERE batch_id = ?", (batch_id,))
+            return [str(row[0]) for row in rows]
 
     def stale_batches(self) -> list[StaleBatch]:
         host = socket.gethostname()

@@ -29,7 +29,7 @@ def parsed_ids(folder: Path) -> set[str]:
 
 def lake_ids(lake: Path) -> list[str]:
     """record_id of every row in the lake (duplicates kept)."""
-    if not any(lake.glob("year=*")):
+    if not any(lake.glob("year=*/month=*/*.parquet")):
         return []
     table = ds.dataset(lake, format="parquet", partitioning="hive").to_table(columns=["record_id"])
     return [str(v) for v in table.column("record_id").to_pylist()]

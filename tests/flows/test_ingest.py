@@ -209,3 +209,28 @@ def test_growing_file_waits_and_done_marker_is_taken_at_once(
     os.utime(growing, (old, old))
     third = _ingest(inbox, lake, settle_seconds=60)
     assert third["files"] == 1 and third["cables"] >= 1
+
+
+def test_a_batch_that_fails_mid_write_is_undone_and_taken_next_time(
+    prefect_harness: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cablestream.tasks import lake as lake_io
+
+    inbox, lake = tmp_path / "inbox", tmp_path / "lake"
+    inbox.mkdir()
+    for seed in sorted(SEEDS.glob("*.txt")):
+        shutil.copy(seed, inbox / seed.name)
+    real_publish = lake_io.publish
+
+    def publish_then_fail(lake_root: Path, staged: list[lake_io.StagedFile]) -> list[str]:
+        real_publish(lake_root, staged)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(lake_io, "publish", publish_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        _ingest(inbox, lake)
+    assert lake_ids(lake) == []  # what the batch published was removed at once
+    monkeypatch.setattr(lake_io, "publish", real_publish)
+    result = _ingest(inbox, lake)
+    assert result["recovered_batches"] == []  # nothing left for recovery
+    _assert_exactly_once(lake, parsed_ids(inbox))

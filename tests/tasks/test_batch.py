@@ -9,6 +9,7 @@ import pyarrow.dataset as ds
 
 from cablestream.schemas import lake as layout
 from cablestream.tasks import batch as steps
+from cablestream.tasks import lake as lake_io
 from cablestream.tasks.discover import ready_files
 from cablestream.tasks.ledger import SqliteLedger
 from cablestream.tasks.quarantine import read_reasons
@@ -91,3 +92,32 @@ def test_batches_respect_file_and_byte_limits(tmp_path: Path) -> None:
     files = ready_files(inbox, 0)
     assert [len(b) for b in steps.plan_batches(files, 2, 10**9)] == [2, 1]
     assert [len(b) for b in steps.plan_batches(files, 100, 1)] == [1, 1, 1]
+
+
+def test_settled_files_move_to_the_archive_with_their_markers(tmp_path: Path) -> None:
+    lake, ledger, batch = _claim(tmp_path)
+    inbox = tmp_path / "inbox"
+    (inbox / "good.txt.done").write_bytes(b"")
+    parsed = steps.parse_batch(batch)
+    steps.write_and_commit(lake, ledger, batch, parsed, parsed.table, [])
+    archive = tmp_path / "archive"
+    assert steps.archive_settled(inbox, archive, batch) == 3
+    assert sorted(p.name for p in archive.iterdir()) == [
+        "bomb.gz",
+        "good.txt",
+        "good.txt.done",
+        "nocable.txt",
+    ]
+    assert list(inbox.iterdir()) == []
+
+
+def test_abandon_undoes_an_unfinished_batch_only(tmp_path: Path) -> None:
+    lake, ledger, batch = _claim(tmp_path)
+    parsed = steps.parse_batch(batch)
+    staged = lake_io.stage_rows(parsed.table, lake, batch.batch_id)
+    ledger.record_outputs(batch.batch_id, [s.relative for s in staged])
+    lake_io.publish(lake, staged)
+    assert steps.abandon(lake, ledger, batch.batch_id, "test")
+    assert not list(lake.glob("year=*/month=*/*.parquet"))
+    assert ledger.counts() == {}
+    assert not steps.abandon(lake, ledger, batch.batch_id, "again")

@@ -49,3 +49,12 @@ def test_a_done_marker_makes_a_file_ready_at_once(tmp_path: Path) -> None:
     _write(tmp_path / "fresh.txt.done", b"")
     _write(tmp_path / "other.txt")
     assert [f.path for f in ready_files(tmp_path, settle_seconds=3600)] == ["fresh.txt"]
+
+
+def test_symlinks_are_not_followed(tmp_path: Path) -> None:
+    secret = _write(tmp_path / "outside" / "secret.txt", age=100)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "link.txt").symlink_to(secret)
+    (inbox / "dir").symlink_to(secret.parent, target_is_directory=True)
+    assert list(scan_inbox(inbox)) == []
