@@ -121,3 +121,26 @@ def test_abandon_undoes_an_unfinished_batch_only(tmp_path: Path) -> None:
     assert not list(lake.glob("year=*/month=*/*.parquet"))
     assert ledger.counts() == {}
     assert not steps.abandon(lake, ledger, batch.batch_id, "again")
+
+
+def test_recovery_clears_a_dead_batch_at_every_stage(tmp_path: Path) -> None:
+    import sqlite3
+    import subprocess
+    import sys
+
+    lake, ledger, batch = _claim(tmp_path)
+    parsed = steps.parse_batch(batch)
+    staged = lake_io.stage_rows(parsed.table, lake, batch.batch_id)  # staged, not recorded
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    with sqlite3.connect(ledger.path) as db:
+        (owner,) = db.execute("SELECT owner FROM batches").fetchone()
+        db.execute("UPDATE batches SET owner = ?", (f"{owner.rpartition(':')[0]}:{dead}",))
+    assert staged and steps.recover(lake, ledger) == [batch.batch_id]
+    assert not (lake / layout.STAGING_DIR / batch.batch_id).exists()
+    assert ledger.counts() == {}
+    assert steps.recover(lake, ledger) == []
