@@ -50,6 +50,8 @@ def summary_table(title: str, result: dict[str, Any], extra: dict[str, str]) -> 
         table.add_row(label, str(result.get(key, 0)))
     for label, value in extra.items():
         table.add_row(label, value)
+    for line in result.get("not_written") or []:
+        table.add_row("[red]batch not written[/]", line)
     reasons = result.get("reasons") or {}
     if reasons:
         table.add_row(

@@ -152,6 +152,8 @@ class IngestSummary:
     expectations_failed: int = 0
     batches_retry: int = 0
     recovered_batches: list[str] = field(default_factory=list)
+    # Why batches were not written: "<batch_id> <status>: <expectation>, ..." per batch.
+    not_written: list[str] = field(default_factory=list)
     reasons: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -165,6 +167,9 @@ class IngestSummary:
         self.rows_quarantined += batch.rows_quarantined
         self.files_quarantined += batch.files_quarantined
         self.expectations_failed += len(batch.expectations_failed)
+        if batch.expectations_failed:
+            names = ", ".join(batch.expectations_failed)
+            self.not_written.append(f"{batch.batch_id} {batch.status}: {names}")
         self.batches_retry += batch.status == "retry"
         for reason, count in batch.reasons.items():
             self.reasons[reason] = self.reasons.get(reason, 0) + count
