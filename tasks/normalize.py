@@ -35,7 +35,7 @@ _PARTIAL_NOTICE = regex.compile(
     r"(?im)^[ \t]*This record is a partial extract of the original cable\.[^\n]*$\n?"
 )
 # Release dumps continue lines with a backslash: `UNCLAS BERN 000896 \`.
-_BACKSLASH_CONTINUATION = regex.compile(r"(?m)[ \t]*\\$")
+_BACKSLASH_CONTINUATION = regex.compile(r"(?m)(?<![ \t])[ \t]*\\$")
 # A preface date glued to the classification line in scraped extracts:
 # `Tuesday, 08 September 2009, 05:22 UNCLAS …`, `Cable dated:2008-06-03T15:39:00C O N …`.
 _GLUED_PREFACE_DATE = regex.compile(
@@ -47,7 +47,8 @@ _GLUED_PREFACE_DATE = regex.compile(
 _GLUED_FIELD = regex.compile(
     r"(?:E\.O\. ?\d{5}|TAGS:|SUBJECT:|Classified By:|CLASSIFIED BY:|REF(?:TEL)?S?: |SIPDIS)"
 )
-_TRAILING_SPACE = regex.compile(r"(?m)[ \t\u00a0]+$")
+# Starts only where a run of blanks starts: from every blank it would be quadratic.
+_TRAILING_SPACE = regex.compile(r"(?m)(?<![ \t\u00a0])[ \t\u00a0]+$")
 
 
 @dataclass(slots=True)

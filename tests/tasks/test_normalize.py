@@ -85,3 +85,16 @@ def test_detect_rendering() -> None:
     assert detect_rendering("TAGS: <u>X</u>", "telegram") == "html_fragment"
     assert detect_rendering("plain", "telegram") == "telegram"
     assert detect_rendering("plain", "csv") == "csv"
+
+
+@pytest.mark.parametrize("tail", ["</", "x", "\\x"])
+def test_long_blank_run_not_at_line_end_is_linear(tail: str) -> None:
+    """Found by the generated adversarial search: `</u>  ` repeated, cut off before its `>`.
+
+    A blank-run pattern tried from every blank costs n² here (16 s at 200 KB before the fix).
+    """
+    import time
+
+    started = time.perf_counter()
+    normalize(" " * 400_000 + tail)
+    assert time.perf_counter() - started < 1.0
