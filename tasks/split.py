@@ -51,6 +51,16 @@ _RECORD_BLOCK = regex.compile(
     r"origin: (?P<origin>[^\r\n]*)\r?\nclassification: (?P<classification>[^\r\n]*)\r?\n"
     r"destination: (?P<references>[^\r\n]*)\r?\nheader:[ \t]*\r?\n"
 )
+# A release row embedded in release text, up to where its text column starts:
+# `2007-09-13 05:53:00<TAB>07BERN896<TAB>Embassy Bern<TAB>UNCLASSIFIED//…<TAB>refs<TAB>`,
+# `27613,2/24/2005 16:09,05BOGOTA1775,"Embassy Bogota",CONFIDENTIAL//NOFORN,refs,"`.
+_EMBEDDED_ROW = regex.compile(
+    r"(?m)^(?:(?P<tsv_date>\d{4}-\d{2}-\d{2} \d{2}:\d{2}):\d{2}\t(?P<refid>[^\t\n]*)\t"
+    r"(?P<origin>[^\t\n]*)\t(?P<classification>[^\t\n]*)\t(?P<references>[^\t\n]*)\t"
+    r"|\d{1,9},(?P<csv_date>\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}),(?P<refid>[^,\n]*),"
+    r"(?P<origin>\"[^\"\n]*\"|[^,\n]*),(?P<classification>[^,\n]*),(?P<references>[^,\n]*),\"?)"
+)
+_RELEASE_DATE_FORMATS = ("%Y-%m-%d %H:%M", "%m/%d/%Y %H:%M")
 # `NNNN` closes a telegram; `VZCZC` opens one.
 _END_MARKER = regex.compile(r"(?m)^[ \t]*NNNN[ \t]*(?:\r?\n|\Z)")
 _START_MARKER = regex.compile(r"(?m)^[ \t]*VZCZC")
@@ -119,7 +129,7 @@ def split_csv_rows(text: str) -> list[CableChunk]:
 
 
 def split_record_dumps(text: str) -> list[CableChunk]:
-    """Release record dumps; a truncated preview of the same cable before the first one is dropped."""
+    """Release record dumps, each block's metadata carried with its cable."""
     blocks = list(_RECORD_BLOCK.finditer(text))
     chunks = []
     for block, end in zip(blocks, [*(b.start() for b in blocks[1:]), len(text)], strict=True):
@@ -131,14 +141,47 @@ def split_record_dumps(text: str) -> list[CableChunk]:
             references=tuple(ref for ref in block["references"].strip().split("|") if ref),
         )
         chunks.append(CableChunk(text[block.end() : end], block.end(), "record_dump", release))
-    if blocks and text[: blocks[0].start()].strip():
-        chunks[0].warnings.append("preview_before_record_dropped")
+    preview = text[: blocks[0].start()] if blocks else ""
+    if preview.strip():
+        # A truncated preview of the same cable is dropped; another cable is kept.
+        if _opening(preview) == _opening(chunks[0].text):
+            chunks[0].warnings.append("preview_before_record_dropped")
+        else:
+            chunks.insert(0, CableChunk(preview, 0, "telegram"))
     return chunks
 
 
 def _opening(text: str) -> list[str]:
     """The first three non-blank lines: transmission id, precedence, `DE` line with the serial."""
-    return [line.strip() for line in text.split("\n") if line.strip()][:3]
+    lines = (line.strip(" \t\r\\") for line in text.split("\n"))
+    return [line for line in lines if line][:3]
+
+
+def lift_embedded_row(chunk: CableChunk) -> CableChunk:
+    """A release row (TSV dump or unquoted cables.csv) inside release text: keep its metadata.
+
+    The row's leading columns are cut so the cable text starts its own line; a copy
+    of the same header printed before the row is dropped.
+    """
+    row = _EMBEDDED_ROW.search(chunk.text)
+    if row is None:
+        return chunk
+    created = _parse_release_created(
+        row["tsv_date"] or row["csv_date"] or "", _RELEASE_DATE_FORMATS
+    )
+    release = ReleaseMetadata(
+        reference_id=row["refid"].strip() or None,
+        created=created,
+        classification=" ".join(row["classification"].split()) or None,
+        origin=row["origin"].strip('" ') or None,
+        references=tuple(ref for ref in row["references"].split("|") if ref.strip()),
+    )
+    before, after = chunk.text[: row.start()], chunk.text[row.end() :]
+    if before.strip() and _opening(before) == _opening(after):
+        return CableChunk(
+            after, chunk.offset + row.end(), chunk.rendering, release, ["repeated_header_dropped"]
+        )
+    return CableChunk(before + after, chunk.offset, chunk.rendering, release, chunk.warnings)
 
 
 def _shifted(chunks: list[CableChunk], offset: int) -> list[CableChunk]:
@@ -175,7 +218,7 @@ def split_telegrams(text: str) -> list[CableChunk]:
                 pieces[-1].warnings = ["repeated_header_dropped"]
                 continue
             pieces.append(CableChunk(piece, seg_start + start, "telegram"))
-        chunks += pieces
+        chunks += [lift_embedded_row(piece) for piece in pieces]
     return chunks
 
 

@@ -47,7 +47,7 @@ def cut_regions(text: str) -> Regions:
         header, rest = text[: max(line_start, 0)], text[serial.end :]
     else:
         field = _PREAMBLE_FIELD.search(text)
-        cut = field.start() if field else 0
+        cut = field.start() if field else len(text)
         header, rest = text[:cut], text[cut:]
     paragraph = _FIRST_PARAGRAPH.search(rest)
     preamble = rest[: paragraph.start()] if paragraph else rest
@@ -177,8 +177,9 @@ def _set_dates_and_ids(
 
     serial = regions.serial
     station = serial.station or routing.station_from_origin(record.origin)
-    if station and serial.serial is not None and year is not None:
-        record.reference_id = f"{year % 100:02d}{station}{serial.serial}"
+    number = serial.serial if serial.serial is not None else routing.parse_de_serial(regions.header)
+    if station and number is not None and year is not None:
+        record.reference_id = f"{year % 100:02d}{station}{number}"
     if release.reference_id:
         if record.reference_id and record.reference_id != release.reference_id:
             warnings.append("reference_id_differs_from_release")

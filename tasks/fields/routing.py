@@ -37,6 +37,16 @@ _POST_KIND = regex.compile(
 )
 
 
+# `DE RUEHAC #0071/01 0421519`: routing indicator, then the station's serial number.
+_DE_LINE = regex.compile(r"(?m)^[ \t]*DE[ \t]+[A-Z]{4,7}[ \t]+#(?P<serial>\d{1,7})")
+
+
+def parse_de_serial(header: str) -> int | None:
+    """The message serial from the `DE` line, for cables whose serial line is missing."""
+    match = _DE_LINE.search(header)
+    return int(match["serial"]) if match else None
+
+
 def station_from_origin(origin: str | None) -> str | None:
     """The station name of a reference id from the FM line, for serial lines whose station is redacted."""
     if not origin:

@@ -54,3 +54,27 @@ def test_record_dump_drops_its_preview() -> None:
     assert len(chunks) == 1
     assert chunks[0].release.reference_id == "09QUITO602"
     assert chunks[0].warnings == ["preview_before_record_dropped"]
+
+
+def test_embedded_tsv_row_gives_metadata_and_drops_the_header_copy() -> None:
+    chunks = split_cables(_corpus_file("0177_8bc8823e752e08ba.txt"))
+    assert len(chunks) == 1
+    chunk = chunks[0]
+    assert chunk.release.reference_id == "07BERN896"
+    assert chunk.release.created == datetime(2007, 9, 13, 5, 53, tzinfo=UTC)
+    assert chunk.release.classification == "UNCLASSIFIED//FOR OFFICIAL USE ONLY"
+    assert chunk.warnings == ["repeated_header_dropped"]
+    assert chunk.text.startswith("VZCZCXYZ0000\\")
+
+
+def test_embedded_unquoted_csv_row() -> None:
+    chunks = split_cables(_corpus_file("0531_bfd8ea054364ffb2.txt"))
+    assert [c.release.reference_id for c in chunks] == ["05BOGOTA1775"]
+    assert chunks[0].release.origin == "Embassy Bogota"
+    assert chunks[0].release.references == ("05BOGOTA1081",)
+
+
+def test_preview_of_another_cable_is_kept_before_a_record_dump() -> None:
+    chunks = split_cables(_corpus_file("0265_1d6dfa7a23bc9c72.txt"))
+    assert [c.release.reference_id for c in chunks] == [None, "09ASUNCION13"]
+    assert "#0071/01" in chunks[0].text

@@ -88,3 +88,14 @@ def test_old_cable_without_routing_indicators() -> None:
 )
 def test_text_without_a_cable_is_a_typed_result(text: str) -> None:
     assert isinstance(parse_cable(text, "telegram"), NoCable)
+
+
+def test_header_only_cable_takes_its_serial_from_the_de_line() -> None:
+    header = (
+        "VZCZCXYZ0000\nOO RUEHWEB\n\nDE RUEHAC #0071/01 0421519\nZNY CCCCC ZZH\n"
+        "O R 111519Z FEB 10\nFM AMEMBASSY ASUNCION\nTO RUEHC/SECSTATE WASHDC IMMEDIATE 0489\n"
+    )
+    record = parse_cable(header, "telegram")
+    assert isinstance(record, CableRecord)
+    assert record.reference_id == "10ASUNCION71"
+    assert record.origin == "AMEMBASSY ASUNCION"

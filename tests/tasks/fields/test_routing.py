@@ -2,6 +2,7 @@ import pytest
 
 from cablestream.schemas.record import Recipient
 from cablestream.tasks.fields.routing import (
+    parse_de_serial,
     parse_origin,
     parse_recipient,
     parse_recipients,
@@ -96,3 +97,15 @@ def test_parse_recipient(line: str, expected: Recipient | None) -> None:
 )
 def test_station_from_origin(origin: str | None, station: str | None) -> None:
     assert station_from_origin(origin) == station
+
+
+@pytest.mark.parametrize(
+    ("header", "serial"),
+    [
+        ("DE RUEHAC #0071/01 0421519", 71),
+        ("DE RUEHTA #0988 1480710", 988),
+        ("FM AMEMBASSY ASTANA", None),
+    ],
+)
+def test_parse_de_serial(header: str, serial: int | None) -> None:
+    assert parse_de_serial(header) == serial
