@@ -143,11 +143,8 @@ def _set_classification(
             serial.classification, record.caveats
         )
     elif release.classification:
-        word, _, qualifier = release.classification.upper().partition("//")
-        if qualifier == "NOFORN":
-            record.caveats = classification.dedupe([*record.caveats, "NOFORN"])
-            qualifier = ""
-        record.classification = word + (f"//{qualifier}" if qualifier else "")
+        record.classification, caveats = classification.from_release(release.classification)
+        record.caveats = classification.dedupe([*record.caveats, *caveats])
         warnings.append("classification_from_release_metadata")
     else:
         warnings.append("classification_missing")

@@ -67,6 +67,25 @@ def normalize_classification(word: str, caveats: list[str]) -> str:
     return word
 
 
+# The release's classification strings, keyed by their letters alone, so that a
+# garbled copy (`UNCLASSIFIED//FOR OFFICIA LUSEONLY`) still maps to its string.
+_RELEASE_CLASSIFICATIONS = {
+    regex.sub(r"[^A-Z]", "", value): value
+    for value in ("UNCLASSIFIED", _FOUO_CLASSIFICATION, "CONFIDENTIAL", "SECRET", "TOP SECRET")
+}
+
+
+def from_release(value: str) -> tuple[str, list[str]]:
+    """The release's string (`SECRET//NOFORN`) as classification + caveats, as the text has them."""
+    upper = value.upper()
+    noforn = upper.replace(" ", "").endswith("//NOFORN")
+    if noforn:
+        upper = upper[: upper.rindex("/") - 1]
+    letters = regex.sub(r"[^A-Z]", "", upper)
+    word = _RELEASE_CLASSIFICATIONS.get(letters, " ".join(upper.split()))
+    return word, ["NOFORN"] if noforn else []
+
+
 def find_serial_line(text: str) -> SerialLine:
     """The first classification + station + serial line, or the bare classification word."""
     match = _SERIAL_LINE.search(text)

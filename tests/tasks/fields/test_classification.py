@@ -2,6 +2,7 @@ import pytest
 
 from cablestream.tasks.fields.classification import (
     find_serial_line,
+    from_release,
     normalize_classification,
     parse_caveat_lines,
 )
@@ -62,3 +63,17 @@ def test_normalize_classification(word: str, caveats: list[str], expected: str) 
 def test_caveat_lines_only_hold_markers() -> None:
     lines = ["", "NOFORN ", "SIPDIS", "SIPDIS", "DEPT FOR EUR/CACEN", "SENSITIVE BUT UNCLASSIFIED"]
     assert parse_caveat_lines(lines) == ["NOFORN", "SIPDIS", "SIPDIS", "SENSITIVE BUT UNCLASSIFIED"]
+
+
+@pytest.mark.parametrize(
+    ("value", "classification", "caveats"),
+    [
+        ("SECRET//NOFORN", "SECRET", ["NOFORN"]),
+        ("CONFIDENTIAL", "CONFIDENTIAL", []),
+        ("UNCLASSIFIED//FOR OFFICIAL USE ONLY", "UNCLASSIFIED//FOR OFFICIAL USE ONLY", []),
+        # A release row whose columns were garbled by spacing.
+        ("UNCLASSIFIED//FOR OFFICIA LUSEONLY    ", "UNCLASSIFIED//FOR OFFICIAL USE ONLY", []),
+    ],
+)
+def test_from_release(value: str, classification: str, caveats: list[str]) -> None:
+    assert from_release(value) == (classification, caveats)
