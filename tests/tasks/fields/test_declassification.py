@@ -13,6 +13,8 @@ from cablestream.tasks.fields.declassification import parse_declassification
         ("E.o. 12958: decl: 07/01/2034", date(2034, 7, 1), None),
         ("E.O. 12356:  DECL:  OADR", None, "DECL OADR"),
         ("E.O. 12958: N/A", None, None),
+        ("E.O. 12958: DECL: 2019/10/08", date(2019, 10, 8), None),
+        ("E.O. 12958: DECL:  9/14/2016", date(2016, 9, 14), None),
         ("E.O. 12958: AS AMENDED; DECLASSIFIED JUNE 21, 2006", None, None),
         ("E.O. 12958: DECL: 13/45/2020", None, None),
     ],
