@@ -70,7 +70,7 @@ def recover_task(lake: Path) -> list[str]:
 def discover_task(
     inbox: Path, lake: Path, settle_seconds: float, only: list[str] | None
 ) -> list[InboxFile]:
-    return steps.new_ready_files(inbox, open_ledger(lake), Settler(settle_seconds), only)
+    return Settler(settle_seconds).ready(steps.fresh_files(inbox, open_ledger(lake), only))
 
 
 @task(name="claim", cache_policy=NONE, persist_result=False)

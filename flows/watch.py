@@ -19,7 +19,8 @@ from prefect import flow
 
 from cablestream.flows.settings import IngestSettings
 from cablestream.schemas import lake as layout
-from cablestream.tasks.discover import Settler, scan_inbox
+from cablestream.tasks.batch import fresh_files
+from cablestream.tasks.discover import Settler
 from cablestream.tasks.ledger import SqliteLedger
 
 # How often the loop wakes without events, to notice files that have settled.
@@ -105,12 +106,7 @@ def watch_inbox(
             due, last_rescan = True, time.monotonic()
         if not due:
             continue
-        known = ledger.fingerprints()
-        fresh = [
-            item
-            for item in scan_inbox(settings.inbox)
-            if (item.path, item.size, item.mtime_ns) not in known
-        ]
+        fresh = fresh_files(settings.inbox, ledger)
         ready = settler.ready(fresh, now=now)
         waiting = [item for item in fresh if item not in ready]
         settle_in = settler.next_settle_in(waiting, now=now)

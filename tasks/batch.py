@@ -14,7 +14,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -52,21 +51,17 @@ def plan_batches(files: list[InboxFile], max_files: int, max_bytes: int) -> list
     return batches
 
 
-def new_ready_files(
-    inbox: Path, ledger: Ledger, settler: Settler, only: list[str] | None = None
-) -> list[InboxFile]:
-    """Ready files the ledger does not hold with the same path, size and mtime.
+def fresh_files(inbox: Path, ledger: Ledger, only: list[str] | None = None) -> list[InboxFile]:
+    """Inbox files the ledger does not hold with the same path, size and mtime.
 
-    `only` limits the scan's result to those inbox-relative paths.
+    `only` limits the result to those inbox-relative paths.
     """
     files = list(scan_inbox(inbox))
     if only is not None:
         wanted = set(only)
         files = [item for item in files if item.path in wanted]
     known = ledger.fingerprints()
-    return settler.ready(
-        [item for item in files if (item.path, item.size, item.mtime_ns) not in known]
-    )
+    return [item for item in files if (item.path, item.size, item.mtime_ns) not in known]
 
 
 def has_work(inbox: Path, lake: Path, settle_seconds: float) -> bool:
@@ -78,7 +73,7 @@ def has_work(inbox: Path, lake: Path, settle_seconds: float) -> bool:
         return any(Settler(settle_seconds).ready(list(scan_inbox(inbox))))
     ledger = SqliteLedger(ledger_path)
     return bool(ledger.stale_batches()) or bool(
-        new_ready_files(inbox, ledger, Settler(settle_seconds))
+        Settler(settle_seconds).ready(fresh_files(inbox, ledger))
     )
 
 
@@ -118,7 +113,6 @@ class LoadedFile:
 class ClaimedBatch:
     batch_id: str
     files: list[LoadedFile]
-    skipped: int = 0  # ready files not claimed: changed while read, known, or being ingested
 
     @property
     def bytes(self) -> int:
@@ -133,7 +127,6 @@ def read_and_claim(
     A file whose size or mtime moved while it was read is left for a later scan.
     """
     loaded: dict[str, tuple[Candidate, bytes | None, str | None, str]] = {}
-    skipped = 0
     for item in files:
         source = read_source(inbox / item.path, max_file_bytes)
         try:
@@ -142,12 +135,11 @@ def read_and_claim(
         except OSError:
             moved = source.failure is None
         if moved:
-            skipped += 1
             continue
         candidate = Candidate(item.path, source.sha256, item.size, item.mtime_ns)
         loaded[item.path] = (candidate, source.data, source.failure, source.detail)
     claimed = ledger.claim(batch_id, [entry[0] for entry in loaded.values()])
-    batch = ClaimedBatch(batch_id, [], skipped + len(loaded) - len(claimed))
+    batch = ClaimedBatch(batch_id, [])
     for claim in claimed:
         _, data, failure, detail = loaded[claim.path]
         batch.files.append(LoadedFile(claim, data, failure, detail))
@@ -236,12 +228,8 @@ class BatchSummary:
     files_quarantined: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     expectations_failed: list[str] = field(default_factory=list)
-    outputs: list[str] = field(default_factory=list)
     seconds: float = 0.0
     note: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
     def markdown(self) -> str:
         lines = [
@@ -332,12 +320,10 @@ def write_and_commit(
     lake_io.clear_staging(lake, batch_id)
     written = lake_io.stage_rows(_stamp(accepted, batch_id), lake, batch_id)
     quarantine.stage_reasons(lake, batch_id, entries)
-    quarantine.stage_rejected_rows(
-        lake, batch_id, _stamp(rejected_rows, batch_id) if rejected_rows.num_rows else rejected_rows
-    )
+    quarantine.stage_rejected_rows(lake, batch_id, _stamp(rejected_rows, batch_id))
     staged = lake_io.staged_tree(lake, batch_id)
     ledger.record_outputs(batch_id, [item.relative for item in staged])
-    outputs = lake_io.publish(lake, staged)
+    lake_io.publish(lake, staged)
     ledger.commit(batch_id, parsed.outcomes, note=f"{accepted.num_rows} rows")
     lake_io.clear_staging(lake, batch_id)
 
@@ -353,7 +339,6 @@ def write_and_commit(
         rows_quarantined=rejected_rows.num_rows,
         files_quarantined=sum(1 for o in parsed.outcomes.values() if o.state == "quarantined"),
         reasons=dict(reasons),
-        outputs=[path for path in outputs if not path.startswith("_")],
         seconds=time.perf_counter() - started,
         note=f"{len(written)} Parquet files written",
     )
