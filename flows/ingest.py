@@ -138,6 +138,18 @@ class _PausingLedger(SqliteLedger):
 # --- the flow --------------------------------------------------------------------------------
 
 
+# Counts a pass adds up from its batches' summaries.
+_BATCH_COUNTS = (
+    "files",
+    "bytes",
+    "cables",
+    "rows_written",
+    "duplicates",
+    "rows_quarantined",
+    "files_quarantined",
+)
+
+
 @dataclass(slots=True)
 class IngestSummary:
     files_seen: int = 0
@@ -159,13 +171,8 @@ class IngestSummary:
 
     def add(self, batch: steps.BatchSummary) -> None:
         self.batches += 1
-        self.files += batch.files
-        self.bytes += batch.bytes
-        self.cables += batch.cables
-        self.rows_written += batch.rows_written
-        self.duplicates += batch.duplicates
-        self.rows_quarantined += batch.rows_quarantined
-        self.files_quarantined += batch.files_quarantined
+        for name in _BATCH_COUNTS:
+            setattr(self, name, getattr(self, name) + getattr(batch, name))
         self.expectations_failed += len(batch.expectations_failed)
         if batch.expectations_failed:
             names = ", ".join(batch.expectations_failed)
