@@ -10,12 +10,14 @@ What one run measures, each against something measured in the same run:
   warm-up flow over two files has paid the fixed costs (temporary Prefect server,
   Great Expectations import); cables/s and MB/s from the flow's own time.
 - one-shot CLI: `cablestream ingest` as a subprocess over a fresh copy (what a cron job
-  pays), and `cablestream ingest` over an empty inbox: the fixed cost of Prefect's
-  temporary server plus imports, with nothing to do.
+  pays), and over an empty inbox (it exits before starting Prefect). Prefect's own
+  fixed cost: a subprocess that imports prefect and runs one empty flow, which starts
+  the temporary server (no PREFECT_API_URL).
 - watch latency: `cablestream watch` as a subprocess; files land one at a time
   (written under a `.part` name, renamed), either with a `NAME.done` marker or
   without (then the settle interval applies); latency = rename -> every record_id of
-  the file readable from the lake's Parquet files. p50/p95 per mode.
+  the file readable from the lake's Parquet files (or its quarantine rows). p50/p95 per
+  mode, arrivals `--gap` seconds apart (after the previous file is readable).
 
 Output: a table on stdout and `bench/out/ingest_bench.json`.
 """
@@ -121,6 +123,41 @@ def one_shot(files_dir: Path | None, work: Path, name: str) -> dict[str, Any]:
     }
 
 
+PREFECT_PROBE = """
+import time
+started = time.perf_counter()
+from prefect import flow
+imported = time.perf_counter()
+
+@flow
+def empty() -> None:
+    pass
+
+empty()
+print(imported - started, time.perf_counter() - imported)
+"""
+
+
+def prefect_fixed_cost() -> dict[str, Any]:
+    """What any one-shot flow run pays: import prefect, start its temporary server, one run."""
+    probe = env()
+    from cablestream.flows.logfilter import settings_path
+
+    probe["PREFECT_LOGGING_SETTINGS_PATH"] = settings_path()
+    probe.pop("PREFECT_API_URL", None)
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", PREFECT_PROBE], env=probe, capture_output=True, text=True
+    )
+    wall = time.perf_counter() - started
+    import_s, run_s = (float(x) for x in done.stdout.split())
+    return {
+        "wall_seconds": round(wall, 2),
+        "import_prefect_seconds": round(import_s, 2),
+        "server_start_plus_empty_flow_seconds": round(run_s, 2),
+    }
+
+
 def _ids_of(path: Path) -> set[str]:
     from cablestream.schemas.record import CableRecord
     from cablestream.tasks.parse import parse_source
@@ -143,7 +180,7 @@ def _readable(lake: Path, seen_files: set[Path], ids: set[str]) -> None:
             )
 
 
-def watch_latency(files: list[Path], work: Path, settle: float) -> dict[str, Any]:
+def watch_latency(files: list[Path], work: Path, settle: float, gap: float) -> dict[str, Any]:
     inbox, lake = work / "watch-inbox", work / "watch-lake"
     inbox.mkdir()
     command = [*CLI, "watch", "--inbox", str(inbox), "--lake", str(lake)]
@@ -180,7 +217,7 @@ def watch_latency(files: list[Path], work: Path, settle: float) -> dict[str, Any
                 time.sleep(0.01)
                 _readable(lake, seen, ids)
             results[mode].append(time.monotonic() - landed)
-            time.sleep(0.3)
+            time.sleep(gap)  # let the pass finish (quality, artifact): isolated arrivals
     finally:
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=120)
@@ -203,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=Path, default=DEFAULT_FILES)
     parser.add_argument("--latency-files", type=int, default=20)
     parser.add_argument("--settle", type=float, default=1.0)
+    parser.add_argument("--gap", type=float, default=1.5, help="seconds between arrivals")
     parser.add_argument("--skip", nargs="*", default=[], choices=["oneshot", "watch", "steady"])
     args = parser.parse_args(argv)
     files = sorted(p for p in args.files.iterdir() if p.is_file())
@@ -221,11 +259,12 @@ def main(argv: list[str] | None = None) -> int:
             "mb_per_s": round(report["mb"] / floor, 1),
         }
         if "oneshot" not in args.skip:
-            report["cli_empty_inbox"] = one_shot(None, work, "empty")
+            report["cli_nothing_to_do"] = one_shot(None, work, "empty")
+            report["prefect_fixed_cost"] = prefect_fixed_cost()
             report["cli_corpus"] = one_shot(args.files, work, "corpus")
         if "watch" not in args.skip:
             picks = [p for p in files if p.suffix == ".txt"][: args.latency_files + 1]
-            report["watch"] = watch_latency(picks, work, args.settle)
+            report["watch"] = watch_latency(picks, work, args.settle, args.gap)
         if "steady" not in args.skip:
             report["steady"] = steady = steady_ingest(args.files, work)
             steady["ratio_to_io_floor"] = round(steady["flow_seconds"] / floor, 1)
