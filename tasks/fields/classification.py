@@ -33,7 +33,7 @@ _SERIAL_LINE = regex.compile(
     rf"(?im)^[ \t]*(?P<classification>{_CLASSIFICATION_WORD})"
     rf"(?P<markers>(?:[ \t]*/{{1,2}}[ \t]*|[ \t]+)(?:{_CAVEAT_ALTERNATION}|E F T O))*"
     r"[ \t]+(?:SECTION[ \t]+\d{1,2}[ \t]+OF[ \t]+\d{1,2}[ \t]+)?"
-    r"(?!SECTION\b)(?P<station>[A-Z][A-Z.'-]*(?:[ \t][A-Z][A-Z.'-]*){0,3})[ \t]+0*(?P<serial>\d{1,7})"
+    r"(?:\d{2}[ \t]+)?(?!SECTION\b)(?P<station>[A-Z][A-Z.'-]*(?:[ \t][A-Z][A-Z.'-]*){0,3})[ \t]+0*(?P<serial>\d{1,7})"
     r"(?P<trailer>(?:[ \t]+[^\n]*)?)$"
 )
 # A line holding only handling markers: `SIPDIS`, `NOFORN SIPDIS`, `STPDTS`.

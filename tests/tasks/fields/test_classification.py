@@ -16,16 +16,8 @@ from cablestream.tasks.fields.classification import (
         ("UNCLASSIFIED SECTION 01 OF 01 TEHRAN 1164 \n", "UNCLASSIFIED", "TEHRAN", 1164, []),
         ("Secret state 068250\n\nSipdis", "Secret", "STATE", 68250, []),
         ("\tUNCLAS BERN 000896 \n", "UNCLAS", "BERN", 896, []),
-        # Caveats joined onto the serial line by an unwrapping rendering.
-        (
-            "SECRET SECTION 01 OF 05 DAMASCUS 000251 NOFORN SIPDIS DEPARTMENT FOR NEA/ELA",
-            "SECRET",
-            "DAMASCUS",
-            251,
-            ["NOFORN", "SIPDIS"],
-        ),
-        # The publisher redacted the station: the serial stays, the station comes from FM.
-        ("SECRET SECTION 01 OF 02 XXXXXXXXXXXX 000004 \n", "SECRET", None, 4, []),
+        # Old cables may write the year before the station.
+        ("CONFIDENTIAL 75 LIBREVILLE 1895 \n", "CONFIDENTIAL", "LIBREVILLE", 1895, []),
     ],
 )
 def test_find_serial_line(
