@@ -31,6 +31,9 @@ def gunzip_capped(data: bytes, limit: int = MAX_DECOMPRESSED_BYTES) -> bytes:
     out = inflater.decompress(data, limit + 1)
     if len(out) > limit or inflater.unconsumed_tail:
         raise ValueError(f"decompressed size exceeds {limit} bytes")
+    # zlib does not raise on a stream that stops early: a cut-off file is not a cable file.
+    if not inflater.eof:
+        raise ValueError("gzip stream is truncated")
     return out
 
 

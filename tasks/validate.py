@@ -380,7 +380,8 @@ def record_quality(outcome: ValidationOutcome, batch_id: str, lake_root: Path) -
     """Write the batch's quality rows, Data Docs and Prefect artifact (see tasks.quality)."""
     from cablestream.tasks.quality import record_batch_quality
 
-    record_batch_quality(outcome, batch_id, lake_root)
+    # GE's Data Docs site needs an absolute directory.
+    record_batch_quality(outcome, batch_id, lake_root.resolve())
 
 
 __all__ = [

@@ -20,6 +20,15 @@ from cablestream.tasks.quality import read_quality_table
 from cablestream.tasks.quarantine import QUARANTINE_SCHEMA
 from cablestream.tasks.validate import record_quality, validate_batch
 
+# Debian's chromium, headless and quiet on a machine without network.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-dev-shm-usage",
+]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 BATCHES = ["20261125T090000Z-00000001", "20261125T091000Z-00000002", "20261125T092000Z-00000003"]
 
@@ -157,14 +166,7 @@ def test_dashboard_in_headless_chromium_shows_the_quality_tables(lake: Path) -> 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=executable,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-dev-shm-usage",
-            ],
+            args=CHROMIUM_ARGS,
         )
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -235,14 +237,7 @@ def test_data_docs_render_styled_offline(lake: Path) -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=executable,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-dev-shm-usage",
-            ],
+            args=CHROMIUM_ARGS,
         )
         try:
             for number, page_path in enumerate(pages):

@@ -38,6 +38,13 @@ def test_unreadable_inputs_are_typed_failures(data: bytes, failure: str) -> None
     assert decoded.failure == failure
 
 
+def test_truncated_gzip_is_bad_gzip() -> None:
+    packed = gzip.compress(b"SECRET ASTANA 000988\n" * 1000)
+    decoded = decode_source(packed[: len(packed) // 2])
+    assert (decoded.text, decoded.failure) == (None, "bad_gzip")
+    assert "truncated" in decoded.detail
+
+
 def test_gzip_bomb_stops_at_the_cap() -> None:
     bomb = gzip.compress(b"A" * 2_000_000)
     with pytest.raises(ValueError, match="exceeds"):
