@@ -117,7 +117,7 @@ def parse_cable(raw: str, rendering: str, release: ReleaseMetadata | None = None
     if decl_marker:
         caveats.append(decl_marker)
     record.caveats = classification.dedupe(caveats)
-    _set_classification(record, regions.serial, release, warnings)
+    _set_classification(record, regions.serial, regions.header, release, warnings)
     _set_dates_and_ids(record, regions, release, warnings)
 
     if not _looks_like_cable(record, regions):
@@ -135,6 +135,7 @@ def _second_paragraph_end(text: str) -> int:
 def _set_classification(
     record: CableRecord,
     serial: classification.SerialLine,
+    header: str,
     release: ReleaseMetadata,
     warnings: list[str],
 ) -> None:
@@ -146,6 +147,9 @@ def _set_classification(
         record.classification, caveats = classification.from_release(release.classification)
         record.caveats = classification.dedupe([*record.caveats, *caveats])
         warnings.append("classification_from_release_metadata")
+    elif classification_code := classification.from_security_line(header):
+        record.classification = classification_code
+        warnings.append("classification_from_routing_header")
     else:
         warnings.append("classification_missing")
 

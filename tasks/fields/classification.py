@@ -27,7 +27,10 @@ CAVEATS = (
     "FOR OFFICIAL USE ONLY",
 )
 _CAVEAT_ALTERNATION = "|".join(regex.escape(caveat) for caveat in CAVEATS)
-_CLASSIFICATION_WORD = r"TOP SECRET|SECRET|CONFIDENTIAL|UNCLASSIFIED|UNCLAS|LIMITED OFFICIAL USE"
+# The first letter is sometimes typed twice (`UUNCLAS`, `SSECRET`).
+_CLASSIFICATION_WORD = (
+    r"T?TOP SECRET|S?SECRET|C?CONFIDENTIAL|U?UNCLASSIFIED|U?UNCLAS|L?LIMITED OFFICIAL USE"
+)
 
 _SERIAL_LINE = regex.compile(
     rf"(?im)^[ \t]*(?P<classification>{_CLASSIFICATION_WORD})"
@@ -36,12 +39,14 @@ _SERIAL_LINE = regex.compile(
     r"(?:\d{2}[ \t]+)?(?!SECTION\b)(?P<station>[A-Z][A-Z.'-]*(?:[ \t][A-Z][A-Z.'-]*){0,3})[ \t]+0*(?P<serial>\d{1,7})"
     r"(?P<trailer>(?:[ \t]+[^\n]*)?)$"
 )
-# A line holding only handling markers: `SIPDIS`, `NOFORN SIPDIS`, `STPDTS`.
-_CAVEAT_LINE = regex.compile(rf"(?i)^[ \t]*(?:(?:{_CAVEAT_ALTERNATION})[ \t,/]*)+$")
 _CAVEAT_TOKEN = regex.compile(rf"(?i)\b(?:{_CAVEAT_ALTERNATION})\b")
 _LEADING_CAVEATS = regex.compile(rf"(?i)(?:[ \t,/]*(?:{_CAVEAT_ALTERNATION})\b)+")
 # A bare classification line at the very top of old printouts and some renderings.
-_BARE_CLASSIFICATION = regex.compile(rf"(?im)^[ \t]*({_CLASSIFICATION_WORD})[ \t]*$")
+# Also the field form `CLASSIFICATION: SECRET` of some extracts.
+_BARE_CLASSIFICATION = regex.compile(
+    rf"(?im)^[ \t]*(?:CLASSIFICATION:[ \t]*)?({_CLASSIFICATION_WORD})[ \t]*$"
+)
+_DOUBLED_FIRST_LETTER = regex.compile(r"^(\w)\1(?=[A-Z])")
 _FOUO_CLASSIFICATION = "UNCLASSIFIED//FOR OFFICIAL USE ONLY"
 
 
@@ -58,7 +63,7 @@ class SerialLine:
 
 def normalize_classification(word: str, caveats: list[str]) -> str:
     """`UNCLAS` + `SENSITIVE` -> `UNCLASSIFIED//FOR OFFICIAL USE ONLY`; others upper-cased."""
-    word = " ".join(word.upper().split())
+    word = _DOUBLED_FIRST_LETTER.sub(r"\1", " ".join(word.upper().split()))
     if word in ("UNCLAS", "UNCLASSIFIED"):
         sensitive = {"SENSITIVE", "SENSITIVE BUT UNCLASSIFIED", "FOR OFFICIAL USE ONLY"} & set(
             caveats
@@ -73,6 +78,22 @@ _RELEASE_CLASSIFICATIONS = {
     regex.sub(r"[^A-Z]", "", value): value
     for value in ("UNCLASSIFIED", _FOUO_CLASSIFICATION, "CONFIDENTIAL", "SECRET", "TOP SECRET")
 }
+
+
+# The routing header's security line: `ZNY SSSSS ZZH` (secret), `ZNR UUUUU ZZH` (unclassified).
+_SECURITY_LINE = regex.compile(r"(?m)^[ \t]*ZN[YR][ \t]+(?P<code>TTTTT|SSSSS|CCCCC|UUUUU)\b")
+_SECURITY_CODES = {
+    "TTTTT": "TOP SECRET",
+    "SSSSS": "SECRET",
+    "CCCCC": "CONFIDENTIAL",
+    "UUUUU": "UNCLASSIFIED",
+}
+
+
+def from_security_line(header: str) -> str | None:
+    """The classification the routing header announces, for cables without a serial line."""
+    match = _SECURITY_LINE.search(header)
+    return _SECURITY_CODES[match["code"]] if match else None
 
 
 def from_release(value: str) -> tuple[str, list[str]]:
@@ -106,11 +127,16 @@ def find_serial_line(text: str) -> SerialLine:
 
 
 def parse_caveat_lines(lines: list[str]) -> list[str]:
-    """Caveats from lines that hold nothing but handling markers."""
+    """Caveats from the handling markers that open preamble lines.
+
+    Usually a marker stands alone on its line; unwrapping renderings run the
+    passing instructions on after it (`SIPDIS SENSITIVE SIPDIS USDOC FOR …`).
+    """
     found: list[str] = []
     for line in lines:
-        if _CAVEAT_LINE.match(line):
-            found.extend(token.upper() for token in _CAVEAT_TOKEN.findall(line))
+        leading = _LEADING_CAVEATS.match(line)
+        if leading:
+            found.extend(token.upper() for token in _CAVEAT_TOKEN.findall(leading.group(0)))
     return found
 
 

@@ -3,6 +3,7 @@ import pytest
 from cablestream.tasks.fields.classification import (
     find_serial_line,
     from_release,
+    from_security_line,
     normalize_classification,
     parse_caveat_lines,
 )
@@ -18,6 +19,8 @@ from cablestream.tasks.fields.classification import (
         ("\tUNCLAS BERN 000896 \n", "UNCLAS", "BERN", 896, []),
         # Old cables may write the year before the station.
         ("CONFIDENTIAL 75 LIBREVILLE 1895 \n", "CONFIDENTIAL", "LIBREVILLE", 1895, []),
+        # A doubled first letter is a typo in the release text.
+        ("UUNCLAS MANAGUA 001002\n", "UUNCLAS", "MANAGUA", 1002, []),
     ],
 )
 def test_find_serial_line(
@@ -45,6 +48,8 @@ def test_bare_classification_word_without_serial() -> None:
         ("UNCLAS", ["SENSITIVE BUT UNCLASSIFIED"], "UNCLASSIFIED//FOR OFFICIAL USE ONLY"),
         ("UNCLAS", ["SIPDIS"], "UNCLASSIFIED"),
         ("Confidential", [], "CONFIDENTIAL"),
+        ("UUNCLAS", ["SENSITIVE"], "UNCLASSIFIED//FOR OFFICIAL USE ONLY"),
+        ("SSECRET", [], "SECRET"),
         ("SECRET", ["NOFORN"], "SECRET"),
     ],
 )
@@ -52,9 +57,16 @@ def test_normalize_classification(word: str, caveats: list[str], expected: str) 
     assert normalize_classification(word, caveats) == expected
 
 
-def test_caveat_lines_only_hold_markers() -> None:
+def test_caveats_open_preamble_lines() -> None:
     lines = ["", "NOFORN ", "SIPDIS", "SIPDIS", "DEPT FOR EUR/CACEN", "SENSITIVE BUT UNCLASSIFIED"]
     assert parse_caveat_lines(lines) == ["NOFORN", "SIPDIS", "SIPDIS", "SENSITIVE BUT UNCLASSIFIED"]
+    # An unwrapping rendering ran the passing instructions on after the markers.
+    assert parse_caveat_lines(["SIPDIS SENSITIVE SIPDIS USDOC FOR ITA/MAC"]) == [
+        "SIPDIS",
+        "SENSITIVE",
+        "SIPDIS",
+    ]
+    assert parse_caveat_lines(["STATE FOR NEA/ARPI NOFORN"]) == []
 
 
 @pytest.mark.parametrize(
@@ -69,3 +81,16 @@ def test_caveat_lines_only_hold_markers() -> None:
 )
 def test_from_release(value: str, classification: str, caveats: list[str]) -> None:
     assert from_release(value) == (classification, caveats)
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("DE RUEHAC #0071/01 0421519\nZNY CCCCC ZZH\nO R 111519Z FEB 10", "CONFIDENTIAL"),
+        ("ZNY SSSSS ZZH", "SECRET"),
+        ("ZNR UUUUU ZZH", "UNCLASSIFIED"),
+        ("FM AMEMBASSY ASUNCION", None),
+    ],
+)
+def test_from_security_line(header: str, expected: str | None) -> None:
+    assert from_security_line(header) == expected
