@@ -43,8 +43,7 @@ def cut_regions(text: str) -> Regions:
     """Header / preamble / numbered text, split at the classification line and paragraph 1."""
     serial = classification.find_serial_line(text)
     if serial.end:
-        line_start = text.rfind("\n", 0, text.find("\n", serial.end - 1) if serial.end else 0)
-        header, rest = text[: max(line_start, 0)], text[serial.end :]
+        header, rest = text[: serial.start], text[serial.end :]
     else:
         field = _PREAMBLE_FIELD.search(text)
         cut = field.start() if field else len(text)

@@ -58,6 +58,8 @@ class SerialLine:
     station: str | None
     serial: int | None
     caveats: list[str] = field(default_factory=list)
+    # Where the line starts and ends in the text; both 0 when there is no serial line.
+    start: int = 0
     end: int = 0
 
 
@@ -123,7 +125,9 @@ def find_serial_line(text: str) -> SerialLine:
     station: str | None = "".join(match["station"].upper().split())
     if station and set(station) == {"X"}:
         station = None  # redacted by the publisher: the origin line may still name it
-    return SerialLine(match["classification"], station, int(match["serial"]), caveats, match.end())
+    return SerialLine(
+        match["classification"], station, int(match["serial"]), caveats, match.start(), match.end()
+    )
 
 
 def parse_caveat_lines(lines: list[str]) -> list[str]:
