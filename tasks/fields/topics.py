@@ -7,8 +7,9 @@ import regex
 from cablestream.tasks.fields.classification import dedupe
 from cablestream.tasks.fields.markers import FIELD_START
 
-# `TAGS: PREL, PGOV KZ`, `Tags: prel`, `TAG PREL` at a line start; `… TAGS: PREL` after the E.O. text.
-_TAGS = regex.compile(r"(?m)(?:^[ \t]*(?i:tags?)\b[:;]?|[ \t]TAGS?:)[ \t]*(?P<tags>[^\n]*)")
+# `TAGS: PREL, PGOV KZ`, `Tags: prel`, `TAG PREL` at a line start; `… TAGS: PREL` (with its
+# colon) after the E.O. text.
+_TAGS = regex.compile(r"(?m)(?:^[ \t]*(?i:tags?)\b[:;]?|[ \t](?i:tags?):)[ \t]*(?P<tags>[^\n]*)")
 # `SUBJECT: …` / `SUBJ: …`, also sharing a line with TAGS.
 _SUBJECT = regex.compile(r"(?im)(?:^|[ \t])SUBJ(?:ECT)?\b[ \t]*[:.;-]?[ \t]*(?P<subject>[^\n]*)")
 _MAX_SUBJECT_LINES = 4

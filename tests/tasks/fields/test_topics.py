@@ -13,6 +13,7 @@ from cablestream.tasks.fields.topics import parse_subject, parse_tags
         ("TAGS: MASS, MARR, IR \nSUBJECT: ACCELERATION OF F-4ES FOR IRAN", ["MASS", "MARR", "IR"]),
         ("Tags: mtcre, parm, prel, ettc, mnuc", ["MTCRE", "PARM", "PREL", "ETTC", "MNUC"]),
         ("TAGS KDEM, PGOV, PREL, SF", ["KDEM", "PGOV", "PREL", "SF"]),
+        ("E.o. 12958: decl: 2019/12/16 Tags: marr, mcap, ke", ["MARR", "MCAP", "KE"]),
         ("TAGS: PREL PGOV KZ SUBJECT: SHARED LINE", ["PREL", "PGOV", "KZ"]),
         ("TAGS: PREL PREL ZANU-PF", ["PREL", "ZANU-PF"]),
         # `TAG` in another header line is not a TAGS line.
