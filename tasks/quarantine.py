@@ -54,38 +54,33 @@ class QuarantineEntry:
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
-def stage_reasons(lake: Path, batch_id: str, entries: list[QuarantineEntry]) -> int:
-    """Write the batch's reasons table into its staging dir; returns the number of rows."""
-    if not entries:
+def _stage_table(lake: Path, batch_id: str, folder: str, table: pa.Table) -> int:
+    """Write one quarantine table of a batch into its staging dir; returns its row count."""
+    if table.num_rows == 0:
         return 0
-    rows = []
-    for entry in entries:
-        entry.batch_id = batch_id
-        rows.append(asdict(entry))
     target = (
         layout.staging_dir(lake, batch_id)
         / layout.QUARANTINE_DIR
-        / layout.QUARANTINE_REASONS_DIR
+        / folder
         / f"part-{batch_id}.parquet"
     )
     target.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA), target, compression="zstd")
-    return len(rows)
+    pq.write_table(table, target, compression="zstd")
+    return int(table.num_rows)
+
+
+def stage_reasons(lake: Path, batch_id: str, entries: list[QuarantineEntry]) -> int:
+    """Write the batch's reasons table into its staging dir; returns the number of rows."""
+    for entry in entries:
+        entry.batch_id = batch_id
+    rows = [asdict(entry) for entry in entries]
+    table = pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA)
+    return _stage_table(lake, batch_id, layout.QUARANTINE_REASONS_DIR, table)
 
 
 def stage_rejected_rows(lake: Path, batch_id: str, rows: pa.Table) -> int:
     """Keep rows validation dropped (whole records plus `quarantine_reason`) in staging."""
-    if rows.num_rows == 0:
-        return 0
-    target = (
-        layout.staging_dir(lake, batch_id)
-        / layout.QUARANTINE_DIR
-        / layout.QUARANTINE_ROWS_DIR
-        / f"part-{batch_id}.parquet"
-    )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(rows, target, compression="zstd")
-    return int(rows.num_rows)
+    return _stage_table(lake, batch_id, layout.QUARANTINE_ROWS_DIR, rows)
 
 
 def keep_source_copy(lake: Path, sha256: str, data: bytes) -> str:
