@@ -169,6 +169,37 @@ def report(
 
 
 @app.command()
+def compact(
+    lake: _Lake = None,
+    min_files: Annotated[
+        int, typer.Option(help="Merge a partition once it holds this many files")
+    ] = 2,
+) -> None:
+    """Merge each partition's small Parquet files into one, without changing results."""
+    from cablestream.flows.settings import IngestSettings
+    from cablestream.tasks.batch import new_batch_id, recover
+    from cablestream.tasks.compact import compact_lake
+    from cablestream.tasks.ledger import open_ledger
+
+    lake_dir = IngestSettings.resolve(lake=lake).lake
+    if not lake_dir.is_dir():
+        typer.echo(f"cablestream: no lake at {lake_dir}", err=True)
+        raise typer.Exit(code=1)
+    ledger = open_ledger(lake_dir)
+    recover(lake_dir, ledger)
+    summary = compact_lake(lake_dir, ledger, new_batch_id(), min_files=min_files)
+    typer.echo(
+        f"compacted {summary.partitions} partitions: {summary.files_before} files -> "
+        f"{summary.files_after}, {summary.rows} rows unchanged"
+        + (
+            f"; {summary.skipped_in_flight} files of running batches left alone"
+            if summary.skipped_in_flight
+            else ""
+        )
+    )
+
+
+@app.command()
 def demo(
     inbox: Annotated[Path, typer.Option(help="Inbox; filled with the samples if empty")] = Path(
         "data/inbox"

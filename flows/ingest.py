@@ -26,19 +26,14 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 
 from cablestream.flows.settings import IngestSettings
-from cablestream.schemas import lake as layout
 from cablestream.tasks import batch as steps
 from cablestream.tasks import validate
 from cablestream.tasks.discover import InboxFile, Settler
-from cablestream.tasks.ledger import SqliteLedger
+from cablestream.tasks.ledger import SqliteLedger, open_ledger
 
 # Test hook: seconds to sleep between publishing a batch's files and committing it,
 # so a test can kill the process in the middle of a batch. Never set in normal runs.
 PAUSE_BEFORE_COMMIT_ENV = "CABLESTREAM_TEST_PAUSE_BEFORE_COMMIT"
-
-
-def open_ledger(lake: Path) -> SqliteLedger:
-    return SqliteLedger(lake / layout.STATE_DIR / layout.LEDGER_FILE)
 
 
 # --- progress: the CLI listens, the flow reports ------------------------------------------

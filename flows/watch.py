@@ -18,10 +18,9 @@ from typing import Any
 from prefect import flow
 
 from cablestream.flows.settings import IngestSettings
-from cablestream.schemas import lake as layout
 from cablestream.tasks.batch import fresh_files
 from cablestream.tasks.discover import Settler
-from cablestream.tasks.ledger import SqliteLedger
+from cablestream.tasks.ledger import open_ledger
 
 # How often the loop wakes without events, to notice files that have settled.
 TICK_MS = 100
@@ -79,7 +78,7 @@ def watch_inbox(
             on_pass(result)
 
     one_pass(None)  # recover, then take everything already there
-    ledger = SqliteLedger(settings.lake / layout.STATE_DIR / layout.LEDGER_FILE)
+    ledger = open_ledger(settings.lake)
     last_rescan = time.monotonic()
     # Wall time of the next scan without events: when a waiting file will have settled,
     # and at once after every pass (files that landed while it ran had no watcher yet).

@@ -23,6 +23,7 @@ from cablestream.schemas.arrow import CABLE_SCHEMA, records_to_table
 from cablestream.schemas.record import CableRecord, NoCable
 from cablestream.tasks import lake as lake_io
 from cablestream.tasks import quarantine
+from cablestream.tasks.compact import recover_compaction
 from cablestream.tasks.discover import InboxFile, Settler, scan_inbox
 from cablestream.tasks.ledger import Candidate, ClaimedFile, FileOutcome, Ledger
 from cablestream.tasks.parse import parse_source
@@ -66,21 +67,26 @@ def fresh_files(inbox: Path, ledger: Ledger, only: list[str] | None = None) -> l
 
 def has_work(inbox: Path, lake: Path, settle_seconds: float) -> bool:
     """Whether a pass would do anything: a batch to recover or a new ready file."""
-    from cablestream.tasks.ledger import SqliteLedger
+    from cablestream.tasks.ledger import ledger_path, open_ledger
 
-    ledger_path = lake / layout.STATE_DIR / layout.LEDGER_FILE
-    if not ledger_path.exists():
+    if not ledger_path(lake).exists():
         return any(Settler(settle_seconds).ready(list(scan_inbox(inbox))))
-    ledger = SqliteLedger(ledger_path)
+    ledger = open_ledger(lake)
     return bool(ledger.stale_batches()) or bool(
         Settler(settle_seconds).ready(fresh_files(inbox, ledger))
     )
 
 
 def recover(lake: Path, ledger: Ledger) -> list[str]:
-    """Remove the outputs of batches a dead process left claimed and forget their claims."""
+    """Undo the batches a dead process left claimed: remove their outputs, forget their claims.
+
+    A compaction that had already published its files is finished instead.
+    """
     recovered = []
     for stale in ledger.stale_batches():
+        if recover_compaction(lake, ledger, stale):
+            recovered.append(stale.batch_id)
+            continue
         lake_io.remove_outputs(lake, stale.outputs, stale.batch_id)
         ledger.abort(stale.batch_id, note="recovered: claimed but never committed")
         recovered.append(stale.batch_id)

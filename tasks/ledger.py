@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from cablestream.schemas import lake as layout
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
     batch_id     TEXT PRIMARY KEY,
@@ -51,6 +53,11 @@ CREATE INDEX IF NOT EXISTS files_batch ON files (batch_id);
 CREATE TABLE IF NOT EXISTS outputs (
     batch_id     TEXT NOT NULL,
     path         TEXT NOT NULL,          -- relative to the lake
+    PRIMARY KEY (batch_id, path)
+);
+CREATE TABLE IF NOT EXISTS replaced (
+    batch_id     TEXT NOT NULL,          -- a compaction batch
+    path         TEXT NOT NULL,          -- relative to the lake: a file its outputs replace
     PRIMARY KEY (batch_id, path)
 );
 CREATE TABLE IF NOT EXISTS failures (
@@ -90,6 +97,8 @@ class StaleBatch:
     batch_id: str
     outputs: list[str]
     files: int
+    # Set for a compaction that had published its outputs: finish it, don't undo it.
+    replaced: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +142,18 @@ class Ledger(Protocol):
 
     def abort(self, batch_id: str, note: str = "") -> None:
         """Forget a stale batch's claims and outputs (after its output files are removed)."""
+        ...
+
+    def begin(self, batch_id: str, note: str = "") -> None:
+        """Open a batch that claims no inbox files (a compaction of the lake)."""
+        ...
+
+    def record_replaced(self, batch_id: str, paths: list[str]) -> None:
+        """The files a published compaction replaces: from here on recovery finishes it."""
+        ...
+
+    def in_flight_outputs(self) -> set[str]:
+        """Recorded outputs of every batch still claimed: files compaction must leave alone."""
         ...
 
 
@@ -291,6 +312,30 @@ class SqliteLedger:
     def abort(self, batch_id: str, note: str = "") -> None:
         self._drop_claims(batch_id, "aborted", note)
 
+    def begin(self, batch_id: str, note: str = "") -> None:
+        now = time.time()
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO batches (batch_id, state, owner, lease_until, started_at, note)"
+                " VALUES (?, 'claimed', ?, ?, ?, ?)",
+                (batch_id, _owner(), now + self.lease_seconds, now, note),
+            )
+
+    def record_replaced(self, batch_id: str, paths: list[str]) -> None:
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO replaced (batch_id, path) VALUES (?, ?)",
+                [(batch_id, path) for path in paths],
+            )
+
+    def in_flight_outputs(self) -> set[str]:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT o.path FROM outputs o JOIN batches b USING (batch_id)"
+                " WHERE b.state = 'claimed'"
+            ).fetchall()
+        return {str(row[0]) for row in rows}
+
     def _drop_claims(self, batch_id: str, state: str, note: str) -> None:
         with self._transaction() as db:
             db.execute("DELETE FROM files WHERE batch_id = ? AND state = 'claimed'", (batch_id,))
@@ -333,7 +378,13 @@ class SqliteLedger:
                     files = db.execute(
                         "SELECT COUNT(*) FROM files WHERE batch_id = ?", (batch_id,)
                     ).fetchone()[0]
-                    stale.append(StaleBatch(str(batch_id), outputs, int(files)))
+                    replaced = tuple(
+                        str(row[0])
+                        for row in db.execute(
+                            "SELECT path FROM replaced WHERE batch_id = ?", (batch_id,)
+                        )
+                    )
+                    stale.append(StaleBatch(str(batch_id), outputs, int(files), replaced))
         return stale
 
     def counts(self) -> dict[str, int]:
@@ -341,3 +392,12 @@ class SqliteLedger:
         with self._connect() as db:
             rows = db.execute("SELECT state, COUNT(*) FROM files GROUP BY state").fetchall()
         return {str(state): int(count) for state, count in rows}
+
+
+def ledger_path(lake: Path) -> Path:
+    return lake / layout.STATE_DIR / layout.LEDGER_FILE
+
+
+def open_ledger(lake: Path) -> SqliteLedger:
+    """The lake's own embedded ledger (`lake/_state/ledger.sqlite`)."""
+    return SqliteLedger(ledger_path(lake))

@@ -1,0 +1,132 @@
+"""Compaction: fewer files, the same rows, and crash safety on both sides of its point of no return."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pytest
+
+from cablestream.tasks import batch as steps
+from cablestream.tasks import lake as lake_io
+from cablestream.tasks.compact import compact_lake, partition_files
+from cablestream.tasks.discover import ready_files
+from cablestream.tasks.ledger import SqliteLedger, open_ledger
+
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "files"
+# Release texts, dealt over a few batches: several batches land in the same partitions.
+SAMPLE = sorted(CORPUS.glob("01[6-9]*.txt"))[:24] if CORPUS.exists() else []
+
+
+def _ingest_in_batches(tmp_path: Path, batches: int = 3) -> tuple[Path, SqliteLedger]:
+    if not SAMPLE:
+        pytest.skip("shared corpus not present")
+    lake = tmp_path / "lake"
+    ledger = open_ledger(lake)
+    for number in range(batches):
+        inbox = tmp_path / f"inbox{number}"
+        inbox.mkdir()
+        for source in SAMPLE[number::batches]:
+            (inbox / source.name).write_bytes(source.read_bytes())
+        claimed = steps.read_and_claim(
+            inbox, ready_files(inbox, settle_seconds=0), ledger, steps.new_batch_id(), 10**8
+        )
+        parsed = steps.parse_batch(claimed)
+        steps.write_and_commit(lake, ledger, claimed, parsed, parsed.table, [])
+    return lake, ledger
+
+
+def _rows(lake: Path) -> pa.Table:
+    dataset = ds.dataset(
+        sorted(str(p) for p in lake.glob("year=*/month=*/*.parquet")),
+        format="parquet",
+        partitioning=ds.partitioning(flavor="hive"),
+        partition_base_dir=str(lake),
+    )
+    return dataset.to_table().sort_by("record_id")
+
+
+def _file_count(lake: Path) -> int:
+    return sum(len(files) for files in partition_files(lake).values())
+
+
+def _owner_died(ledger: SqliteLedger) -> None:
+    """Make the ledger's claimed batches look like a crashed process's."""
+    with sqlite3.connect(ledger.path) as db:
+        for batch_id, owner in db.execute(
+            "SELECT batch_id, owner FROM batches WHERE state = 'claimed'"
+        ).fetchall():
+            dead_pid = os.getpid() + 10**6  # beyond any pid this machine hands out
+            db.execute(
+                "UPDATE batches SET owner = ? WHERE batch_id = ?",
+                (f"{owner.rpartition(':')[0]}:{dead_pid}", batch_id),
+            )
+
+
+def test_compaction_merges_files_and_keeps_every_row(tmp_path: Path) -> None:
+    lake, ledger = _ingest_in_batches(tmp_path)
+    before, files_before = _rows(lake), _file_count(lake)
+    summary = compact_lake(lake, ledger, steps.new_batch_id())
+    assert summary.files_before > summary.files_after > 0
+    assert _file_count(lake) == files_before - summary.files_before + summary.files_after
+    assert all(len(files) == 1 for files in partition_files(lake).values())
+    assert _rows(lake).equals(before)
+    count = duckdb.sql(
+        f"SELECT count(*) FROM read_parquet('{lake}/year=*/month=*/*.parquet', hive_partitioning=true)"
+    ).fetchall()[0][0]
+    assert count == before.num_rows
+    # A second run finds nothing left to merge.
+    assert compact_lake(lake, ledger, steps.new_batch_id()).partitions == 0
+
+
+class _DiesBeforeReplacing(SqliteLedger):
+    def record_replaced(self, batch_id: str, paths: list[str]) -> None:
+        raise RuntimeError("killed after publishing, before the point of no return")
+
+
+class _DiesAfterReplacing(SqliteLedger):
+    def record_replaced(self, batch_id: str, paths: list[str]) -> None:
+        super().record_replaced(batch_id, paths)
+        raise RuntimeError("killed right after the point of no return")
+
+
+@pytest.mark.parametrize("ledger_kind", [_DiesBeforeReplacing, _DiesAfterReplacing])
+def test_a_crashed_compaction_recovers_to_the_same_rows(
+    tmp_path: Path, ledger_kind: type[SqliteLedger]
+) -> None:
+    lake, ledger = _ingest_in_batches(tmp_path)
+    before = _rows(lake)
+    dying = ledger_kind(ledger.path)
+    with pytest.raises(RuntimeError, match="killed"):
+        compact_lake(lake, dying, steps.new_batch_id())
+    assert _rows(lake).num_rows > before.num_rows  # old and new files both visible now
+    _owner_died(ledger)
+    assert len(steps.recover(lake, ledger)) == 1
+    assert _rows(lake).equals(before)
+    staging = lake / "_staging"
+    assert not staging.exists() or not any(staging.iterdir())
+    assert ledger.in_flight_outputs() == set()
+
+
+def test_files_of_a_running_batch_are_left_alone(tmp_path: Path) -> None:
+    lake, ledger = _ingest_in_batches(tmp_path, batches=2)
+    inbox = tmp_path / "late"
+    inbox.mkdir()
+    for source in SAMPLE[:4]:
+        (inbox / f"copy-{source.name}").write_bytes(source.read_bytes() + b"\n")
+    running = steps.read_and_claim(
+        inbox, ready_files(inbox, settle_seconds=0), ledger, steps.new_batch_id(), 10**8
+    )
+    staged = lake_io.stage_rows(steps.parse_batch(running).table, lake, running.batch_id)
+    ledger.record_outputs(running.batch_id, [item.relative for item in staged])
+    published = set(lake_io.publish(lake, staged))
+    summary = compact_lake(lake, ledger, steps.new_batch_id())
+    assert summary.skipped_in_flight == len(published) > 0
+    assert published <= {f for files in partition_files(lake).values() for f in files}
+    # The running batch can still be undone cleanly: only its own files go.
+    assert steps.abandon(lake, ledger, running.batch_id, "test")
+    assert not published & {f for files in partition_files(lake).values() for f in files}
