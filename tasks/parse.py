@@ -19,9 +19,24 @@ def record_id_for(source_sha256: str, index: int) -> str:
     return hashlib.sha256(f"{source_sha256}:{index}".encode()).hexdigest()
 
 
-def byte_offset(text: str, char_offset: int) -> int:
-    """Byte offset in the (decompressed) UTF-8 source of a character offset in its text."""
-    return len(text[:char_offset].encode("utf-8"))
+class ByteOffsets:
+    """Byte offsets in the (decompressed) UTF-8 source of character offsets in its text.
+
+    Chunks come in file order, so each lookup encodes only the text since the last
+    one: linear in the file, where encoding every prefix would be quadratic.
+    """
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._chars = 0
+        self._bytes = 0
+
+    def __call__(self, char_offset: int) -> int:
+        if char_offset < self._chars:
+            self._chars = self._bytes = 0
+        self._bytes += len(self._text[self._chars : char_offset].encode("utf-8"))
+        self._chars = char_offset
+        return self._bytes
 
 
 def parse_source(data: bytes, source_path: str) -> list[ParseResult]:
@@ -36,6 +51,7 @@ def parse_source(data: bytes, source_path: str) -> list[ParseResult]:
         return [
             NoCable(decoded.failure or "unreadable", decoded.detail, source_path, source_sha256)
         ]
+    byte_offset = ByteOffsets(decoded.text)
     results: list[ParseResult] = []
     for index, chunk in enumerate(split_cables(decoded.text, source_path)):
         parsed = parse_cable(chunk.text, chunk.rendering, chunk.release)
@@ -46,14 +62,14 @@ def parse_source(data: bytes, source_path: str) -> list[ParseResult]:
                     parsed.detail,
                     source_path,
                     source_sha256,
-                    byte_offset(decoded.text, chunk.offset),
+                    byte_offset(chunk.offset),
                 )
             )
             continue
         parsed.record_id = record_id_for(source_sha256, index)
         parsed.source_path = source_path
         parsed.source_sha256 = source_sha256
-        parsed.source_offset = byte_offset(decoded.text, chunk.offset)
+        parsed.source_offset = byte_offset(chunk.offset)
         parsed.parse_warnings = [*decoded.warnings, *chunk.warnings, *parsed.parse_warnings]
         results.append(parsed)
     if not results:

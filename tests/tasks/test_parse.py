@@ -2,7 +2,7 @@ import gzip
 from pathlib import Path
 
 from cablestream.schemas.record import CableRecord, NoCable
-from cablestream.tasks.parse import parse_source, record_id_for
+from cablestream.tasks.parse import ByteOffsets, parse_source, record_id_for
 
 SEED = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "000_1fc624bd0934a77e.txt"
 CABLE = b"O 270710Z MAY 08\nFM AMEMBASSY ASTANA\n\nSECRET ASTANA 000988\n\nSUBJECT: ONE\n\n1. (S) Text.\nNNNN\n"
@@ -42,3 +42,8 @@ def test_no_cable_and_unreadable_sources() -> None:
     )
     assert isinstance(parse_source(b"", "e.txt")[0], NoCable)
     assert parse_source(b"\x00\x01", "b.bin")[0].reason == "binary"  # type: ignore[union-attr]
+
+
+def test_byte_offsets_in_and_out_of_order() -> None:
+    offsets = ByteOffsets("a’b’c")  # ’ is three bytes in UTF-8
+    assert [offsets(0), offsets(2), offsets(4), offsets(1)] == [0, 4, 8, 1]
