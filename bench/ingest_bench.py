@@ -243,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gap", type=float, default=1.5, help="seconds between arrivals")
     parser.add_argument("--skip", nargs="*", default=[], choices=["oneshot", "watch", "steady"])
     args = parser.parse_args(argv)
-    files = sorted(p for p in args.files.iterdir() if p.is_file())
+    # Recursive, as the inbox is: a generated corpus keeps its files in subfolders.
+    files = sorted(p for p in args.files.rglob("*") if p.is_file())
     report: dict[str, Any] = {
         "files_dir": str(args.files),
         "files": len(files),
