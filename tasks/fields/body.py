@@ -6,9 +6,9 @@ import regex
 
 from cablestream.schemas.record import Paragraph
 
-# `1. (S) Per reftel …`, `12. (C/NF) …`, `3.  CONFIDENTIAL - ENTIRE TEXT.`
-_PARAGRAPH_START = regex.compile(
-    r"(?m)^[ \t]*(?P<number>\d{1,3})\.(?:[ \t]+|$)(?:\((?P<marking>[A-Z]{1,4}(?:[ \t]*/{1,2}[ \t]*[A-Z]{1,6}){0,3})\)[ \t]*)?"
+# `1. (S) Per reftel …`, `12. (C/NF) …`, `1.(C) Summary: …`, `3.  CONFIDENTIAL - ENTIRE TEXT.`
+PARAGRAPH_START = regex.compile(
+    r"(?m)^[ \t]*(?P<number>\d{1,3})\.(?:[ \t]+|$|(?=\())(?:\((?P<marking>[A-Z]{1,4}(?:[ \t]*/{1,2}[ \t]*[A-Z]{1,6}){0,3})\)[ \t]*)?"
 )
 # `SUMMARY: …`, `BEGIN SUMMARY`, `Summary and Comment:`; ends at `END SUMMARY`.
 _SUMMARY_START = regex.compile(
@@ -53,13 +53,14 @@ def split_signature(text: str) -> tuple[str, list[str]]:
     match = _SIGNER.match(lines[-1])
     if match is None or match["names"] in _NOT_SIGNERS:
         return text, []
-    names = [name for name in regex.split(r"[ /]", match["names"]) if name]
+    # Several signers are joined by a slash; a space belongs to the name (`VAN VOORST`).
+    names = [name for name in match["names"].split("/") if name]
     return "\n".join(lines[:-1]), names
 
 
 def parse_paragraphs(text: str) -> tuple[list[Paragraph], bool]:
     """Numbered paragraphs of the text (signature already removed): (paragraphs, repaired?)."""
-    starts = list(_PARAGRAPH_START.finditer(text))
+    starts = list(PARAGRAPH_START.finditer(text))
     if not starts:
         return [], False
     numbers, repaired = repair_numbers([int(match["number"]) for match in starts])

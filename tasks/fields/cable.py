@@ -20,13 +20,14 @@ from cablestream.tasks.fields.topics import parse_subject, parse_tags
 from cablestream.tasks.normalize import normalize
 from cablestream.tasks.split import ReleaseMetadata
 
-_FIRST_PARAGRAPH = regex.compile(r"(?m)^[ \t]*\d{1,3}\.(?:[ \t]|$)")
 # Where the preamble starts in a headerless extract.
 _PREAMBLE_FIELD = regex.compile(r"(?im)^[ \t]*(?:E\.? ?O\.?[ \t]*\d|TAGS?\b|SUBJ(?:ECT)?\b)")
 # Header lines the routing parsers understand; anything else is kept in `rescued`.
 _KNOWN_HEADER_LINE = regex.compile(
     r"^[ \t]*(?:$|VZCZC|DE[ \t]|ZNY|ZNR|ZZH|ZFR|BT\b|FM[ \t]|TO[ \t]|INFO[ \t]|[A-Z][A-Z0-9]{3,7}/|"
-    r"[ZOPR]{1,2}(?: [ZOPR])?[ \t]+\d{6}Z|\d{6}Z)"
+    r"[ZOPR]{1,2}(?: [ZOPR])?[ \t]+\d{6}Z|\d{6}Z|"
+    # `OO RUEHCHI RUEHCN …` and its continuation lines: relay routing indicators.
+    r"(?:[ZOPR]{2}[ \t]+)?R[A-Z]{4,6}(?:[ \t]+R[A-Z]{4,6})*[ \t]*$)"
 )
 _MAX_RESCUED = 20
 
@@ -48,7 +49,7 @@ def cut_regions(text: str) -> Regions:
         field = _PREAMBLE_FIELD.search(text)
         cut = field.start() if field else len(text)
         header, rest = text[:cut], text[cut:]
-    paragraph = _FIRST_PARAGRAPH.search(rest)
+    paragraph = body.PARAGRAPH_START.search(rest)
     preamble = rest[: paragraph.start()] if paragraph else rest
     return Regions(header, preamble, rest, serial)
 
@@ -127,7 +128,7 @@ def parse_cable(raw: str, rendering: str, release: ReleaseMetadata | None = None
 
 def _second_paragraph_end(text: str) -> int:
     """Classified By sits in the preamble or, in some cables, inside paragraph 1."""
-    starts = [match.start() for match in _FIRST_PARAGRAPH.finditer(text)]
+    starts = [match.start() for match in body.PARAGRAPH_START.finditer(text)]
     return starts[1] if len(starts) > 1 else len(text)
 
 

@@ -7,7 +7,7 @@ import regex
 # A line that opens another header field or the body, so a wrapped field ends there.
 FIELD_START = regex.compile(
     r"(?i)^[ \t]*(?:E\.? ?O\.?[ \t]*\d|TAGS?\b|SUBJ(?:ECT)?\b|REFS?\b|REFTEL|"
-    r"CLASSIFIED[ \t]+BY|DECL\b|\d{1,3}\.[ \t]|\(?[A-Z]\)[ \t]|SUMMARY|BEGIN[ \t]+SUMMARY|"
+    r"CLASSIFIED[ \t]+BY|DECL\b|\d{1,3}\.[ \t(]|\(?[A-Z]\)[ \t]|SUMMARY|BEGIN[ \t]+SUMMARY|"
     r"PASS[ \t]|DEPT[ \t]+FOR|FOR[ \t]|SIPDIS|NOFORN|NNNN|BT\b)"
 )
 

@@ -18,7 +18,8 @@ _CABLE_REF = regex.compile(
     r"^(?:(?P<year>\d{2})[ \t]+)?(?P<station>[A-Z][A-Z'.-]*(?:[ \t][A-Z][A-Z'.-]*){0,3})"
     r"[ \t]+0*(?P<serial>\d{1,7})\b"
 )
-_NOT_STATIONS = frozenset({"AND", "OF", "THE", "SEE", "ALSO", "REF", "REFTEL", "PARA", "PARAS"})
+# Words that can open a list item but never a station (`THE` can: `THE HAGUE 97`).
+_NOT_STATIONS = frozenset({"AND", "OF", "SEE", "ALSO", "REF", "REFTEL", "PARA", "PARAS"})
 
 
 def _reference_text(text: str) -> str | None:

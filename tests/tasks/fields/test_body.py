@@ -44,6 +44,11 @@ def test_paragraphs_with_markings_and_garbled_numbers() -> None:
     ]
 
 
+def test_marking_right_after_the_dot() -> None:
+    paragraphs, _ = parse_paragraphs("1.(C) Summary: In a January meeting.\n\n2.(C) On January 23.")
+    assert [(p.number, p.classification) for p in paragraphs] == [(1, "C"), (2, "C")]
+
+
 def test_unmarked_old_paragraphs() -> None:
     paragraphs, _ = parse_paragraphs(
         "1.  CONFIDENTIAL - ENTIRE TEXT.\n\n2.  ATTORNEY ESSA MOOSA SAYS"
@@ -57,6 +62,7 @@ def test_unmarked_old_paragraphs() -> None:
         ('seriously."\nORDWAY\n\nNNNN', ["ORDWAY"]),
         ("in Vienna.\n\nORDWAY", ["ORDWAY"]),
         ("end of text.\nKEEGAN/SMITH\n", ["KEEGAN", "SMITH"]),
+        ("end of text.\nVAN VOORST\n", ["VAN VOORST"]),
         ("rings true for South Africa in 2009. LA LIME", []),
         ("text.\nCONFIDENTIAL\n", []),
         ("text.\n\nNNNN", []),

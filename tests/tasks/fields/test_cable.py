@@ -99,3 +99,14 @@ def test_header_only_cable_takes_its_serial_from_the_de_line() -> None:
     assert isinstance(record, CableRecord)
     assert record.reference_id == "10ASUNCION71"
     assert record.origin == "AMEMBASSY ASUNCION"
+
+
+def test_header_lines_the_parser_does_not_know_are_rescued_with_their_line_numbers() -> None:
+    text = (
+        "VZCZCXRO2163\nRR RUEHCN RUEHGH\nRUEHLZ RUEHPOD\nDE RUEHSH #0004/01 0070012\n"
+        "ZNY SSSSS ZZH\nR 070012Z JAN 10\nMYSTERY LINE 42\nFM AMCONSUL SHENYANG\n"
+        "TO RUEHC/SECSTATE WASHDC 8952\n\nSECRET SHENYANG 000004\n\nSUBJECT: X\n"
+    )
+    record = parse_cable(text, "telegram")
+    assert isinstance(record, CableRecord)
+    assert record.rescued == ["7: MYSTERY LINE 42"]

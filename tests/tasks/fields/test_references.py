@@ -22,6 +22,7 @@ from cablestream.tasks.fields.references import parse_references
             ["08STATE99217", "08BRUSSELS1439"],
         ),
         ("REF: BUENOS AIRES 144", 2009, ["09BUENOSAIRES144"]),
+        ("REF: A. THE HAGUE 097 B. 09 THE HAGUE 758", 2010, ["10THEHAGUE97", "09THEHAGUE758"]),
         ("REF: STATE 272523; USUN 6028", 1975, ["75STATE272523", "75USUN6028"]),
     ],
 )
