@@ -85,5 +85,9 @@ def parse_summary(text: str) -> str | None:
     end = _SUMMARY_END.search(text, start.end())
     if end is None:
         return None
+    # A `---- SUMMARY ----` heading followed by `1. (C) Summary: …`: start at the inline one.
+    inline = _SUMMARY_START.search(text, start.end(), min(end.start(), start.end() + 200))
+    if inline is not None:
+        start = inline
     summary = " ".join(text[start.end() : end.start()].split()).lstrip(" -").rstrip(" .(-")
     return summary or None

@@ -15,9 +15,9 @@ _CLASSIFIED_BY = regex.compile(
 _REASONS_START = regex.compile(
     r"(?i)[ \t,;.]*(?:\bfor\b[ \t]*)?(?:\breasons?\b|\bE\.?O\.?[ \t]*\d{5}\b|\b1\.[45]\b)"
 )
-# `1.4 (b) and (d)`, `1.4(B), (C), AND (D)`, `1.5 (b,d)`.
+# `1.4 (b) and (d)`, `1.4(B), (C), AND (D)`, `1.5 (b,d)`, `1.4 ( b) and (d)`, `1.4 (b/d)`.
 _REASON_SECTION = regex.compile(
-    r"(?i)\b(?P<section>1\.[45])[ \t]*(?P<letters>(?:[ \t,&]|and|\(?[a-h]\)?(?![a-z]))*)"
+    r"(?i)\b(?P<section>1\.[45])[ \t]*(?P<letters>(?:[ \t,&/()]|and\b|[a-h](?![a-z]))*)"
 )
 _REASON_LETTER = regex.compile(r"(?i)(?<![a-z])([a-h])(?![a-z])")
 

@@ -89,6 +89,10 @@ def test_signature_is_removed_from_text() -> None:
             "-------\nSummary\n-------\n1. (SBU) This is the third. End Summary.",
             "1. (SBU) This is the third",
         ),
+        (
+            "------- SUMMARY -------\n\n1. (C) Summary: Burns met the TSD. End Summary.",
+            "Burns met the TSD",
+        ),
         ("1. (C) Summary: no end marker here.", None),
         ("no summary", None),
     ],

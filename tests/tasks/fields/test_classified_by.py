@@ -37,6 +37,16 @@ from cablestream.tasks.fields.classified_by import parse_classified_by
             ["1.4(b)", "1.4(d)"],
         ),
         ("1. (C) Classified by Ambassador Ford for reason 1.4 (d).", "Ambassador Ford", ["1.4(d)"]),
+        (
+            "Classified By: Deputy Chief of Mission Edwin R. Nolan for reasons 1.4 ( b) and (d)",
+            "Deputy Chief of Mission Edwin R. Nolan",
+            ["1.4(b)", "1.4(d)"],
+        ),
+        (
+            "Classified By: Political Counselor Richard Mills, reasons 1.4 (b/d).",
+            "Political Counselor Richard Mills",
+            ["1.4(b)", "1.4(d)"],
+        ),
         ("no authority here", None, []),
     ],
 )
