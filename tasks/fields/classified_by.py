@@ -19,6 +19,10 @@ _REASONS_START = regex.compile(
 _REASON_SECTION = regex.compile(
     r"(?i)\b(?P<section>1\.[45])[ \t]*(?P<letters>(?:[ \t,&/()]|and\b|[a-h](?![a-z]))*)"
 )
+# A block that stops where its reasons should follow: `… for reasons 1.4`, `… Reasons:`.
+_AWAITS_REASONS = regex.compile(r"(?i)(?:\b1\.[45]|\breasons?:?)[ \t]*$")
+# Some writers repeat the label: `Classified By: Classified by Pol/Econ Officer …`.
+_REPEATED_LABEL = regex.compile(r"(?i)^classified[ \t]+by[ \t]*:?[ \t]*")
 _REASON_LETTER = regex.compile(r"(?i)(?<![a-z])([a-h])(?![a-z])")
 
 
@@ -28,10 +32,16 @@ def parse_classified_by(text: str) -> tuple[str | None, list[str]]:
     if match is None:
         return None, []
     lines = text.split("\n")
-    wrapped = continuation(lines, text.count("\n", 0, match.start("rest")), cross_blank=False)
-    block = " ".join(" ".join([match["rest"], *wrapped[:3]]).split())
+    index = text.count("\n", 0, match.start("rest"))
+    wrapped = continuation(lines, index, cross_blank=False)[:3]
+    block = " ".join(" ".join([match["rest"], *wrapped]).split())
+    # The reason letters may wrap onto a line that looks like a list item: `1.4\n(a) (b)`.
+    following = index + 1 + len(wrapped)
+    if _AWAITS_REASONS.search(block) and following < len(lines):
+        block = f"{block} {lines[following].strip()}"
     start = _REASONS_START.search(block)
     authority = (block[: start.start()] if start else block).strip(" ,;:.")
+    authority = _REPEATED_LABEL.sub("", authority)
     reasons: list[str] = []
     for section in _REASON_SECTION.finditer(block):
         letters = section["letters"].replace("and", " ").replace("AND", " ")

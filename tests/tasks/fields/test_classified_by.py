@@ -47,6 +47,16 @@ from cablestream.tasks.fields.classified_by import parse_classified_by
             "Political Counselor Richard Mills",
             ["1.4(b)", "1.4(d)"],
         ),
+        (
+            "Classified By: Classified by Pol/Econ Officer Cari Enav for reasons 1.4\n(a) (b) and (d)\n\nSummary",
+            "Pol/Econ Officer Cari Enav",
+            ["1.4(a)", "1.4(b)", "1.4(d)"],
+        ),
+        (
+            "Classified By: A/DCM Barbara Leaf for reasons 1.4b and d",
+            "A/DCM Barbara Leaf",
+            ["1.4(b)", "1.4(d)"],
+        ),
         ("no authority here", None, []),
     ],
 )
