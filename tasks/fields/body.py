@@ -16,12 +16,37 @@ _SUMMARY_START = regex.compile(
 )
 _SUMMARY_BEGIN_LINE = regex.compile(r"(?im)^[ \t-]*(?:BEGIN[ \t]+)?SUMMARY[ \t-]*$")
 _SUMMARY_END = regex.compile(r"(?i)\bEND[ \t]+(?:OF[ \t]+)?SUMMARY\b")
-# The signer: a short upper-case name alone on the last line (`ORDWAY`, `RICE`, `KISSINGER`).
-_SIGNER = regex.compile(
-    r"^[ \t]*(?P<names>[A-Z][A-Z'.-]{1,24}(?:[ /][A-Z][A-Z'.-]{1,24}){0,2})[ \t]*$"
+# The signer, alone on the last line: `ORDWAY`, `VAN VOORST`, `KEEGAN/SMITH`, or in
+# mixed case `Creamer`, `Gfoeller`.
+_SIGNER_LINE = regex.compile(
+    r"^[ \t]*(?P<names>[A-Z][A-Z'.-]{1,24}(?:[ /][A-Z][A-Z'.-]{1,24}){0,2}"
+    r"|[A-Z][a-z][A-Za-z'-]{1,23}(?: [A-Z][a-z][A-Za-z'-]{1,23})?)[ \t]*$"
 )
+# ... or run on after the last sentence: `… End Comment. NALAND`.
+_SIGNER_RUN_ON = regex.compile(r"(?<=[.!?)\]'\"’][ \t]{1,3})(?P<names>[A-Z][A-Z'-]{2,24})[ \t]*$")
+# What trails the signer in some renderings: a release date stamp, dots, quotes, commas.
+_SIGNER_TRAILER = regex.compile(r"(?:[ \t]+\d{4}-\d{2}-\d{2}|[ \t.,\"'])+$")
+# Lines after the text that are not part of it: end markers and publishers' rulers.
+_END_LINE = regex.compile(r"^[ \t]*(?:NNNN|BT|=+[A-Z ]*=+|[\"'.,]+)?[ \t]*$")
 _NOT_SIGNERS = frozenset(
-    {"NNNN", "BT", "SIPDIS", "NOFORN", "END", "CONFIDENTIAL", "SECRET", "UNCLASSIFIED", "UNCLAS"}
+    {
+        "NNNN",
+        "BT",
+        "SIPDIS",
+        "NOFORN",
+        "END",
+        "CONFIDENTIAL",
+        "SECRET",
+        "UNCLASSIFIED",
+        "UNCLAS",
+        "COMMENT",
+        "SUMMARY",
+        "THANKS",
+        "Comment",
+        "Summary",
+        "Thanks",
+        "End",
+    }
 )
 
 
@@ -44,18 +69,22 @@ def repair_numbers(numbers: list[int]) -> tuple[list[int], bool]:
 
 
 def split_signature(text: str) -> tuple[str, list[str]]:
-    """Remove the signer line from the end of the text: (text without it, signers)."""
+    """Remove the signer from the end of the text: (text without it, signers)."""
     lines = text.rstrip().split("\n")
-    while lines and (not lines[-1].strip() or lines[-1].strip() in ("NNNN", "BT")):
+    while lines and _END_LINE.match(lines[-1]):
         lines.pop()
     if not lines:
         return text, []
-    match = _SIGNER.match(lines[-1])
-    if match is None or match["names"] in _NOT_SIGNERS:
-        return text, []
-    # Several signers are joined by a slash; a space belongs to the name (`VAN VOORST`).
-    names = [name for name in match["names"].split("/") if name]
-    return "\n".join(lines[:-1]), names
+    last = _SIGNER_TRAILER.sub("", lines[-1])
+    alone = _SIGNER_LINE.match(last)
+    if alone is not None and alone["names"] not in _NOT_SIGNERS:
+        # Several signers are joined by a slash; a space belongs to the name (`VAN VOORST`).
+        return "\n".join(lines[:-1]), [name for name in alone["names"].split("/") if name]
+    run_on = _SIGNER_RUN_ON.search(last)
+    if run_on is not None and run_on["names"] not in _NOT_SIGNERS:
+        lines[-1] = last[: run_on.start()].rstrip()
+        return "\n".join(lines), [run_on["names"]]
+    return text, []
 
 
 def parse_paragraphs(text: str) -> tuple[list[Paragraph], bool]:

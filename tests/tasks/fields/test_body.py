@@ -63,6 +63,12 @@ def test_unmarked_old_paragraphs() -> None:
         ("in Vienna.\n\nORDWAY", ["ORDWAY"]),
         ("end of text.\nKEEGAN/SMITH\n", ["KEEGAN", "SMITH"]),
         ("end of text.\nVAN VOORST\n", ["VAN VOORST"]),
+        ("limits of his approach. End comment.\nCreamer", ["Creamer"]),
+        ("with mixed results. End Comment. NALAND", ["NALAND"]),
+        ("the operational level. End Comment.\nSOBEL 2008-01-08", ["SOBEL"]),
+        ('right away. WOHLAUER "', ["WOHLAUER"]),
+        ("AYALDE\n======================CABLE ENDS============================\n", ["AYALDE"]),
+        ("End Comment.\nThanks", []),
         ("rings true for South Africa in 2009. LA LIME", []),
         ("text.\nCONFIDENTIAL\n", []),
         ("text.\n\nNNNN", []),
@@ -74,6 +80,7 @@ def test_split_signature(text: str, signers: list[str]) -> None:
 
 def test_signature_is_removed_from_text() -> None:
     assert split_signature("last paragraph.\nORDWAY\n\nNNNN") == ("last paragraph.", ["ORDWAY"])
+    assert split_signature("End Comment. NALAND") == ("End Comment.", ["NALAND"])
 
 
 @pytest.mark.parametrize(
