@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import regex
 
-from cablestream.tasks.fields.markers import continuation
+from cablestream.tasks.fields.body import PARAGRAPH_START
+from cablestream.tasks.fields.markers import FIELD_START
 
 # At a line start, or after a paragraph opener such as `1. (U)`.
 _CLASSIFIED_BY = regex.compile(
@@ -17,13 +18,31 @@ _REASONS_START = regex.compile(
 )
 # `1.4 (b) and (d)`, `1.4(B), (C), AND (D)`, `1.5 (b,d)`, `1.4 ( b) and (d)`, `1.4 (b/d)`.
 _REASON_SECTION = regex.compile(
-    r"(?i)\b(?P<section>1\.[45])[ \t]*(?P<letters>(?:[ \t,&/()]|and\b|[a-h](?![a-z]))*)"
+    r"(?i)\b(?P<section>1\.[45])\.?[ \t]*(?P<letters>(?:[ \t,&/()]|and\b|[a-h](?![a-z]))*)"
 )
-# A block that stops where its reasons should follow: `… for reasons 1.4`, `… Reasons:`.
-_AWAITS_REASONS = regex.compile(r"(?i)(?:\b1\.[45]|\breasons?:?)[ \t]*$")
+# Lines that continue the block although they look like a new field: `for reasons …`,
+# `E.O. 12958 reasons …`, reason letters `(a) (b)`, `& d).`
+_WRAP_START = regex.compile(r"(?i)^[ \t]*(?:for\b|reasons?\b|E\.?O\.?|\(|&|and\b)")
+# A section number split by a wrap: `1.\n4 (b)`, `1\n.4 (b)`.
+_SPLIT_SECTION = regex.compile(r"\b1[ \t]*\.[ \t]*([45])\b")
+_MAX_WRAPPED_LINES = 3
 # Some writers repeat the label: `Classified By: Classified by Pol/Econ Officer …`.
 _REPEATED_LABEL = regex.compile(r"(?i)^classified[ \t]+by[ \t]*:?[ \t]*")
 _REASON_LETTER = regex.compile(r"(?i)(?<![a-z])([a-h])(?![a-z])")
+
+
+def _block(text: str, match: regex.Match[str]) -> str:
+    """The Classified By line with the lines it wraps onto, joined on one line."""
+    lines = text.split("\n")
+    index = text.count("\n", 0, match.start("rest"))
+    parts = [match["rest"]]
+    for line in lines[index + 1 : index + 1 + _MAX_WRAPPED_LINES]:
+        if not line.strip() or PARAGRAPH_START.match(line):
+            break
+        if FIELD_START.match(line) and not _WRAP_START.match(line):
+            break
+        parts.append(line)
+    return " ".join(" ".join(parts).split())
 
 
 def parse_classified_by(text: str) -> tuple[str | None, list[str]]:
@@ -31,14 +50,7 @@ def parse_classified_by(text: str) -> tuple[str | None, list[str]]:
     match = _CLASSIFIED_BY.search(text)
     if match is None:
         return None, []
-    lines = text.split("\n")
-    index = text.count("\n", 0, match.start("rest"))
-    wrapped = continuation(lines, index, cross_blank=False)[:3]
-    block = " ".join(" ".join([match["rest"], *wrapped]).split())
-    # The reason letters may wrap onto a line that looks like a list item: `1.4\n(a) (b)`.
-    following = index + 1 + len(wrapped)
-    if _AWAITS_REASONS.search(block) and following < len(lines):
-        block = f"{block} {lines[following].strip()}"
+    block = _SPLIT_SECTION.sub(r"1.\1", _block(text, match))
     start = _REASONS_START.search(block)
     authority = (block[: start.start()] if start else block).strip(" ,;:.")
     authority = _REPEATED_LABEL.sub("", authority)

@@ -57,6 +57,31 @@ from cablestream.tasks.fields.classified_by import parse_classified_by
             "A/DCM Barbara Leaf",
             ["1.4(b)", "1.4(d)"],
         ),
+        (
+            "Classified By: Ambassador Frank E. Baxter\nfor reasons 1.4 (B) and (D)\n\n1. (C) On May 14",
+            "Ambassador Frank E. Baxter",
+            ["1.4(b)", "1.4(d)"],
+        ),
+        (
+            "Classified By: Charge d'Affaires Christopher J. McMullen for reasons 1.\n4 (b) & (d)\n\n\nSUMMARY",
+            "Charge d'Affaires Christopher J. McMullen",
+            ["1.4(b)", "1.4(d)"],
+        ),
+        (
+            "Classified By: Counselor Walter Pflaumer for reasons 1.4. (b\n& d).\n\n1. (C) SUMMARY.",
+            "Counselor Walter Pflaumer",
+            ["1.4(b)", "1.4(d)"],
+        ),
+        (
+            "Classified By: Ambassador Robert F. Godec for\nE.O. 12958 reasons 1.4 (b ) and (d).\n\n-------",
+            "Ambassador Robert F. Godec",
+            ["1.4(b)", "1.4(d)"],
+        ),
+        (
+            "Classified By: Charge Robert P. Jackson for reasons 1\n.4 (b) and (d).\n",
+            "Charge Robert P. Jackson",
+            ["1.4(b)", "1.4(d)"],
+        ),
         ("no authority here", None, []),
     ],
 )
