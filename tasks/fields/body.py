@@ -7,9 +7,12 @@ import regex
 from cablestream.schemas.record import Paragraph
 
 # `1. (S) Per reftel …`, `12. (C/NF) …`, `1.(C) Summary: …`, `3.  CONFIDENTIAL - ENTIRE TEXT.`
+_MARKING = r"\((?P<marking>[A-Z]{1,4}(?:[ \t]*/{1,2}[ \t]*[A-Z]{1,6}){0,3})\)[ \t]*"
 PARAGRAPH_START = regex.compile(
-    r"(?m)^[ \t]*(?P<number>\d{1,3})\.(?:[ \t]+|$|(?=\())(?:\((?P<marking>[A-Z]{1,4}(?:[ \t]*/{1,2}[ \t]*[A-Z]{1,6}){0,3})\)[ \t]*)?"
+    rf"(?m)^[ \t]*(?P<number>\d{{1,3}})\.(?:[ \t]+|$|(?=\())(?:{_MARKING})?"
 )
+# Unnumbered paragraphs that open with their marking: `(SBU) Poloff delivered …`.
+_MARKED_PARAGRAPH_START = regex.compile(rf"(?m)^[ \t]*{_MARKING}(?=\S)")
 # `SUMMARY: …`, `BEGIN SUMMARY`, `Summary and Comment:`; ends at `END SUMMARY`.
 _SUMMARY_START = regex.compile(
     r"(?i)(?<!END[ \t]{1,3})\b(?:BEGIN[ \t]+)?SUMMARY(?:[ \t]+AND[ \t]+(?:COMMENT|ACTION REQUEST))?[ \t]*[:.-]"
@@ -87,14 +90,28 @@ def split_signature(text: str) -> tuple[str, list[str]]:
     return text, []
 
 
+def first_paragraph_start(text: str) -> int | None:
+    """Where the paragraphs begin: the first numbered one, else the first marked one."""
+    match = PARAGRAPH_START.search(text) or _MARKED_PARAGRAPH_START.search(text)
+    return match.start() if match else None
+
+
 def parse_paragraphs(text: str) -> tuple[list[Paragraph], bool]:
     """Numbered paragraphs of the text (signature already removed): (paragraphs, repaired?)."""
     starts = list(PARAGRAPH_START.finditer(text))
     if not starts:
-        return [], False
+        # Without numbers, paragraphs are still known by their markings; number stays null.
+        marked = list(_MARKED_PARAGRAPH_START.finditer(text))
+        return _paragraphs(text, marked, [None] * len(marked)), False
     numbers, repaired = repair_numbers([int(match["number"]) for match in starts])
-    ends = [match.start() for match in starts[1:]] + [len(text)]
-    paragraphs = [
+    return _paragraphs(text, starts, list(numbers)), repaired
+
+
+def _paragraphs(
+    text: str, starts: list[regex.Match[str]], numbers: list[int | None]
+) -> list[Paragraph]:
+    ends = [match.start() for match in starts[1:]] + [len(text)] if starts else []
+    return [
         Paragraph(
             number=number,
             classification=" ".join(match["marking"].split()) if match["marking"] else None,
@@ -102,7 +119,6 @@ def parse_paragraphs(text: str) -> tuple[list[Paragraph], bool]:
         )
         for match, end, number in zip(starts, ends, numbers, strict=True)
     ]
-    return paragraphs, repaired
 
 
 def parse_summary(text: str) -> str | None:

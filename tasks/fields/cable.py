@@ -49,8 +49,8 @@ def cut_regions(text: str) -> Regions:
         field = _PREAMBLE_FIELD.search(text)
         cut = field.start() if field else len(text)
         header, rest = text[:cut], text[cut:]
-    paragraph = body.PARAGRAPH_START.search(rest)
-    preamble = rest[: paragraph.start()] if paragraph else rest
+    paragraph = body.first_paragraph_start(rest)
+    preamble = rest if paragraph is None else rest[:paragraph]
     return Regions(header, preamble, rest, serial)
 
 

@@ -49,6 +49,16 @@ def test_marking_right_after_the_dot() -> None:
     assert [(p.number, p.classification) for p in paragraphs] == [(1, "C"), (2, "C")]
 
 
+def test_unnumbered_paragraphs_are_known_by_their_markings() -> None:
+    text = "(SBU) Poloff delivered the demarche.\n\n(U) The MFA took note.\nSecond line."
+    paragraphs, repaired = parse_paragraphs(text)
+    assert not repaired
+    assert paragraphs == [
+        Paragraph(None, "SBU", "Poloff delivered the demarche."),
+        Paragraph(None, "U", "The MFA took note. Second line."),
+    ]
+
+
 def test_unmarked_old_paragraphs() -> None:
     paragraphs, _ = parse_paragraphs(
         "1.  CONFIDENTIAL - ENTIRE TEXT.\n\n2.  ATTORNEY ESSA MOOSA SAYS"
