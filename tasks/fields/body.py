@@ -18,7 +18,7 @@ _SUMMARY_START = regex.compile(
     r"(?i)(?<!END[ \t]{1,3})\b(?:BEGIN[ \t]+)?SUMMARY(?:[ \t]+AND[ \t]+(?:COMMENT|ACTION REQUEST))?[ \t]*[:.-]"
 )
 _SUMMARY_BEGIN_LINE = regex.compile(r"(?im)^[ \t-]*(?:BEGIN[ \t]+)?SUMMARY[ \t-]*$")
-_SUMMARY_END = regex.compile(r"(?i)\bEND[ \t]+(?:OF[ \t]+)?SUMMARY\b")
+_SUMMARY_END = regex.compile(r"(?i)\bEND\s+(?:OF\s+)?SUMMARY\b")
 # The signer, alone on the last line: `ORDWAY`, `VAN VOORST`, `KEEGAN/SMITH`, or in
 # mixed case `Creamer`, `Gfoeller`.
 _SIGNER_LINE = regex.compile(
