@@ -110,7 +110,10 @@ def test_signature_is_removed_from_text() -> None:
             "------- SUMMARY -------\n\n1. (C) Summary: Burns met the TSD. End Summary.",
             "Burns met the TSD",
         ),
-        ("SUMMARY: CREATION OF PARTY ANNOUNCED. END\nSUMMARY.\n\n1.", "CREATION OF PARTY ANNOUNCED"),
+        (
+            "SUMMARY: CREATION OF PARTY ANNOUNCED. END\nSUMMARY.\n\n1.",
+            "CREATION OF PARTY ANNOUNCED",
+        ),
         ("1. (C) Summary: no end marker here.", None),
         ("no summary", None),
     ],
