@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -23,23 +24,37 @@ def main() -> None:
     """cablestream: ingest diplomatic cables into a partitioned Parquet lake."""
 
 
+def _files_under(paths: list[Path]) -> Iterator[Path]:
+    """The given files, and the files below given folders (hidden names skipped), in order."""
+    for path in paths:
+        if not path.is_dir():
+            yield path
+            continue
+        for found in sorted(path.rglob("*")):
+            hidden = any(part.startswith(".") for part in found.relative_to(path).parts)
+            if found.is_file() and not hidden:
+                yield found
+
+
 @app.command()
 def parse(
-    paths: Annotated[list[Path], typer.Argument(help="Cable files (.txt, .html, .csv, .gz …)")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="Cable files (.txt, .html, .csv, .gz …) or folders")
+    ],
     jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON object per line")] = False,
 ) -> None:
     """Parse files and print one JSON object per cable (no Prefect, no lake)."""
     from cablestream.tasks.parse import parse_source
+    from cablestream.tasks.read import read_source
     from cablestream.tasks.serialize import record_to_json_dict
 
     parsed_any = False
-    for path in paths:
-        try:
-            data = path.read_bytes()
-        except OSError as error:
-            typer.echo(f"cablestream: cannot read {path}: {error.strerror}", err=True)
+    for path in _files_under(paths):
+        source = read_source(path)
+        if source.data is None:
+            typer.echo(f"cablestream: cannot read {path}: {source.detail}", err=True)
             continue
-        for result in parse_source(data, str(path)):
+        for result in parse_source(source.data, str(path)):
             if isinstance(result, NoCable):
                 typer.echo(f"cablestream: {path}: {result.reason}: {result.detail}", err=True)
                 continue

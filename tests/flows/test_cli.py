@@ -53,3 +53,19 @@ def test_parse_imports_neither_prefect_nor_great_expectations(tmp_path: Path) ->
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_folders_are_walked_and_hidden_files_skipped(tmp_path: Path) -> None:
+    nested = tmp_path / "inbox" / "2008"
+    nested.mkdir(parents=True)
+    (nested / "a.txt").write_text(
+        "O 270710Z MAY 08\nFM AMEMBASSY ASTANA\n\nSECRET ASTANA 000988\n\nSUBJECT: X\n"
+    )
+    (nested / ".partial.txt").write_text("SECRET ASTANA 000999\n\nSUBJECT: HIDDEN\n")
+    result = subprocess.run(
+        [*CLI, "parse", "--jsonl", str(tmp_path / "inbox")], capture_output=True, text=True
+    )
+    assert result.returncode == 0
+    assert [json.loads(line)["reference_id"] for line in result.stdout.splitlines()] == [
+        "08ASTANA988"
+    ]
