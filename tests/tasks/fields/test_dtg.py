@@ -65,7 +65,9 @@ def test_parse_preface_date(header: str, expected: datetime | None) -> None:
     ("deadline", "year"),
     [
         (date(2015, 6, 15), 2005),  # the usual ten-year hold
-        (date(2039, 2, 18), 2009),  # a thirty-year hold: ten, twenty, twenty-five don't fit
+        (date(2023, 5, 27), 2008),  # the Astana seed: a fifteen-year hold
+        (date(2028, 10, 9), 2008),  # twenty years
+        (date(2039, 2, 18), 2009),  # a thirty-year hold: the shorter ones don't fit
         (date(2034, 7, 1), 2009),
         (date(1983, 12, 31), 1973),
         (date(2060, 1, 1), None),
