@@ -70,8 +70,9 @@ def _cell_text(cell: str) -> str:
     return " ".join(strip_markup(cell, "html").split())
 
 
-def _parse_release_created(value: str, formats: tuple[str, ...]) -> datetime | None:
-    for fmt in formats:
+def _parse_release_created(value: str) -> datetime | None:
+    """The release's own date forms: `2008-05-27 07:10`, `5/27/2008 7:10`."""
+    for fmt in _RELEASE_DATE_FORMATS:
         try:
             return datetime.strptime(value.strip(), fmt).replace(tzinfo=UTC)
         except ValueError:
@@ -81,7 +82,7 @@ def _parse_release_created(value: str, formats: tuple[str, ...]) -> datetime | N
 
 def split_release_page(page: str) -> list[CableChunk]:
     """A release cable page: metadata table, then header and text in two `<pre>` blocks."""
-    blocks = [block for block in _PRE_BLOCK.findall(page)]
+    blocks = _PRE_BLOCK.findall(page)
     if not blocks:
         return []
     release = ReleaseMetadata()
@@ -91,7 +92,7 @@ def split_release_page(page: str) -> list[CableChunk]:
         if len(cells) >= 5:
             release = ReleaseMetadata(
                 reference_id=cells[0] or None,
-                created=_parse_release_created(cells[1], ("%Y-%m-%d %H:%M",)),
+                created=_parse_release_created(cells[1]),
                 classification=cells[3] or None,
                 origin=cells[4] or None,
             )
@@ -119,7 +120,7 @@ def split_csv_rows(text: str) -> list[CableChunk]:
             continue
         release = ReleaseMetadata(
             reference_id=fields[2] or None,
-            created=_parse_release_created(fields[1], ("%m/%d/%Y %H:%M",)),
+            created=_parse_release_created(fields[1]),
             classification=fields[4] or None,
             origin=fields[3] or None,
             references=tuple(ref for ref in fields[5].split("|") if ref),
@@ -135,7 +136,7 @@ def split_record_dumps(text: str) -> list[CableChunk]:
     for block, end in zip(blocks, [*(b.start() for b in blocks[1:]), len(text)], strict=True):
         release = ReleaseMetadata(
             reference_id=block["refid"].strip() or None,
-            created=_parse_release_created(block["date"], ("%m/%d/%Y %H:%M",)),
+            created=_parse_release_created(block["date"]),
             classification=block["classification"].strip() or None,
             origin=block["origin"].strip() or None,
             references=tuple(ref for ref in block["references"].strip().split("|") if ref),
@@ -166,9 +167,7 @@ def lift_embedded_row(chunk: CableChunk) -> CableChunk:
     row = _EMBEDDED_ROW.search(chunk.text)
     if row is None:
         return chunk
-    created = _parse_release_created(
-        row["tsv_date"] or row["csv_date"] or "", _RELEASE_DATE_FORMATS
-    )
+    created = _parse_release_created(row["tsv_date"] or row["csv_date"] or "")
     release = ReleaseMetadata(
         reference_id=row["refid"].strip() or None,
         created=created,
