@@ -10,8 +10,11 @@ from cablestream.tasks.fields.markers import FIELD_START
 # `TAGS: PREL, PGOV KZ`, `Tags: prel`, `TAG PREL` at a line start; `… TAGS: PREL` (with its
 # colon) after the E.O. text.
 _TAGS = regex.compile(r"(?m)(?:^[ \t]*(?i:tags?)\b[:;]?|[ \t](?i:tags?):)[ \t]*(?P<tags>[^\n]*)")
-# `SUBJECT: …` / `SUBJ: …`, also sharing a line with TAGS.
-_SUBJECT = regex.compile(r"(?im)(?:^|[ \t])SUBJ(?:ECT)?\b[ \t]*[:.;-]?[ \t]*(?P<subject>[^\n]*)")
+# `SUBJECT: …` / `SUBJ: …` at a line start; sharing a line with TAGS only with its colon
+# (`… the subject of …` in a passing instruction is not one).
+_SUBJECT = regex.compile(
+    r"(?m)(?:^[ \t]*(?i:subj(?:ect)?)\b[ \t]*[:.;-]?|[ \t](?i:subj(?:ect)?):)[ \t]*(?P<subject>[^\n]*)"
+)
 _MAX_SUBJECT_LINES = 4
 _TAG_TOKEN = regex.compile(r"[A-Za-z0-9][A-Za-z0-9_&-]*")
 _CONNECTOR_END = regex.compile(

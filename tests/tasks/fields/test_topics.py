@@ -65,6 +65,7 @@ def test_parse_tags(text: str, tags: list[str]) -> None:
         # An upper-case subject does not swallow the mixed-case line after it.
         ("SUBJECT: FOO BAR\nThis is an action request.\n", False, "FOO BAR"),
         ("SUBJECT:\n\n1. (C) Text", False, None),
+        ("DEPT FOR EUR ON THE SUBJECT OF VISAS\nSUBJECT: VISA TALKS\n", False, "VISA TALKS"),
         ("no subject", False, None),
     ],
 )
