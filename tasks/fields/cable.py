@@ -112,7 +112,7 @@ def parse_cable(raw: str, rendering: str, release: ReleaseMetadata | None = None
 
     caveats = [
         *regions.serial.caveats,
-        *classification.parse_caveat_lines(regions.preamble.split("\n")),
+        *classification.parse_caveat_lines(_caveat_slot(regions.preamble).split("\n")),
     ]
     if decl_marker:
         caveats.append(decl_marker)
@@ -124,6 +124,16 @@ def parse_cable(raw: str, rendering: str, release: ReleaseMetadata | None = None
         return NoCable("no_cable", "no classification line, header or cable fields found")
     record.parse_warnings = warnings
     return record
+
+
+def _caveat_slot(preamble: str) -> str:
+    """Where handling caveats stand: after the serial line, before the E.O./TAGS/SUBJECT lines.
+
+    A `SENSITIVE BUT UNCLASSIFIED` note further down is prose, and the release does not
+    count it as a marking either.
+    """
+    field = _PREAMBLE_FIELD.search(preamble)
+    return preamble[: field.start()] if field else preamble
 
 
 def _second_paragraph_end(text: str) -> int:

@@ -110,3 +110,18 @@ def test_header_lines_the_parser_does_not_know_are_rescued_with_their_line_numbe
     record = parse_cable(text, "telegram")
     assert isinstance(record, CableRecord)
     assert record.rescued == ["7: MYSTERY LINE 42"]
+
+
+def test_caveats_come_from_their_slot_under_the_serial_line() -> None:
+    text = (
+        "UNCLAS SECTION 01 OF 03 MADRID 000843\n\nSIPDIS\n\nE.O. 12958: DECL: N/A\n"
+        "TAGS: ECON SP\nSUBJECT: SPAIN: INTERNET SURVEY PROJECT\n\nREF: LONDON 1814\n\n"
+        "SENSITIVE BUT UNCLASSIFIED\n\n1. (SBU) Summary: After consulting rights-holders.\n"
+    )
+    record = parse_cable(text, "telegram")
+    assert isinstance(record, CableRecord)
+    assert record.caveats == ["SIPDIS"]
+    assert record.classification == "UNCLASSIFIED"
+    sensitive = parse_cable(text.replace("SIPDIS\n", "SIPDIS\nSENSITIVE\n"), "telegram")
+    assert isinstance(sensitive, CableRecord)
+    assert sensitive.classification == "UNCLASSIFIED//FOR OFFICIAL USE ONLY"
