@@ -53,7 +53,6 @@ def decode_source(data: bytes, source_path: str = "") -> DecodedSource:
             data = gunzip_capped(data)
         except (ValueError, zlib.error, EOFError) as error:
             return DecodedSource(None, failure="bad_gzip", detail=str(error))
-        warnings.append("gunzipped")
     if not data.strip():
         return DecodedSource(None, failure="empty", detail="file holds no text")
     if _looks_binary(data):

@@ -29,7 +29,8 @@ def test_byte_offsets_count_bytes_not_characters() -> None:
 def test_gzip_source() -> None:
     records = parse_source(gzip.compress(CABLE), "x.txt.gz")
     assert isinstance(records[0], CableRecord)
-    assert "gunzipped" in records[0].parse_warnings
+    assert records[0].reference_id == "08ASTANA988"
+    assert records[0].parse_warnings == []
 
 
 def test_no_cable_and_unreadable_sources() -> None:
