@@ -165,6 +165,17 @@ def watch(
     )
 
 
+def _existing_lake(lake: Path | None) -> Path:
+    """The lake a command reads (flag, env var or default); exit 1 when there is none."""
+    from cablestream.flows.settings import IngestSettings
+
+    lake_dir = IngestSettings.resolve(lake=lake).lake
+    if not lake_dir.is_dir():
+        typer.echo(f"cablestream: no lake at {lake_dir}", err=True)
+        raise typer.Exit(code=1)
+    return lake_dir
+
+
 @app.command()
 def report(
     lake: _Lake = None,
@@ -174,12 +185,8 @@ def report(
 ) -> None:
     """Write the offline data-quality dashboard (one self-contained HTML page)."""
     from cablestream.flows.report import write_report
-    from cablestream.flows.settings import IngestSettings
 
-    lake_dir = IngestSettings.resolve(lake=lake).lake
-    if not lake_dir.is_dir():
-        typer.echo(f"cablestream: no lake at {lake_dir}", err=True)
-        raise typer.Exit(code=1)
+    lake_dir = _existing_lake(lake)
     typer.echo(str(write_report(lake_dir, out)))
 
 
@@ -191,15 +198,11 @@ def compact(
     ] = 2,
 ) -> None:
     """Merge each partition's small Parquet files into one, without changing results."""
-    from cablestream.flows.settings import IngestSettings
     from cablestream.tasks.batch import new_batch_id, recover
     from cablestream.tasks.compact import compact_lake
     from cablestream.tasks.ledger import open_ledger
 
-    lake_dir = IngestSettings.resolve(lake=lake).lake
-    if not lake_dir.is_dir():
-        typer.echo(f"cablestream: no lake at {lake_dir}", err=True)
-        raise typer.Exit(code=1)
+    lake_dir = _existing_lake(lake)
     ledger = open_ledger(lake_dir)
     recover(lake_dir, ledger)
     summary = compact_lake(lake_dir, ledger, new_batch_id(), min_files=min_files)
