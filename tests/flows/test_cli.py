@@ -69,3 +69,16 @@ def test_folders_are_walked_and_hidden_files_skipped(tmp_path: Path) -> None:
     assert [json.loads(line)["reference_id"] for line in result.stdout.splitlines()] == [
         "08ASTANA988"
     ]
+
+
+def test_compact_needs_a_lake_and_leaves_an_empty_one_alone(tmp_path: Path) -> None:
+    missing = subprocess.run(
+        [*CLI, "compact", "--lake", str(tmp_path / "none")], capture_output=True, text=True
+    )
+    assert missing.returncode == 1 and "no lake" in missing.stderr
+    (tmp_path / "lake").mkdir()
+    empty = subprocess.run(
+        [*CLI, "compact", "--lake", str(tmp_path / "lake")], capture_output=True, text=True
+    )
+    assert empty.returncode == 0
+    assert "compacted 0 partitions" in empty.stdout
