@@ -8,7 +8,7 @@ lines dropped, the partial-extract notice lifted into a flag.
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import regex
 
@@ -54,7 +54,6 @@ class NormalizedText:
     text: str
     rendering: str
     is_partial: bool
-    warnings: list[str] = field(default_factory=list)
 
 
 def detect_rendering(text: str, default: str) -> str:

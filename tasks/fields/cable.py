@@ -81,7 +81,7 @@ def parse_cable(raw: str, rendering: str, release: ReleaseMetadata | None = None
     normalized = normalize(raw, rendering)
     text = normalized.text
     regions = cut_regions(text)
-    warnings: list[str] = list(normalized.warnings)
+    warnings: list[str] = []
     record = CableRecord(
         body=text, rendering=normalized.rendering, is_partial=normalized.is_partial
     )
