@@ -11,13 +11,18 @@ from cablestream.tasks.fields.cable import parse_cable
 SEEDS = Path(__file__).resolve().parents[4] / "shared" / "seeds"
 
 
+def _cable(text: str) -> CableRecord:
+    """Parse text that holds a cable: anything else fails the test."""
+    record = parse_cable(text, "telegram")
+    assert isinstance(record, CableRecord)
+    return record
+
+
 def _seed(name: str) -> CableRecord:
     path = SEEDS / name
     if not path.exists():
         pytest.skip("shared seeds not present")
-    record = parse_cable(path.read_text(encoding="utf-8"), "telegram")
-    assert isinstance(record, CableRecord)
-    return record
+    return _cable(path.read_text(encoding="utf-8"))
 
 
 def test_astana_telegram() -> None:
@@ -74,8 +79,7 @@ def test_old_cable_without_routing_indicators() -> None:
         "REF: TEHRAN 1091: TEHRAN 263: MOSCOW 1603 \n \nBEGIN SUMMARY \n \nAZIMI ASKS. END SUMMARY \n \n"
         "1. ON FEB 24 CHARGE WAS CONVOKED.\n"
     )
-    record = parse_cable(text, "telegram")
-    assert isinstance(record, CableRecord)
+    record = _cable(text)
     assert record.reference_id == "72TEHRAN1164"
     assert record.precedence == "ROUTINE"
     assert record.summary == "AZIMI ASKS"
@@ -95,8 +99,7 @@ def test_header_only_cable_takes_its_serial_from_the_de_line() -> None:
         "VZCZCXYZ0000\nOO RUEHWEB\n\nDE RUEHAC #0071/01 0421519\nZNY CCCCC ZZH\n"
         "O R 111519Z FEB 10\nFM AMEMBASSY ASUNCION\nTO RUEHC/SECSTATE WASHDC IMMEDIATE 0489\n"
     )
-    record = parse_cable(header, "telegram")
-    assert isinstance(record, CableRecord)
+    record = _cable(header)
     assert record.reference_id == "10ASUNCION71"
     assert record.origin == "AMEMBASSY ASUNCION"
 
@@ -107,8 +110,7 @@ def test_header_lines_the_parser_does_not_know_are_rescued_with_their_line_numbe
         "ZNY SSSSS ZZH\nR 070012Z JAN 10\nMYSTERY LINE 42\nFM AMCONSUL SHENYANG\n"
         "TO RUEHC/SECSTATE WASHDC 8952\n\nSECRET SHENYANG 000004\n\nSUBJECT: X\n"
     )
-    record = parse_cable(text, "telegram")
-    assert isinstance(record, CableRecord)
+    record = _cable(text)
     assert record.rescued == ["7: MYSTERY LINE 42"]
 
 
@@ -118,10 +120,8 @@ def test_caveats_come_from_their_slot_under_the_serial_line() -> None:
         "TAGS: ECON SP\nSUBJECT: SPAIN: INTERNET SURVEY PROJECT\n\nREF: LONDON 1814\n\n"
         "SENSITIVE BUT UNCLASSIFIED\n\n1. (SBU) Summary: After consulting rights-holders.\n"
     )
-    record = parse_cable(text, "telegram")
-    assert isinstance(record, CableRecord)
+    record = _cable(text)
     assert record.caveats == ["SIPDIS"]
     assert record.classification == "UNCLASSIFIED"
-    sensitive = parse_cable(text.replace("SIPDIS\n", "SIPDIS\nSENSITIVE\n"), "telegram")
-    assert isinstance(sensitive, CableRecord)
+    sensitive = _cable(text.replace("SIPDIS\n", "SIPDIS\nSENSITIVE\n"))
     assert sensitive.classification == "UNCLASSIFIED//FOR OFFICIAL USE ONLY"
