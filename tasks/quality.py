@@ -1,6 +1,6 @@
 """Quality outputs of a validated batch: Parquet tables, Data Docs, a Prefect artifact.
 
-lake/_quality/
+LAKE.cablestream/quality/ (the lake's control folder, `schemas/lake.py`)
   validations/part-<batch_id>-<ranat>.parquet  one row per expectation per validation run
   batches/part-<batch_id>-<ranat>.parquet      one row per validation run (counts, verdict)
   data_docs/                                    GE Data Docs (index.html, one page per run)
@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from cablestream.schemas import lake as layout
 from cablestream.schemas.expectations import SUITE_NAME
 
 if TYPE_CHECKING:  # pragma: no cover
     from cablestream.tasks.validate import ValidationOutcome
 
-QUALITY_DIR = "_quality"
 VALIDATIONS_DIR = "validations"
 BATCHES_DIR = "batches"
 DATA_DOCS_DIR = "data_docs"
@@ -74,7 +74,7 @@ BATCHES_SCHEMA = pa.schema(
 
 
 def quality_dir(lake_root: Path) -> Path:
-    return lake_root / QUALITY_DIR
+    return layout.quality_dir(lake_root)
 
 
 def _stamp(outcome: ValidationOutcome) -> str:
@@ -152,7 +152,7 @@ def summary_markdown(outcome: ValidationOutcome, batch_id: str) -> str:
 
 
 def build_data_docs(outcome: ValidationOutcome, batch_id: str, lake_root: Path) -> str | None:
-    """Render this run's GE Data Docs page into lake/_quality/data_docs; its path relative there.
+    """Render this run's GE Data Docs page into the quality folder's data_docs; its path relative there.
 
     The CDN links of the pages are rewritten to shipped copies (see
     `localize_data_docs`), so they render styled offline.
@@ -205,7 +205,7 @@ def _index_runs(
 ) -> None:
     """Fill GE's (in-memory) results store with this lake's last runs, this one included.
 
-    Each run's capped result is kept in `_quality/ge_results/`, so the Data Docs
+    Each run's capped result is kept in `quality/ge_results/`, so the Data Docs
     index lists runs of earlier processes too, and never runs of another lake.
     Results already loaded in this process are reused.
     """

@@ -17,6 +17,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from cablestream.flows.ingest import ingest_flow
+from cablestream.schemas import lake as layout
 from cablestream.tasks.quarantine import read_reasons
 
 from .conftest import lake_ids, parsed_ids, quarantined_ids
@@ -151,7 +152,7 @@ def test_every_bad_file_is_quarantined_with_its_reason(
     assert result["files_quarantined"] == 6
     _assert_exactly_once(lake, parsed_ids_of(inbox, [seed.name for seed in good]))
     assert len(lake_ids(lake)) > 0
-    copies = list((lake / "_quarantine" / "files").iterdir())
+    copies = list(layout.quarantine_dir(lake, layout.QUARANTINE_FILES_DIR).iterdir())
     assert (
         len(copies) == 4
     )  # empty, binary, no cable, bad gzip (no bytes kept: oversized, unreadable)
