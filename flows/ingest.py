@@ -4,7 +4,7 @@
     1. discover  ready files (settled, or with a NAME.done marker) the ledger does not know
     2. claim     read + hash a micro-batch, claim it in one ledger transaction
     3. process   split and parse; validate the batch (one GE run)
-    4. write     Parquet to staging, renamed into year=Y/month=M/; rejects to _quarantine/
+    4. write     Parquet to staging, renamed into year=Y/month=M/; rejects to the control folder's quarantine/
     5. commit    the batch and its output files, in one ledger transaction
 
 Tasks never return results to be kept (`cache_policy=NONE`, no persistence):

@@ -62,7 +62,7 @@ class ValidationOutcome:
     rejections: list[RowRejection] = field(default_factory=list)
     # Names of `fail`-policy expectations that did not pass: non-empty keeps the batch out.
     failed_expectations: list[str] = field(default_factory=list)
-    # One dict per expectation for lake/_quality/validations.
+    # One dict per expectation for the quality folder's validations table.
     results: list[dict[str, Any]] = field(default_factory=list)
     # Rows validated (the batch's table), time of the run and its cost.
     rows_in: int = 0
