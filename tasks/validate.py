@@ -14,7 +14,10 @@ How a batch is validated:
    `unexpected_index_column_names=["record_id"]`.
 3. Each result is looked up by the rule name in its meta (GE returns results
    grouped by column, not in suite order) and routed by the rule's policy:
-   `drop` rows become `RowRejection`s, a failed `fail` rule keeps the batch out.
+   `drop` rows become `RowRejection`s; a failed `fail` rule fails the batch's
+   verdict loudly, takes out its own rows when it is a row rule, and never keeps
+   the batch's good cables out (see `is_batch_rule`). Only an expectation that
+   could not be evaluated holds the whole batch back (`held_back`).
 
 great_expectations is imported only inside functions here (about 6 s and
 300 MB), and its context is built once per process and reused.
@@ -60,8 +63,13 @@ class RowRejection:
 class ValidationOutcome:
     accepted: pa.Table
     rejections: list[RowRejection] = field(default_factory=list)
-    # Names of `fail`-policy expectations that did not pass: non-empty keeps the batch out.
+    # Names of `fail`-policy expectations that did not pass (the batch's verdict is failed).
+    # Their rows go to the quarantine (row rules) or the batch is only flagged (batch rules):
+    # a failed rule never keeps the batch's good cables out of the lake.
     failed_expectations: list[str] = field(default_factory=list)
+    # Set when an expectation could not be evaluated: nothing is known about the rows, so
+    # the batch is held back (its files are retried, never quarantined for it).
+    held_back: bool = False
     # One dict per expectation for lake/_quality/validations.
     results: list[dict[str, Any]] = field(default_factory=list)
     # Rows validated (the batch's table), time of the run and its cost.
@@ -74,6 +82,19 @@ class ValidationOutcome:
     @property
     def failed(self) -> bool:
         return bool(self.failed_expectations)
+
+
+def is_batch_rule(rule: Rule) -> bool:
+    """A rule about the batch as a whole (a share or a mean), not about any one row.
+
+    Such a rule failing names no row to take out: a batch of real cables trips it
+    as soon as arrival groups similar files (a share is a property of the batch,
+    not of a cable), so it flags the batch and the rows are still written.
+    """
+    per_row = rule.expectation.startswith(
+        ("ExpectColumnValues", "ExpectColumnValueLengths", "ExpectColumnPairValues")
+    )
+    return not per_row or "mostly" in rule.kwargs
 
 
 # --- the GE engine: built once per process ------------------------------------------------
@@ -188,14 +209,14 @@ def build_frame(table: pa.Table, lake_root: Path) -> pd.DataFrame:
     """The scalar columns and helper columns of `table` that the suite reads, as pandas."""
     columns: dict[str, Any] = {name: table.column(name) for name in _PLAIN_COLUMNS}
 
-    created = pc.cast(table.column("created"), pa.timestamp("ns", tz="UTC"))
+    # Seconds, never nanoseconds: a nanosecond timestamp ends in 2262, and a cable may
+    # carry any year (a DTG of 9999, a DECL of 2308). pandas 2 keeps the unit.
+    created = table.column("created")
     columns["created"] = created
     columns["created_year"] = pc.cast(pc.year(created), pa.float64())
-    deadline = pc.cast(
-        pc.cast(table.column("nondisclosure_deadline"), pa.timestamp("s")),
-        pa.timestamp("ns", tz="UTC"),
+    columns["nondisclosure_at"] = pc.cast(
+        table.column("nondisclosure_deadline"), pa.timestamp("s", tz="UTC")
     )
-    columns["nondisclosure_at"] = deadline
 
     routes = _joined(table.column("recipients"), "route")
     info_routes = _joined(table.column("info_recipients"), "route")
@@ -302,6 +323,7 @@ def validate_batch(table: pa.Table, batch_id: str, lake_root: Path) -> Validatio
 
     rejected: dict[str, list[str]] = {}
     failed: list[str] = []
+    held_back = False
     results: list[dict[str, Any]] = []
     by_name: dict[str, dict[str, Any]] = {}
     for expectation_result in suite_result.results:
@@ -325,7 +347,12 @@ def validate_batch(table: pa.Table, batch_id: str, lake_root: Path) -> Validatio
             policy = "fail"
         if not success and policy == "fail":
             failed.append(rule.name)
-        if not success and policy == "drop":
+            # A row rule that fails takes out its rows, as `drop` does; one that names no
+            # row (it raised) holds the batch back. A batch rule only flags the batch.
+            if raised or (not unexpected and not is_batch_rule(rule)):
+                held_back = True
+        row_level_fail = policy == "fail" and not is_batch_rule(rule)
+        if not success and (policy == "drop" or row_level_fail):
             for entry in unexpected:
                 record_id = str(entry["record_id"])
                 detail = f"{rule.name}: {_value_of(entry, rule)}"
@@ -364,6 +391,7 @@ def validate_batch(table: pa.Table, batch_id: str, lake_root: Path) -> Validatio
         accepted=accepted,
         rejections=rejections,
         failed_expectations=failed,
+        held_back=held_back,
         results=results,
         rows_in=table.num_rows,
         ran_at=ran_at,
