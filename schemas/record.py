@@ -13,6 +13,17 @@ PARSER_VERSION = "0.1.0"
 
 
 @dataclass(frozen=True, slots=True)
+class ReleaseMetadata:
+    """What the release itself says about a cable, next to its text."""
+
+    reference_id: str | None = None
+    created: datetime | None = None
+    classification: str | None = None
+    origin: str | None = None
+    references: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Recipient:
     """One TO/INFO routing line: `RUEHC/SECSTATE WASHDC IMMEDIATE 2481`."""
 

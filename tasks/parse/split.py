@@ -15,18 +15,8 @@ from datetime import UTC, datetime
 
 import regex
 
-from cablestream.tasks.normalize import strip_markup
-
-
-@dataclass(frozen=True, slots=True)
-class ReleaseMetadata:
-    """What the release itself says about a cable, next to its text."""
-
-    reference_id: str | None = None
-    created: datetime | None = None
-    classification: str | None = None
-    origin: str | None = None
-    references: tuple[str, ...] = ()
+from cablestream.schemas.record import ReleaseMetadata
+from cablestream.tasks.parse.normalize import strip_markup
 
 
 @dataclass(slots=True)
@@ -232,4 +222,4 @@ def split_cables(text: str, source_path: str = "") -> list[CableChunk]:
     return split_telegrams(text)
 
 
-__all__ = ["CableChunk", "ReleaseMetadata", "split_cables"]
+__all__ = ["CableChunk", "split_cables"]

@@ -1,6 +1,6 @@
 import pytest
 
-from cablestream.tasks.fields.topics import parse_subject, parse_tags
+from cablestream.tasks.parse.fields.topics import parse_subject, parse_tags
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 import pytest
 
 from cablestream.schemas.record import Reference
-from cablestream.tasks.fields.references import parse_references
+from cablestream.tasks.parse.fields.references import parse_references
 
 
 @pytest.mark.parametrize(

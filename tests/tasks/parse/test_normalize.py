@@ -1,6 +1,11 @@
 import pytest
 
-from cablestream.tasks.normalize import detect_rendering, join_spaced_words, normalize, strip_markup
+from cablestream.tasks.parse.normalize import (
+    detect_rendering,
+    join_spaced_words,
+    normalize,
+    strip_markup,
+)
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from cablestream.tasks.fields.dtg import (
+from cablestream.tasks.parse.fields.dtg import (
     infer_year_from_declassification,
     parse_dtg,
     parse_preface_date,

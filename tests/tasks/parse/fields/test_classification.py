@@ -1,6 +1,6 @@
 import pytest
 
-from cablestream.tasks.fields.classification import (
+from cablestream.tasks.parse.fields.classification import (
     find_serial_line,
     from_release,
     from_security_line,

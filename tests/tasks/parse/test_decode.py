@@ -2,7 +2,7 @@ import gzip
 
 import pytest
 
-from cablestream.tasks.decode import decode_source, gunzip_capped
+from cablestream.tasks.parse.decode import decode_source, gunzip_capped
 
 
 def test_utf8_text() -> None:

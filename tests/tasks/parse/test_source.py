@@ -2,9 +2,9 @@ import gzip
 from pathlib import Path
 
 from cablestream.schemas.record import CableRecord, NoCable
-from cablestream.tasks.parse import ByteOffsets, parse_source, record_id_for
+from cablestream.tasks.parse.source import ByteOffsets, parse_source, record_id_for
 
-SEED = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "000_1fc624bd0934a77e.txt"
+SEED = Path(__file__).resolve().parents[4] / "shared" / "seeds" / "000_1fc624bd0934a77e.txt"
 CABLE = b"O 270710Z MAY 08\nFM AMEMBASSY ASTANA\n\nSECRET ASTANA 000988\n\nSUBJECT: ONE\n\n1. (S) Text.\nNNNN\n"
 
 

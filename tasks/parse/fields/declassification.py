@@ -6,7 +6,7 @@ from datetime import date
 
 import regex
 
-from cablestream.tasks.fields.dtg import expand_year
+from cablestream.tasks.parse.fields.dtg import expand_year
 
 # `E.O. 12958: DECL: 05/27/2023`, `EO 12958 DECL: 09/21/10`, `DECL: OADR`, `E.O. 12958: N/A`.
 # Also the ISO-like `DECL: 2019/10/08` of a few posts.

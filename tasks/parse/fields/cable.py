@@ -12,13 +12,12 @@ from datetime import UTC, datetime
 
 import regex
 
-from cablestream.schemas.record import CableRecord, NoCable, ParseResult
-from cablestream.tasks.fields import body, classification, declassification, dtg, routing
-from cablestream.tasks.fields.classified_by import parse_classified_by
-from cablestream.tasks.fields.references import parse_references
-from cablestream.tasks.fields.topics import parse_subject, parse_tags
-from cablestream.tasks.normalize import normalize
-from cablestream.tasks.split import ReleaseMetadata
+from cablestream.schemas.record import CableRecord, NoCable, ParseResult, ReleaseMetadata
+from cablestream.tasks.parse.fields import body, classification, declassification, dtg, routing
+from cablestream.tasks.parse.fields.classified_by import parse_classified_by
+from cablestream.tasks.parse.fields.references import parse_references
+from cablestream.tasks.parse.fields.topics import parse_subject, parse_tags
+from cablestream.tasks.parse.normalize import normalize
 
 # Where the preamble starts in a headerless extract.
 _PREAMBLE_FIELD = regex.compile(r"(?im)^[ \t]*(?:E\.? ?O\.?[ \t]*\d|TAGS?\b|SUBJ(?:ECT)?\b)")

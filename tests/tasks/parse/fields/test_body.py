@@ -1,7 +1,7 @@
 import pytest
 
 from cablestream.schemas.record import Paragraph
-from cablestream.tasks.fields.body import (
+from cablestream.tasks.parse.fields.body import (
     parse_paragraphs,
     parse_summary,
     repair_numbers,

@@ -2,7 +2,7 @@ from datetime import date
 
 import pytest
 
-from cablestream.tasks.fields.declassification import parse_declassification
+from cablestream.tasks.parse.fields.declassification import parse_declassification
 
 
 @pytest.mark.parametrize(

@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from cablestream.tasks.split import split_cables
+from cablestream.tasks.parse.split import split_cables
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "files"
+CORPUS = Path(__file__).resolve().parents[4] / "shared" / "corpus" / "files"
 
 
 def _corpus_file(name: str) -> str:

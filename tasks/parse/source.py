@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 
 from cablestream.schemas.record import CableRecord, NoCable, ParseResult
-from cablestream.tasks.decode import decode_source
-from cablestream.tasks.fields.cable import parse_cable
-from cablestream.tasks.split import split_cables
+from cablestream.tasks.parse.decode import decode_source
+from cablestream.tasks.parse.fields.cable import parse_cable
+from cablestream.tasks.parse.split import split_cables
 
 
 def record_id_for(source_sha256: str, index: int) -> str:

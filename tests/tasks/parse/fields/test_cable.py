@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from cablestream.schemas.record import CableRecord, NoCable, Recipient
-from cablestream.tasks.fields.cable import parse_cable
+from cablestream.tasks.parse.fields.cable import parse_cable
 
-SEEDS = Path(__file__).resolve().parents[4] / "shared" / "seeds"
+SEEDS = Path(__file__).resolve().parents[5] / "shared" / "seeds"
 
 
 def _cable(text: str) -> CableRecord:

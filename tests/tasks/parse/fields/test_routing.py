@@ -1,7 +1,7 @@
 import pytest
 
 from cablestream.schemas.record import Recipient
-from cablestream.tasks.fields.routing import (
+from cablestream.tasks.parse.fields.routing import (
     parse_de_serial,
     parse_origin,
     parse_recipient,

@@ -1,6 +1,6 @@
 import pytest
 
-from cablestream.tasks.fields.classified_by import parse_classified_by
+from cablestream.tasks.parse.fields.classified_by import parse_classified_by
 
 
 @pytest.mark.parametrize(

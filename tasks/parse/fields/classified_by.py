@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import regex
 
-from cablestream.tasks.fields.body import PARAGRAPH_START
-from cablestream.tasks.fields.markers import FIELD_START
+from cablestream.tasks.parse.fields.body import PARAGRAPH_START
+from cablestream.tasks.parse.fields.markers import FIELD_START
 
 # At a line start, or after a paragraph opener such as `1. (U)`.
 _CLASSIFIED_BY = regex.compile(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import regex
 
 from cablestream.schemas.record import Reference
-from cablestream.tasks.fields.markers import FIELD_START
+from cablestream.tasks.parse.fields.markers import FIELD_START
 
 # `REF: …`, `REFS: …`, `REF A: …`, `REFTEL: …` at the start of a line.
 _REF_LINE = regex.compile(

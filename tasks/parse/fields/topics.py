@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import regex
 
-from cablestream.tasks.fields.classification import dedupe
-from cablestream.tasks.fields.markers import FIELD_START
+from cablestream.tasks.parse.fields.classification import dedupe
+from cablestream.tasks.parse.fields.markers import FIELD_START
 
 # `TAGS: PREL, PGOV KZ`, `Tags: prel`, `TAG PREL` at a line start; `… TAGS: PREL` (with its
 # colon) after the E.O. text.
