@@ -42,9 +42,8 @@ class BatchRow:
 
     @property
     def rows_held_back(self) -> int:
-        """Rows of a failed batch that are neither written nor quarantined (held back)."""
-        held = self.rows_in - self.rows_written - self.rows_quarantined
-        return max(held, 0) if self.verdict == "failed" else 0
+        """Rows of a batch a `fail` expectation kept out (its files wait for a retry)."""
+        return self.rows_in if self.verdict == "failed" else 0
 
 
 @dataclass(slots=True)
