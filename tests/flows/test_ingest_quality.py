@@ -61,7 +61,7 @@ def test_dropped_subjects_fail_the_batch_rule_loudly_and_no_good_file_is_quarant
 
     board = collect(lake)
     assert [b.verdict for b in board.batches] == ["failed"]
-    assert board.batches[0].rows_held_back == 0
+    assert board.batches[0].rows_written == summary["rows_written"]
 
 
 def test_the_cli_exits_non_zero_when_a_batch_fails_a_fail_rule(
