@@ -72,7 +72,7 @@ class ValidationOutcome:
     failed_expectations: list[str] = field(default_factory=list)
     # An expectation could not be evaluated: the batch is held back (its files retried).
     held_back: bool = False
-    # One dict per expectation for lake/_quality/validations (with its policy in force).
+    # One dict per expectation for the quality folder's validations table (with its policy in force).
     results: list[dict[str, Any]] = field(default_factory=list)
     # Rows validated (the batch's table), time of the run and its cost.
     rows_in: int = 0
