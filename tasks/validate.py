@@ -403,6 +403,9 @@ def validate_batch(table: pa.Table, batch_id: str, lake_root: Path) -> Validatio
     """Validate the batch in one GE checkpoint run and route rows by the policies in force."""
     import time
 
+    # Wait for a warm-up import first: two threads importing great_expectations at
+    # once fail on its circular imports (`partially initialized module`).
+    _engine()
     from cablestream.tasks.datadocs import VERDICT_META
 
     ran_at = datetime.now(UTC)
