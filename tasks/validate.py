@@ -223,15 +223,13 @@ def run_checkpoint(
     parameters: dict[str, Any],
 ) -> tuple[Any, str | None]:
     """One GE checkpoint run of the suite over `frame`; the run and its Data Docs page."""
-    # The engine first: it imports great_expectations under its lock, which a warm-up
-    # thread may hold; importing GE modules beside that import breaks on partial modules.
-    engine = _engine()
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
 
     from cablestream.tasks import datadocs
     from cablestream.tasks.quality import docs_place, safe_name
 
+    engine = _engine()
     place = docs_place(lake_root)
     run_name = safe_name(batch_id)
     with engine.lock:
@@ -405,6 +403,11 @@ def validate_batch(table: pa.Table, batch_id: str, lake_root: Path) -> Validatio
     """Validate the batch in one GE checkpoint run and route rows by the policies in force."""
     import time
 
+    # Wait for a warm-up import first: two threads importing great_expectations at
+    # once fail on its circular imports (`partially initialized module`).
+    _engine()
+    from cablestream.tasks.datadocs import VERDICT_META
+
     ran_at = datetime.now(UTC)
     if table.num_rows == 0:
         return ValidationOutcome(accepted=table, rows_in=0, ran_at=ran_at)
@@ -416,8 +419,6 @@ def validate_batch(table: pa.Table, batch_id: str, lake_root: Path) -> Validatio
     suite_result, docs_page = run_checkpoint(
         frame, batch_id, ran_at, lake_root.resolve(), {LAKE_REFERENCE_IDS: sorted(in_lake)}
     )
-    from cablestream.tasks.datadocs import VERDICT_META
-
     judgement = Judgement.from_meta(suite_result.meta[VERDICT_META])
 
     rejected: dict[str, list[str]] = {}
