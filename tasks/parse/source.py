@@ -14,7 +14,6 @@ from cablestream.tasks.parse.decode import decode_source
 from cablestream.tasks.parse.fields.cable import parse_cable
 from cablestream.tasks.parse.split import split_cables
 
-
 # Time budget of one file's parse: a fixed part plus a part per MB of its text. A real
 # cable parses in milliseconds (40 ms per MB at 25 MB/s); the budget is only the last
 # guard against an input that makes some pattern slow, and leaves room for a loaded machine.
