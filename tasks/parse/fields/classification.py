@@ -40,7 +40,9 @@ _SERIAL_LINE = regex.compile(
     r"(?P<trailer>(?:[ \t]+[^\n]*)?)$"
 )
 _CAVEAT_TOKEN = regex.compile(rf"(?i)\b(?:{_CAVEAT_ALTERNATION})\b")
-_LEADING_CAVEATS = regex.compile(rf"(?i)(?:[ \t,/]*(?:{_CAVEAT_ALTERNATION})\b)+")
+# A run of caveats, also glued together (`SIPDISNOFORN` is two), ending at a word boundary.
+_LEADING_CAVEATS = regex.compile(rf"(?i)(?:[ \t,/]*(?:{_CAVEAT_ALTERNATION}))+\b")
+_CAVEAT_IN_RUN = regex.compile(rf"(?i){_CAVEAT_ALTERNATION}")
 # A bare classification line at the very top of old printouts and some renderings.
 # Also the field form `CLASSIFICATION: SECRET` of some extracts.
 _BARE_CLASSIFICATION = regex.compile(
@@ -109,6 +111,40 @@ def from_release(value: str) -> tuple[str, list[str]]:
     return word, ["NOFORN"] if noforn else []
 
 
+@dataclass(slots=True)
+class Classification:
+    """The decided classification, the caveats with any the release adds, and why."""
+
+    value: str | None
+    caveats: list[str]
+    warnings: list[str] = field(default_factory=list)
+
+
+def decide_classification(
+    serial: SerialLine, header: str, release_classification: str | None, caveats: list[str]
+) -> Classification:
+    """The text's serial line first, then the release's string, then the routing header.
+
+    The release's `X//NOFORN` makes NOFORN a caveat even where the serial line says only X.
+    """
+    released, released_caveats = (
+        from_release(release_classification) if release_classification else (None, [])
+    )
+    if serial.classification:
+        value = normalize_classification(serial.classification, caveats)
+        return Classification(value, dedupe([*caveats, *released_caveats]))
+    if released:
+        return Classification(
+            released,
+            dedupe([*caveats, *released_caveats]),
+            ["classification_from_release_metadata"],
+        )
+    from_header = from_security_line(header)
+    if from_header:
+        return Classification(from_header, caveats, ["classification_from_routing_header"])
+    return Classification(None, caveats, ["classification_missing"])
+
+
 def find_serial_line(text: str) -> SerialLine:
     """The first classification + station + serial line, or the bare classification word."""
     match = _SERIAL_LINE.search(text)
@@ -120,7 +156,7 @@ def find_serial_line(text: str) -> SerialLine:
     # Caveats run on after the serial when a rendering joined lines: `… 000251 NOFORN SIPDIS`.
     trailer = _LEADING_CAVEATS.match(match["trailer"])
     caveats += (
-        [token.upper() for token in _CAVEAT_TOKEN.findall(trailer.group(0))] if trailer else []
+        [token.upper() for token in _CAVEAT_IN_RUN.findall(trailer.group(0))] if trailer else []
     )
     station: str | None = "".join(match["station"].upper().split())
     if station and set(station) == {"X"}:
@@ -140,7 +176,7 @@ def parse_caveat_lines(lines: list[str]) -> list[str]:
     for line in lines:
         leading = _LEADING_CAVEATS.match(line)
         if leading:
-            found.extend(token.upper() for token in _CAVEAT_TOKEN.findall(leading.group(0)))
+            found.extend(token.upper() for token in _CAVEAT_IN_RUN.findall(leading.group(0)))
     return found
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
 import regex
@@ -26,9 +27,29 @@ def expand_year(two_digits: int) -> int:
     return 1900 + two_digits if two_digits >= 60 else 2000 + two_digits
 
 
+# A routing header unwrapped onto one line: `… ZNY SSSSS ZZH R 052031Z JUN 09 FM AMCONSUL
+# MONTERREY TO …`. The `ZZH` before and the `FM … TO` after tell it from a date in prose.
+UNWRAPPED_HEADER = regex.compile(
+    r"\bZZH[ \t]+(?:(?P<prosign>[ZOPR]{1,2}(?: [ZOPR])?)[ \t]+)?"
+    r"(?P<day>\d{2})(?P<hour>\d{2})(?P<minute>\d{2})Z[ \t]+(?P<month>[A-Z]{3})[ \t]+(?P<year>\d{2})"
+    r"(?:[ \t]+Z[A-Z]{2})?[ \t]+FM[ \t]+(?P<post>[A-Z][A-Z .'-]{1,60}?)[ \t]+TO\b"
+)
+
+
 def parse_dtg(header: str) -> tuple[datetime | None, str | None]:
     """The first DTG line of the header: (created in UTC, precedence from its prosign)."""
-    for match in _DTG.finditer(header):
+    return _first_valid_dtg(_DTG.finditer(header))
+
+
+def parse_unwrapped_dtg(text: str) -> tuple[datetime | None, str | None]:
+    """The DTG of a routing header that a rendering unwrapped onto one line."""
+    return _first_valid_dtg(UNWRAPPED_HEADER.finditer(text))
+
+
+def _first_valid_dtg(
+    matches: Iterable[regex.Match[str]],
+) -> tuple[datetime | None, str | None]:
+    for match in matches:
         month = MONTHS.get(match["month"].upper())
         if month is None:
             continue

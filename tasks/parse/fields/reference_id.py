@@ -1,0 +1,54 @@
+"""The `reference_id` field: year + station + serial without leading zeros (`08ASTANA988`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import regex
+
+# `08ASTANA988`: what a well-formed id looks like (the release garbled a few).
+_REFERENCE_ID = regex.compile(r"^(?P<year>\d{2})(?P<station>[A-Z]{2,40})(?P<serial>\d{1,7})$")
+
+
+@dataclass(slots=True)
+class ReferenceId:
+    value: str | None
+    warnings: list[str] = field(default_factory=list)
+
+
+def format_reference_id(year: int, station: str, serial: int) -> str:
+    return f"{year % 100:02d}{station}{serial}"
+
+
+def station_of(reference_id: str | None) -> str | None:
+    """The station part of a well-formed id; None for a garbled or missing one."""
+    match = _REFERENCE_ID.match(reference_id or "")
+    return match["station"] if match else None
+
+
+def decide_reference_id(
+    station: str | None,
+    serial: int | None,
+    de_serial: int | None,
+    year: int | None,
+    release_reference_id: str | None,
+) -> ReferenceId:
+    """The id from the text, unless the release names the cable itself.
+
+    The serial comes from the serial line; the DE line's `#9854` holds only the low
+    four digits of `49854`, so it is the last resort.
+    """
+    number = serial if serial is not None else de_serial
+    parsed = (
+        format_reference_id(year, station, number)
+        if station and number is not None and year is not None
+        else None
+    )
+    if release_reference_id:
+        warnings = (
+            ["reference_id_differs_from_release"]
+            if parsed and parsed != release_reference_id
+            else []
+        )
+        return ReferenceId(release_reference_id, warnings)
+    return ReferenceId(parsed, [] if parsed else ["reference_id_missing"])
