@@ -140,6 +140,7 @@ _PLAIN_COLUMNS = (
     "precedence",
     "transmission_id",
     "origin",
+    "station",
     "classification",
     "subject",
     "rendering",
