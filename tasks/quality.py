@@ -13,22 +13,15 @@ its own `ran_at`, instead of replacing the earlier one.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import re
-import shutil
 from collections import Counter
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cablestream.schemas.expectations import SUITE_NAME
-
 if TYPE_CHECKING:  # pragma: no cover
+    from cablestream.tasks.datadocs import DocsPlace
     from cablestream.tasks.validate import ValidationOutcome
 
 QUALITY_DIR = "_quality"
@@ -36,8 +29,6 @@ VALIDATIONS_DIR = "validations"
 BATCHES_DIR = "batches"
 DATA_DOCS_DIR = "data_docs"
 GE_RESULTS_DIR = "ge_results"
-# Validation results kept in the in-memory GE store (the Data Docs index lists these).
-DOCS_RESULTS_KEPT = 50
 
 VALIDATIONS_SCHEMA = pa.schema(
     [
@@ -45,7 +36,10 @@ VALIDATIONS_SCHEMA = pa.schema(
         ("expectation", pa.string()),
         ("expectation_type", pa.string()),
         ("column", pa.string()),
+        # The policy in force for this run (a batch-level `fail` below its min_rows is a `warn`)
+        # and the suite's own policy.
         ("policy", pa.string()),
+        ("suite_policy", pa.string()),
         ("success", pa.bool_()),
         ("element_count", pa.int64()),
         ("unexpected_count", pa.int64()),
@@ -65,7 +59,12 @@ BATCHES_SCHEMA = pa.schema(
         ("rows_accepted", pa.int64()),
         ("rows_dropped", pa.int64()),
         ("batch_failed", pa.bool_()),
+        # `passed` or `failed`: the verdict GE's run, the Data Docs and the artifact carry.
+        ("verdict", pa.string()),
         ("failed_expectations", pa.list_(pa.string())),
+        # Expectations of the run not met (any policy) and those in force weaker than the suite.
+        ("unmet_expectations", pa.list_(pa.string())),
+        ("downgraded_expectations", pa.list_(pa.string())),
         ("drop_reasons", pa.list_(pa.string())),
         ("validation_seconds", pa.float64()),
         ("data_docs_page", pa.string()),
@@ -77,16 +76,16 @@ def quality_dir(lake_root: Path) -> Path:
     return lake_root / QUALITY_DIR
 
 
+def docs_place(lake_root: Path) -> DocsPlace:
+    """The lake's Data Docs site and the GE runs kept for its index."""
+    from cablestream.tasks.datadocs import DocsPlace
+
+    quality = quality_dir(lake_root.resolve())
+    return DocsPlace(docs_dir=quality / DATA_DOCS_DIR, results_dir=quality / GE_RESULTS_DIR)
+
+
 def _stamp(outcome: ValidationOutcome) -> str:
     return outcome.ran_at.strftime("%Y%m%dT%H%M%S%fZ") if outcome.ran_at else "norun"
-
-
-def _safe(batch_id: str) -> str:
-    """A file-name-safe form of the batch id (ids are generated, but never trust a name)."""
-    cleaned = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in batch_id)
-    if cleaned != batch_id or not cleaned:
-        cleaned = f"{cleaned[:40]}-{hashlib.sha256(batch_id.encode()).hexdigest()[:8]}"
-    return cleaned
 
 
 def _write_atomic(table: pa.Table, directory: Path, name: str) -> Path:
@@ -103,7 +102,7 @@ def validations_table(outcome: ValidationOutcome) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=VALIDATIONS_SCHEMA)
 
 
-def batch_row(outcome: ValidationOutcome, batch_id: str, docs_page: str | None) -> dict[str, Any]:
+def batch_row(outcome: ValidationOutcome, batch_id: str) -> dict[str, Any]:
     return {
         "batch_id": batch_id,
         "ran_at": outcome.ran_at,
@@ -111,15 +110,22 @@ def batch_row(outcome: ValidationOutcome, batch_id: str, docs_page: str | None) 
         "rows_accepted": 0 if outcome.failed else outcome.accepted.num_rows,
         "rows_dropped": len(outcome.rejections),
         "batch_failed": outcome.failed,
+        "verdict": outcome.verdict,
         "failed_expectations": list(outcome.failed_expectations),
+        "unmet_expectations": [row["expectation"] for row in outcome.results if not row["success"]],
+        "downgraded_expectations": outcome.downgraded,
         "drop_reasons": [rejection.reason for rejection in outcome.rejections],
         "validation_seconds": outcome.seconds,
-        "data_docs_page": docs_page,
+        "data_docs_page": outcome.data_docs_page,
     }
 
 
+# Stable Prefect artifact key: every batch adds a version, so the UI shows the history.
+ARTIFACT_KEY = "cable-batch-quality"
+
+
 def summary_markdown(outcome: ValidationOutcome, batch_id: str) -> str:
-    """The batch summary (the Prefect artifact's text)."""
+    """The batch summary: the verdict the run recorded, counts, drops, unmet expectations."""
     verdict = (
         f"**FAILED** ({', '.join(outcome.failed_expectations)}): batch kept out of the lake"
         if outcome.failed
@@ -133,8 +139,14 @@ def summary_markdown(outcome: ValidationOutcome, batch_id: str) -> str:
         f"- rows accepted: {0 if outcome.failed else outcome.accepted.num_rows}",
         f"- rows dropped to quarantine: {len(outcome.rejections)}",
         f"- validation time: {outcome.seconds:.3f} s",
-        "",
     ]
+    if outcome.downgraded:
+        lines.append(
+            f"- in force as `warn` (batch under its minimum rows): {', '.join(outcome.downgraded)}"
+        )
+    if outcome.data_docs_page:
+        lines.append(f"- Data Docs page: `{outcome.data_docs_page}`")
+    lines.append("")
     reasons = Counter(rejection.reason for rejection in outcome.rejections)
     if reasons:
         lines += ["| drop reason | rows |", "|---|---|"]
@@ -142,7 +154,10 @@ def summary_markdown(outcome: ValidationOutcome, batch_id: str) -> str:
         lines.append("")
     unsuccessful = [row for row in outcome.results if not row["success"]]
     if unsuccessful:
-        lines += ["| expectation | policy | unexpected | observed |", "|---|---|---|---|"]
+        lines += [
+            "| expectation | policy in force | unexpected | observed |",
+            "|---|---|---|---|",
+        ]
         lines += [
             f"| {row['expectation']} | {row['policy']} | {row['unexpected_count']} "
             f"| {row['observed_value'] or ''} |"
@@ -151,192 +166,37 @@ def summary_markdown(outcome: ValidationOutcome, batch_id: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build_data_docs(outcome: ValidationOutcome, batch_id: str, lake_root: Path) -> str | None:
-    """Render this run's GE Data Docs page into lake/_quality/data_docs; its path relative there.
-
-    The CDN links of the pages are rewritten to shipped copies (see
-    `localize_data_docs`), so they render styled offline.
-    """
-    if outcome.ge_result is None:
-        return None
-    from great_expectations.core.run_identifier import RunIdentifier
-    from great_expectations.data_context.types.resource_identifiers import (
-        ExpectationSuiteIdentifier,
-        ValidationResultIdentifier,
-    )
-
-    from cablestream.tasks.validate import _engine
-
-    engine = _engine()
-    docs_dir = quality_dir(lake_root) / DATA_DOCS_DIR
-    site = "lake-" + hashlib.sha256(str(docs_dir.resolve()).encode()).hexdigest()[:12]
-    safe_id = _safe(batch_id)
-    key = ValidationResultIdentifier(
-        expectation_suite_identifier=ExpectationSuiteIdentifier(name=SUITE_NAME),
-        run_id=RunIdentifier(run_name=safe_id, run_time=outcome.ran_at),
-        batch_identifier=safe_id,
-    )
-    with engine.lock:
-        context = engine.context
-        if site not in engine.docs_sites:
-            context.add_data_docs_site(
-                site,
-                {
-                    "class_name": "SiteBuilder",
-                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-                    "store_backend": {
-                        "class_name": "TupleFilesystemStoreBackend",
-                        "base_directory": str(docs_dir),
-                    },
-                },
-            )
-            engine.docs_sites[site] = str(docs_dir)
-        _index_runs(engine, site, lake_root, key, outcome)
-        context.build_data_docs(site_names=[site], resource_identifiers=[key])
-    run_time = key.run_id.run_time.strftime("%Y%m%dT%H%M%S.%fZ")
-    page = docs_dir / "validations" / SUITE_NAME / safe_id / run_time / f"{safe_id}.html"
-    built = [docs_dir / "index.html", page, *(docs_dir / "expectations").glob("*.html")]
-    localize_data_docs(docs_dir, [p for p in built if p.is_file()])
-    return str(page.relative_to(docs_dir)) if page.is_file() else None
+def artifact_rows(outcome: ValidationOutcome) -> list[dict[str, Any]]:
+    """One row per expectation of the run, as the Prefect table artifact shows it."""
+    return [
+        {
+            "expectation": row["expectation"],
+            "policy in force": row["policy"],
+            "suite policy": row["suite_policy"],
+            "met": row["success"],
+            "unexpected": row["unexpected_count"],
+            "checked": row["element_count"],
+            "observed": row["observed_value"] or "",
+        }
+        for row in outcome.results
+    ]
 
 
-def _index_runs(
-    engine: Any, site: str, lake_root: Path, key: Any, outcome: ValidationOutcome
-) -> None:
-    """Fill GE's (in-memory) results store with this lake's last runs, this one included.
-
-    Each run's capped result is kept in `_quality/ge_results/`, so the Data Docs
-    index lists runs of earlier processes too, and never runs of another lake.
-    Results already loaded in this process are reused.
-    """
-    from great_expectations.core.expectation_validation_result import (
-        expectationSuiteValidationResultSchema,
-    )
-    from great_expectations.core.run_identifier import RunIdentifier
-    from great_expectations.data_context.types.resource_identifiers import (
-        ExpectationSuiteIdentifier,
-        ValidationResultIdentifier,
-    )
-
-    results_dir = quality_dir(lake_root) / GE_RESULTS_DIR
-    results_dir.mkdir(parents=True, exist_ok=True)
-    name = f"{_stamp(outcome)}-{key.batch_identifier}.json"
-    document = {
-        "run_name": key.run_id.run_name,
-        "run_time": key.run_id.run_time.isoformat(),
-        "batch_identifier": key.batch_identifier,
-        "result": outcome.ge_result.to_json_dict(),
-    }
-    temporary = results_dir / f".{name}.tmp"
-    temporary.write_text(json.dumps(document, default=str), encoding="utf-8")
-    temporary.replace(results_dir / name)
-
-    cache: dict[str, tuple[Any, Any]] = engine.docs_results.setdefault(site, {})
-    cache[name] = (key, outcome.ge_result)
-    wanted = sorted(p.name for p in results_dir.glob("*.json"))[-DOCS_RESULTS_KEPT:]
-    for wanted_name in wanted:
-        if wanted_name in cache:
-            continue
-        try:
-            loaded = json.loads((results_dir / wanted_name).read_text(encoding="utf-8"))
-            run_key = ValidationResultIdentifier(
-                expectation_suite_identifier=ExpectationSuiteIdentifier(name=SUITE_NAME),
-                run_id=RunIdentifier(
-                    run_name=loaded["run_name"],
-                    run_time=datetime.fromisoformat(loaded["run_time"]),
-                ),
-                batch_identifier=loaded["batch_identifier"],
-            )
-            cache[wanted_name] = (
-                run_key,
-                expectationSuiteValidationResultSchema.load(loaded["result"]),
-            )
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # an unreadable old run only leaves the index shorter
-    for stale in set(cache) - set(wanted):
-        del cache[stale]
-    store = engine.context.validation_results_store
-    for old_key in list(store.list_keys()):
-        store.remove_key(old_key)
-    for run_key, result in cache.values():
-        store.set(run_key, result)
-
-
-# Data Docs pages load their styles and scripts from CDNs, so offline they render
-# unstyled and the index's run list (built by bootstrap-table) stays empty. The
-# assets they need are shipped in `datadocs_assets/` (from the npm registry, MIT
-# / OFL licensed, see its licenses/) and the links are rewritten to that copy.
-ASSETS_DIR = Path(__file__).resolve().parent / "datadocs_assets"
-VENDOR_DIR = "static/vendor"
-CDN_ASSETS: dict[str, str] = {
-    "https://maxcdn.bootstrapcdn.com/bootstrap/4.3.1/css/bootstrap.min.css": "css/bootstrap.min.css",
-    "https://stackpath.bootstrapcdn.com/bootstrap/4.3.1/js/bootstrap.min.js": "js/bootstrap.min.js",
-    "https://code.jquery.com/jquery-3.7.1.min.js": "js/jquery-3.7.1.min.js",
-    "https://cdnjs.cloudflare.com/ajax/libs/popper.js/1.12.9/umd/popper.min.js": "js/popper.min.js",
-    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.css": (
-        "css/bootstrap-table.min.css"
-    ),
-    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.js": (
-        "js/bootstrap-table.min.js"
-    ),
-    "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/"
-    "bootstrap-table-filter-control.css": "css/bootstrap-table-filter-control.min.css",
-    "https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/"
-    "bootstrap-table-filter-control.min.css": "css/bootstrap-table-filter-control.min.css",
-    "https://unpkg.com/bootstrap-table@1.19.1/dist/extensions/filter-control/"
-    "bootstrap-table-filter-control.min.js": "js/bootstrap-table-filter-control.min.js",
-    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/css/"
-    "bootstrap-datepicker.min.css": "css/bootstrap-datepicker.min.css",
-    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/js/"
-    "bootstrap-datepicker.min.js": "js/bootstrap-datepicker.min.js",
-    "https://cdnjs.cloudflare.com/ajax/libs/font-awesome/6.6.0/css/all.min.css": (
-        "css/fontawesome-all.min.css"
-    ),
-}
-# Not shipped: the dark-mode theme (880 kB) and vega (charts only profiling pages draw).
-_DROPPED_TAGS = re.compile(
-    r"<link[^>]*bootstrap-prefers-dark\.css[^>]*>"
-    r'|<script[^>]*src="https://cdn\.jsdelivr\.net/npm/vega[^"]*"[^>]*>\s*</script>'
-)
-_SRI_ATTRIBUTES = re.compile(r'\s(?:integrity|crossorigin)="[^"]*"')
-_GE_IMAGES = re.compile(
-    r"https://great-expectations-web-assets\.s3\.us-east-2\.amazonaws\.com/"
-    r"(?:logo-long\.png|full_logo_dark\.png)(?:\?[^\"')]*)?"
-)
-
-
-def localize_data_docs(docs_dir: Path, pages: list[Path]) -> None:
-    """Point `pages` at the shipped copies of their CDN assets (copied once into the site)."""
-    vendor = docs_dir / VENDOR_DIR
-    if not (vendor / "css" / "bootstrap.min.css").is_file():
-        shutil.copytree(ASSETS_DIR, vendor, dirs_exist_ok=True)
-    for page in pages:
-        text = page.read_text(encoding="utf-8")
-        prefix = Path(os.path.relpath(docs_dir, page.parent)).as_posix()
-        for url, local in CDN_ASSETS.items():
-            text = text.replace(url, f"{prefix}/{VENDOR_DIR}/{local}")
-        text = _DROPPED_TAGS.sub("", text)
-        # Subresource-integrity / CORS attributes make file:// loads fail.
-        text = _SRI_ATTRIBUTES.sub("", text)
-        text = _GE_IMAGES.sub(f"{prefix}/static/images/logo-long.png", text)
-        page.write_text(text, encoding="utf-8")
-
-
-def publish_artifact(markdown: str, batch_id: str) -> bool:
-    """A Prefect markdown artifact, when called inside a Prefect flow or task run."""
+def publish_artifact(outcome: ValidationOutcome, batch_id: str) -> bool:
+    """A Prefect table artifact (stable key), when called inside a Prefect flow or task run."""
     import sys
 
     if "prefect" not in sys.modules:  # not running under Prefect: never import it here
         return False
-    from prefect.artifacts import create_markdown_artifact
+    from prefect.artifacts import create_table_artifact
     from prefect.context import FlowRunContext, TaskRunContext
 
     if FlowRunContext.get() is None and TaskRunContext.get() is None:
         return False
-    create_markdown_artifact(
-        markdown=markdown,
-        key="cable-batch-quality",
-        description=f"Validation of batch {batch_id}",
+    create_table_artifact(
+        table=artifact_rows(outcome),
+        key=ARTIFACT_KEY,
+        description=summary_markdown(outcome, batch_id),
     )
     return True
 
@@ -345,14 +205,15 @@ def record_batch_quality(outcome: ValidationOutcome, batch_id: str, lake_root: P
     """Write every quality output of one validated batch."""
     if outcome.ran_at is None:
         return
+    from cablestream.tasks.datadocs import safe_name
+
     quality = quality_dir(lake_root)
-    name = f"part-{_safe(batch_id)}-{_stamp(outcome)}.parquet"
-    docs_page = build_data_docs(outcome, batch_id, lake_root)
+    name = f"part-{safe_name(batch_id)}-{_stamp(outcome)}.parquet"
     if outcome.results:
         _write_atomic(validations_table(outcome), quality / VALIDATIONS_DIR, name)
-    batches = pa.Table.from_pylist([batch_row(outcome, batch_id, docs_page)], schema=BATCHES_SCHEMA)
+    batches = pa.Table.from_pylist([batch_row(outcome, batch_id)], schema=BATCHES_SCHEMA)
     _write_atomic(batches, quality / BATCHES_DIR, name)
-    publish_artifact(summary_markdown(outcome, batch_id), batch_id)
+    publish_artifact(outcome, batch_id)
 
 
 def read_quality_table(lake_root: Path, which: str) -> pa.Table | None:
@@ -361,5 +222,11 @@ def read_quality_table(lake_root: Path, which: str) -> pa.Table | None:
     files = sorted(p for p in directory.glob("*.parquet") if not p.name.startswith((".", "_")))
     if not files:
         return None
+    import pyarrow.dataset as ds
+
     schema = VALIDATIONS_SCHEMA if which == VALIDATIONS_DIR else BATCHES_SCHEMA
-    return pa.concat_tables(pq.read_table(path, schema=schema) for path in files)
+    # Files of an older schema read with the columns added since as nulls.
+    table: pa.Table = ds.dataset(
+        [str(p) for p in files], schema=schema, format="parquet"
+    ).to_table()
+    return table

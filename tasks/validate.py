@@ -5,16 +5,16 @@ The ingest flow calls `validate_batch` once per batch (never per row) and
 
 How a batch is validated:
 
-1. The Arrow table is reduced to the scalar columns the suite reads, plus
-   helper columns derived here (list columns joined by `|`, lengths, the
-   year of `created`, whether the reference id is already in the lake),
-   then converted once with `to_pandas()`. Body text is never copied into
-   pandas: only its length is.
-2. One GE run over the whole dataframe, `result_format` COMPLETE with
-   `unexpected_index_column_names=["record_id"]`.
-3. Each result is looked up by the rule name in its meta (GE returns results
-   grouped by column, not in suite order) and routed by the rule's policy:
-   `drop` rows become `RowRejection`s, a failed `fail` rule keeps the batch out.
+1. The Arrow table is reduced to the lake columns the suite reads and
+   converted once with `to_pandas()` (list columns as their elements joined
+   by `|`; `body` as an Arrow-backed column, so its text is not copied).
+2. One GE checkpoint run over the whole dataframe, `result_format` COMPLETE
+   with `unexpected_index_column_names=["record_id"]`. Its action
+   (`tasks.datadocs.LakeBatchAction`) judges the run with `judge` (the
+   policy in force of each expectation and the batch verdict, stored in the
+   run's meta) and builds the Data Docs.
+3. Rows are routed by the policies in force the run recorded: `drop` rows
+   become `RowRejection`s, a broken `fail` keeps the batch out.
 
 great_expectations is imported only inside functions here (about 6 s and
 300 MB), and its context is built once per process and reused.
@@ -23,6 +23,7 @@ great_expectations is imported only inside functions here (about 6 s and
 from __future__ import annotations
 
 import threading
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,9 +34,11 @@ import pyarrow.compute as pc
 
 from cablestream.schemas.expectations import (
     JOIN_SEPARATOR,
+    LAKE_REFERENCE_IDS,
     RULES,
     RULES_BY_NAME,
     SUITE_NAME,
+    Policy,
     Rule,
     build_suite,
 )
@@ -60,20 +63,79 @@ class RowRejection:
 class ValidationOutcome:
     accepted: pa.Table
     rejections: list[RowRejection] = field(default_factory=list)
-    # Names of `fail`-policy expectations that did not pass: non-empty keeps the batch out.
+    # Names of expectations in force as `fail` that did not pass: non-empty keeps the batch out.
     failed_expectations: list[str] = field(default_factory=list)
-    # One dict per expectation for lake/_quality/validations.
+    # One dict per expectation for lake/_quality/validations (with its policy in force).
     results: list[dict[str, Any]] = field(default_factory=list)
     # Rows validated (the batch's table), time of the run and its cost.
     rows_in: int = 0
     ran_at: datetime | None = None
     seconds: float = 0.0
-    # The GE suite result with unexpected lists capped (for Data Docs); None if GE did not run.
-    ge_result: Any = None
+    # The run's page in the lake's Data Docs (relative to the site); None if GE did not run.
+    data_docs_page: str | None = None
 
     @property
     def failed(self) -> bool:
         return bool(self.failed_expectations)
+
+    @property
+    def verdict(self) -> str:
+        """`failed` (kept out of the lake) or `passed` (written, drops and warnings counted)."""
+        return "failed" if self.failed else "passed"
+
+    @property
+    def downgraded(self) -> list[str]:
+        """Expectations whose policy in force this run was weaker than the suite's."""
+        return [row["expectation"] for row in self.results if row["policy"] != row["suite_policy"]]
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """The policies in force of one run and what they decide: the one verdict of a batch."""
+
+    policies: dict[str, Policy]
+    failed: list[str]
+
+    @property
+    def verdict(self) -> str:
+        return "failed" if self.failed else "passed"
+
+    def policies_text(self) -> str:
+        return "; ".join(
+            f"{policy}: {', '.join(n for n, p in self.policies.items() if p == policy)}"
+            for policy in ("fail", "drop", "warn")
+            if policy in self.policies.values()
+        )
+
+    def as_meta(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "failed_expectations": list(self.failed),
+            "policy_in_force": dict(self.policies),
+        }
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any]) -> Judgement:
+        return cls(policies=dict(meta["policy_in_force"]), failed=list(meta["failed_expectations"]))
+
+
+def _raised(result: Any) -> bool:
+    return bool((result.exception_info or {}).get("raised_exception"))
+
+
+def judge(suite_result: Any, rows: int) -> Judgement:
+    """The policy in force of every expectation of a GE run and the `fail`s that broke."""
+    policies: dict[str, Policy] = {}
+    broken: set[str] = set()
+    for item in suite_result.results:
+        name = item.expectation_config.meta["name"]
+        raised = _raised(item)
+        policies[name] = RULES_BY_NAME[name].policy_in_force(rows, raised)
+        if raised or not item.success:
+            broken.add(name)
+    ordered = {rule.name: policies[rule.name] for rule in RULES if rule.name in policies}
+    failed = [name for name, policy in ordered.items() if policy == "fail" and name in broken]
+    return Judgement(policies=ordered, failed=failed)
 
 
 # --- the GE engine: built once per process ------------------------------------------------
@@ -82,12 +144,9 @@ class ValidationOutcome:
 @dataclass(slots=True)
 class _Engine:
     context: Any
-    batch_definition: Any
-    suite: Any
+    validation_definition: Any
     lock: threading.Lock
     docs_sites: dict[str, str] = field(default_factory=dict)
-    # Per Data Docs site: result file name -> (GE key, capped GE result), see tasks.quality.
-    docs_results: dict[str, dict[str, tuple[Any, Any]]] = field(default_factory=dict)
 
 
 _ENGINE: _Engine | None = None
@@ -105,10 +164,14 @@ def _engine() -> _Engine:
             context = gx.get_context(mode="ephemeral")
             context.variables.progress_bars = ProgressBarsConfig(globally=False)
             datasource = context.data_sources.add_pandas("cablestream")
-            asset = datasource.add_dataframe_asset("cable_batch")
-            batch_definition = asset.add_batch_definition_whole_dataframe("whole_batch")
+            # Key-safe name; each run's batch spec names the real lake and batch.
+            asset = datasource.add_dataframe_asset("lake")
+            batch_definition = asset.add_batch_definition_whole_dataframe("batch")
             suite = context.suites.add(build_suite())
-            _ENGINE = _Engine(context, batch_definition, suite, threading.Lock())
+            definition = context.validation_definitions.add(
+                gx.ValidationDefinition(name=SUITE_NAME, data=batch_definition, suite=suite)
+            )
+            _ENGINE = _Engine(context, definition, threading.Lock())
         return _ENGINE
 
 
@@ -130,6 +193,57 @@ RESULT_FORMAT: dict[str, Any] = {
     "partial_unexpected_count": SAMPLE_SIZE,
     "return_unexpected_index_query": False,
 }
+
+
+def run_checkpoint(
+    frame: pd.DataFrame,
+    batch_id: str,
+    ran_at: datetime,
+    lake_root: Path,
+    parameters: dict[str, Any],
+) -> tuple[Any, str | None]:
+    """One GE checkpoint run of the suite over `frame`; the run and its Data Docs page."""
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    from cablestream.tasks import datadocs
+    from cablestream.tasks.quality import docs_place
+
+    engine = _engine()
+    place = docs_place(lake_root)
+    run_name = datadocs.safe_name(batch_id)
+    with engine.lock:
+        site = datadocs.ensure_site(engine.context, engine.docs_sites, place)
+        action = datadocs.LakeBatchAction(
+            name="judge-and-update-data-docs",
+            site_names=[site],
+            lake=str(lake_root),
+            batch_id=batch_id,
+            rows=len(frame),
+            docs_dir=str(place.docs_dir),
+            results_dir=str(place.results_dir),
+        )
+        # A checkpoint per run: its action carries this run's lake and batch.
+        name = f"{SUITE_NAME}-{uuid.uuid4().hex}"
+        checkpoint = engine.context.checkpoints.add(
+            gx.Checkpoint(
+                name=name,
+                validation_definitions=[engine.validation_definition],
+                actions=[action],
+                result_format=RESULT_FORMAT,
+            )
+        )
+        try:
+            result = checkpoint.run(
+                batch_parameters={"dataframe": frame},
+                expectation_parameters=parameters,
+                run_id=RunIdentifier(run_name=run_name, run_time=ran_at),
+            )
+        finally:
+            engine.context.checkpoints.delete(name)
+    ((key, suite_result),) = result.run_results.items()
+    page = datadocs.run_page(place.docs_dir, key)
+    return suite_result, (page.relative_to(place.docs_dir).as_posix() if page.is_file() else None)
 
 
 # --- the dataframe GE sees ----------------------------------------------------------------
@@ -185,56 +299,35 @@ def existing_reference_ids(lake_root: Path, candidates: pa.Array) -> set[str]:
     return {value for value in found.column("reference_id").to_pylist() if value is not None}
 
 
-def build_frame(table: pa.Table, lake_root: Path) -> pd.DataFrame:
-    """The scalar columns and helper columns of `table` that the suite reads, as pandas."""
-    columns: dict[str, Any] = {name: table.column(name) for name in _PLAIN_COLUMNS}
+def build_frame(table: pa.Table) -> pd.DataFrame:
+    """The lake columns the suite reads, as GE sees them (pandas, one conversion).
 
-    created = pc.cast(table.column("created"), pa.timestamp("ns", tz="UTC"))
-    columns["created"] = created
-    columns["created_year"] = pc.cast(pc.year(created), pa.float64())
-    deadline = pc.cast(
+    List columns become their elements joined by `|` (routing indicators for
+    `recipients`), `nondisclosure_deadline` a UTC timestamp comparable with
+    `created`; `body` stays Arrow-backed (no copy of the text).
+    """
+    import pandas as pd
+
+    columns: dict[str, Any] = {name: table.column(name) for name in _PLAIN_COLUMNS}
+    columns["created"] = pc.cast(table.column("created"), pa.timestamp("ns", tz="UTC"))
+    columns["nondisclosure_deadline"] = pc.cast(
         pc.cast(table.column("nondisclosure_deadline"), pa.timestamp("s")),
         pa.timestamp("ns", tz="UTC"),
     )
-    columns["nondisclosure_at"] = deadline
-
-    routes = _joined(table.column("recipients"), "route")
-    info_routes = _joined(table.column("info_recipients"), "route")
-    columns["routes_joined"] = pa.array(
-        [
-            JOIN_SEPARATOR.join(p for p in pair if p)
-            for pair in zip(routes, info_routes, strict=True)
-        ],
-        pa.string(),
+    columns["recipients"] = pa.array(_joined(table.column("recipients"), "route"), pa.string())
+    columns["info_recipients"] = pa.array(
+        _joined(table.column("info_recipients"), "route"), pa.string()
     )
-    columns["caveats_joined"] = pa.array(_joined(table.column("caveats")), pa.string())
-    columns["tags_joined"] = pa.array(_joined(table.column("tags")), pa.string())
-    columns["reasons_joined"] = pa.array(
-        _joined(table.column("classification_reasons")), pa.string()
-    )
-    columns["body_length"] = pc.cast(pc.utf8_length(table.column("body")), pa.float64())
-    warnings = pc.fill_null(pc.list_value_length(table.column("parse_warnings")), 0)
-    columns["has_parse_warnings"] = pc.cast(pc.greater(warnings, 0), pa.float64())
-
-    reference_ids = table.column("reference_id")
-    candidates = pc.unique(pc.drop_null(reference_ids.combine_chunks())) if len(table) else None
-    known = existing_reference_ids(lake_root, candidates) if candidates is not None else set()
-    columns["reference_id_in_lake"] = pa.array(
-        [value if value in known else None for value in reference_ids.to_pylist()], pa.string()
-    )
+    for name in ("caveats", "tags", "classification_reasons", "parse_warnings"):
+        columns[name] = pa.array(_joined(table.column(name)), pa.string())
     frame: pd.DataFrame = pa.table(columns).to_pandas()
+    frame["body"] = pd.Series(
+        pd.arrays.ArrowExtensionArray(table.column("body")), index=frame.index
+    )
     return frame
 
 
 # --- running and routing ------------------------------------------------------------------
-
-
-def _cap(result: dict[str, Any]) -> None:
-    """Cap the unbounded COMPLETE lists of one expectation result in place."""
-    for key in ("unexpected_list", "unexpected_index_list", "partial_unexpected_counts"):
-        value = result.get(key)
-        if isinstance(value, list) and len(value) > SAMPLE_SIZE:
-            result[key] = value[:SAMPLE_SIZE]
 
 
 def _observed(result: dict[str, Any]) -> str | None:
@@ -287,45 +380,36 @@ def without_rows(table: pa.Table, record_ids: set[str]) -> pa.Table:
 
 
 def validate_batch(table: pa.Table, batch_id: str, lake_root: Path) -> ValidationOutcome:
-    """Validate the batch in one GE run and route rows by each expectation's policy."""
+    """Validate the batch in one GE checkpoint run and route rows by the policies in force."""
     import time
+
+    from cablestream.tasks.datadocs import VERDICT_META
 
     ran_at = datetime.now(UTC)
     if table.num_rows == 0:
         return ValidationOutcome(accepted=table, rows_in=0, ran_at=ran_at)
 
     started = time.perf_counter()
-    frame = build_frame(table, lake_root)
-    engine = _engine()
-    with engine.lock:
-        batch = engine.batch_definition.get_batch(batch_parameters={"dataframe": frame})
-        suite_result = batch.validate(engine.suite, result_format=RESULT_FORMAT)
+    frame = build_frame(table)
+    reference_ids = table.column("reference_id").combine_chunks()
+    in_lake = existing_reference_ids(lake_root, pc.unique(pc.drop_null(reference_ids)))
+    suite_result, docs_page = run_checkpoint(
+        frame, batch_id, ran_at, lake_root.resolve(), {LAKE_REFERENCE_IDS: sorted(in_lake)}
+    )
+    judgement = Judgement.from_meta(suite_result.meta[VERDICT_META])
 
     rejected: dict[str, list[str]] = {}
-    failed: list[str] = []
     results: list[dict[str, Any]] = []
-    by_name: dict[str, dict[str, Any]] = {}
-    for expectation_result in suite_result.results:
-        as_json = expectation_result.to_json_dict()
-        name = as_json["expectation_config"]["meta"]["name"]
-        by_name[name] = as_json
-        # Cap what is kept for Data Docs (the routing lists are read from `as_json`).
-        if isinstance(expectation_result.result, dict):
-            _cap(expectation_result.result)
-
+    by_name = {
+        item.expectation_config.meta["name"]: item.to_json_dict() for item in suite_result.results
+    }
     for rule in RULES:  # suite order
         as_json = by_name[rule.name]
         result: dict[str, Any] = as_json.get("result") or {}
         raised = bool((as_json.get("exception_info") or {}).get("raised_exception"))
         success = bool(as_json["success"]) and not raised
-        element_count = int(result.get("element_count", table.num_rows))
-        policy = rule.effective_policy(element_count)
+        policy = judgement.policies[rule.name]
         unexpected = result.get("unexpected_index_list") or []
-        if raised:
-            # An expectation that could not be evaluated says nothing: keep the batch out.
-            policy = "fail"
-        if not success and policy == "fail":
-            failed.append(rule.name)
         if not success and policy == "drop":
             for entry in unexpected:
                 record_id = str(entry["record_id"])
@@ -341,8 +425,9 @@ def validate_batch(table: pa.Table, batch_id: str, lake_root: Path) -> Validatio
                 "expectation_type": rule.expectation,
                 "column": rule.column,
                 "policy": policy,
+                "suite_policy": rule.policy,
                 "success": success,
-                "element_count": element_count,
+                "element_count": int(result.get("element_count", table.num_rows)),
                 "unexpected_count": int(result.get("unexpected_count") or 0),
                 "missing_count": int(result.get("missing_count") or 0),
                 "observed_value": _observed(result),
@@ -364,24 +449,19 @@ def validate_batch(table: pa.Table, batch_id: str, lake_root: Path) -> Validatio
     return ValidationOutcome(
         accepted=accepted,
         rejections=rejections,
-        failed_expectations=failed,
+        failed_expectations=list(judgement.failed),
         results=results,
         rows_in=table.num_rows,
         ran_at=ran_at,
         seconds=time.perf_counter() - started,
-        ge_result=suite_result,
+        data_docs_page=docs_page,
     )
 
 
-def rule_for(name: str) -> Rule:
-    return RULES_BY_NAME[name]
-
-
 def record_quality(outcome: ValidationOutcome, batch_id: str, lake_root: Path) -> None:
-    """Write the batch's quality rows, Data Docs and Prefect artifact (see tasks.quality)."""
+    """Write the batch's quality rows and Prefect artifact (see tasks.quality)."""
     from cablestream.tasks.quality import record_batch_quality
 
-    # GE's Data Docs site needs an absolute directory.
     record_batch_quality(outcome, batch_id, lake_root.resolve())
 
 

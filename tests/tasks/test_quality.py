@@ -7,6 +7,7 @@ from pathlib import Path
 
 from cablestream.schemas.arrow import records_to_table
 from cablestream.schemas.record import CableRecord
+from cablestream.tasks.datadocs import forget_loaded_runs
 from cablestream.tasks.quality import publish_artifact, summary_markdown
 from cablestream.tasks.validate import record_quality, validate_batch
 
@@ -35,6 +36,12 @@ def test_summary_names_the_failed_expectation_and_drop_reasons(tmp_path: Path) -
     assert "**FAILED** (batch_subject_share)" in text
     assert "| batch_subject_share | fail | 12 |" in text
 
+    small = validate_batch(records_to_table(_records(3, subject=None)), BATCH, tmp_path)
+    text = summary_markdown(small, BATCH)
+    assert "- verdict: passed" in text
+    assert "| batch_subject_share | warn | 3 |" in text  # the policy in force, not the suite's
+    assert "in force as `warn` (batch under its minimum rows): batch_subject_share" in text
+
     records = _records(12)
     records[0].reference_id = "nope"
     passed = validate_batch(records_to_table(records), BATCH, tmp_path)
@@ -44,33 +51,43 @@ def test_summary_names_the_failed_expectation_and_drop_reasons(tmp_path: Path) -
     assert "| reference_id_format | 1 |" in text
 
 
-def test_no_artifact_outside_a_prefect_run() -> None:
-    assert publish_artifact("# x", BATCH) is False
+def test_no_artifact_outside_a_prefect_run(tmp_path: Path) -> None:
+    outcome = validate_batch(records_to_table(_records(1)), BATCH, tmp_path)
+    assert publish_artifact(outcome, BATCH) is False
 
 
-def test_artifact_per_batch_inside_a_flow(prefect_harness: str, tmp_path: Path) -> None:
+def test_artifact_per_batch_inside_a_flow_under_one_key(
+    prefect_harness: str, tmp_path: Path
+) -> None:
     import asyncio
 
     from prefect import flow
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
+    batches = ["20261125T120000Z-0000aaa1", "20261125T120100Z-0000aaa2"]
+
     @flow
-    def validate_one() -> None:
-        outcome = validate_batch(records_to_table(_records(3)), BATCH, tmp_path)
-        record_quality(outcome, BATCH, tmp_path)
+    def validate_two() -> None:
+        for batch_id in batches:
+            outcome = validate_batch(records_to_table(_records(3)), batch_id, tmp_path)
+            record_quality(outcome, batch_id, tmp_path)
 
-    validate_one()
+    validate_two()
 
-    async def read() -> list[str]:
+    async def read() -> list[tuple[str, str]]:
         async with get_client() as client:
             artifacts = await client.read_artifacts(
                 artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["cable-batch-quality"]))
             )
-            return [str(a.data) for a in artifacts]
+            return [(str(a.description), str(a.data)) for a in artifacts]
 
-    bodies = asyncio.run(read())
-    assert any(f"Validation of batch `{BATCH}`" in body for body in bodies)
+    versions = asyncio.run(read())
+    # One key, one version per batch: the Prefect UI shows the history under it.
+    for batch_id in batches:
+        (description, data), *_ = [v for v in versions if f"`{batch_id}`" in v[0]]
+        assert "- verdict: passed" in description
+        assert "policy in force" in data and "batch_subject_share" in data
 
 
 def test_data_docs_index_lists_earlier_processes_runs_and_only_this_lakes(tmp_path: Path) -> None:
@@ -86,7 +103,7 @@ def test_data_docs_index_lists_earlier_processes_runs_and_only_this_lakes(tmp_pa
     record_quality(validate_batch(table, first, lake), first, lake)
     # A new process: nothing of the first run is left in memory.
     engine = validate._engine()
-    engine.docs_results.clear()
+    forget_loaded_runs()
     store = engine.context.validation_results_store
     for key in list(store.list_keys()):
         store.remove_key(key)

@@ -99,7 +99,7 @@ def test_defective_rows_are_dropped_with_the_expectation_as_reason(tmp_path: Pat
     assert result(outcome, "reference_id_not_null")["policy"] == "warn"
     detail = {r.record_id: r.detail for r in outcome.rejections}
     assert "reference_id='ASTANA 988'" in detail[rid(1)]
-    assert "created_year=1950" in detail[rid(2)]
+    assert "created='1950-01-01" in detail[rid(2)]
     assert result(outcome, "record_id_unique")["unexpected_count"] == 2
     assert result(outcome, "created_year_in_range")["unexpected_count"] == 2
     assert set(result(outcome, "created_year_in_range")["sample_record_ids"]) == {rid(2), rid(3)}
@@ -170,7 +170,7 @@ def test_parse_warning_share_fails_the_batch(tmp_path: Path) -> None:
     records += [cable(n) for n in range(15, 20)]
     outcome = run(records, tmp_path)
     assert outcome.failed_expectations == ["batch_parse_warning_share"]
-    assert result(outcome, "batch_parse_warning_share")["observed_value"] == "0.75"
+    assert result(outcome, "batch_parse_warning_share")["observed_value"] == "75.00% unexpected"
 
 
 def test_reference_id_already_in_lake_is_reported_not_dropped(tmp_path: Path) -> None:
@@ -274,20 +274,66 @@ def test_without_rows_keeps_order_and_every_other_row(dropped: set[int]) -> None
 def test_one_ge_run_per_batch_and_one_context_per_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from great_expectations.datasource.fluent.interfaces import Batch
+    from great_expectations.core.validation_definition import ValidationDefinition
 
     from cablestream.tasks import validate
 
     runs: list[int] = []
-    original = Batch.validate
+    original = ValidationDefinition.run
 
-    def counting(self: Batch, *args: Any, **kwargs: Any) -> Any:
+    def counting(self: ValidationDefinition, *args: Any, **kwargs: Any) -> Any:
         runs.append(1)
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(Batch, "validate", counting)
+    monkeypatch.setattr(ValidationDefinition, "run", counting)
     engine = validate._engine()
     run([cable(n) for n in range(30)], tmp_path)
     run([cable(n) for n in range(5)], tmp_path)
     assert len(runs) == 2  # one per batch, whatever its size
     assert validate._engine() is engine
+
+
+def _page(lake: Path, outcome: ValidationOutcome) -> str:
+    assert outcome.data_docs_page is not None
+    return (lake / "_quality" / "data_docs" / outcome.data_docs_page).read_text(encoding="utf-8")
+
+
+def test_policy_in_force_and_verdict_are_recorded_with_the_run(tmp_path: Path) -> None:
+    """A small batch breaking a batch-level `fail` rule: in force as `warn`, the batch passes,
+    and the quality tables and GE's own run (its Data Docs page) say the same."""
+    outcome = run([cable(n, subject=None) for n in range(3)], tmp_path)
+    record_quality(outcome, BATCH, tmp_path)
+    assert outcome.verdict == "passed"
+    assert outcome.downgraded == ["batch_subject_share", "batch_parse_warning_share"]
+
+    validations = read_quality_table(tmp_path, "validations")
+    assert validations is not None
+    rows = {row["expectation"]: row for row in validations.to_pylist()}
+    share = rows["batch_subject_share"]
+    assert (share["policy"], share["suite_policy"], share["success"]) == ("warn", "fail", False)
+    batches = read_quality_table(tmp_path, "batches")
+    assert batches is not None
+    (batch,) = batches.to_pylist()
+    assert batch["verdict"] == "passed" and batch["batch_failed"] is False
+    assert "batch_subject_share" in batch["unmet_expectations"]
+    assert batch["downgraded_expectations"] == outcome.downgraded
+
+    page = _page(tmp_path, outcome)
+    assert "Succeeded" in page and "Failed" not in page.split("Status:")[1][:200]
+    assert "warn: " in page and "batch_subject_share" in page  # the policies in force
+
+    failed = run([cable(n, subject=None) for n in range(12)], tmp_path)
+    assert failed.verdict == "failed"
+    assert "Failed" in _page(tmp_path, failed).split("Status:")[1][:200]
+
+
+def test_data_docs_name_the_lake_batch_and_only_lake_columns(tmp_path: Path) -> None:
+    records = [cable(n) for n in range(12)]
+    records[0] = cable(0, caveats=["SIPDIS", "BANANA"], tags=["lower"])
+    outcome = run(records, tmp_path)
+    page = _page(tmp_path, outcome)
+    assert f"Data asset: {tmp_path.resolve()} batch {BATCH}" in page
+    for helper in ("_joined", "reference_id_in_lake", "nondisclosure_at", "has_parse_warnings"):
+        assert helper not in page, helper
+    assert "created_year<" not in page and "body_length<" not in page  # as column headings
+    assert "BANANA" in page  # the unexpected caveat, shown in the real column
