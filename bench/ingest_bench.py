@@ -42,6 +42,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from cablestream.schemas import lake as layout
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_FILES = REPO_ROOT.parent / "shared" / "corpus" / "files"
 SEEDS = REPO_ROOT.parent / "shared" / "seeds"
@@ -171,7 +173,8 @@ def _ids_of(path: Path) -> set[str]:
 
 def _readable(lake: Path, seen_files: set[Path], ids: set[str]) -> None:
     """Collect record_ids from new lake files (and quarantined rows: those are settled too)."""
-    parts = [*lake.glob("year=*/month=*/*.parquet"), *lake.glob("_quarantine/reasons/*.parquet")]
+    reasons = layout.quarantine_dir(lake, layout.QUARANTINE_REASONS_DIR)
+    parts = [*lake.glob("year=*/month=*/*.parquet"), *reasons.glob("*.parquet")]
     for part in parts:
         if part not in seen_files:
             seen_files.add(part)

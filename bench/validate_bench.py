@@ -147,6 +147,7 @@ def in_process(files: Path, rounds: int) -> dict[str, Any]:
 _CHILD = r"""
 import json, os, sys, time
 from pathlib import Path
+from cablestream.schemas import lake as layout
 if os.environ.get("BENCH_NO_VALIDATE") == "1":
     from cablestream.tasks import validate
     validate.validate_batch = lambda table, batch_id, lake: validate.ValidationOutcome(
@@ -160,7 +161,7 @@ started = time.perf_counter()
 summary = ingest_flow(inbox=sys.argv[1], lake=sys.argv[2], settle_seconds=0,
                       max_files_per_batch=1000, max_batch_bytes=1 << 30)
 wall = time.perf_counter() - started
-quality = Path(sys.argv[2]) / "_quality" / "batches"
+quality = layout.quality_dir(Path(sys.argv[2])) / "batches"
 validation_seconds = 0.0
 if quality.is_dir():
     import pyarrow.parquet as pq

@@ -168,11 +168,13 @@ def watch(
 def _existing_lake(lake: Path | None) -> Path:
     """The lake a command reads (flag, env var or default); exit 1 when there is none."""
     from cablestream.flows.settings import IngestSettings
+    from cablestream.tasks.lake import move_legacy_control
 
     lake_dir = IngestSettings.resolve(lake=lake).lake
     if not lake_dir.is_dir():
         typer.echo(f"cablestream: no lake at {lake_dir}", err=True)
         raise typer.Exit(code=1)
+    move_legacy_control(lake_dir)
     return lake_dir
 
 
@@ -180,7 +182,8 @@ def _existing_lake(lake: Path | None) -> Path:
 def report(
     lake: _Lake = None,
     out: Annotated[
-        Path | None, typer.Option(help="Page to write [default LAKE/_quality/report.html]")
+        Path | None,
+        typer.Option(help="Page to write [default LAKE.cablestream/quality/report.html]"),
     ] = None,
 ) -> None:
     """Write the offline data-quality dashboard (one self-contained HTML page)."""

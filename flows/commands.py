@@ -16,6 +16,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from cablestream.schemas import lake as layout
+
 console = Console(stderr=True)
 
 
@@ -213,7 +215,7 @@ def run_demo(inbox: Path, lake: Path, verbose: bool = False) -> None:
             (inbox / sample.name).chmod(0o644)
         console.print(f"copied the sample cables into {inbox}")
     run_ingest({"inbox": str(inbox), "lake": str(lake), "settle_seconds": 0.0}, verbose)
-    glob = f"{lake.resolve()}/year=*/month=*/*.parquet"
+    glob = f"{lake.resolve()}/**/*.parquet"
     out = Console()
     with duckdb.connect() as db:
         for title, query in (
@@ -230,6 +232,6 @@ def run_demo(inbox: Path, lake: Path, verbose: bool = False) -> None:
             out.print(table)
         out.print(f"DuckDB query:[dim]{DEMO_QUERY.format(glob=glob)}[/]")
     out.print(
-        f"lake: [bold]{lake.resolve()}[/] (ledger, quarantine and quality under _state/, "
-        "_quarantine/, _quality/)"
+        f"lake: [bold]{lake.resolve()}[/] (cable rows only); ledger, quarantine and quality "
+        f"in [bold]{layout.control_root(lake)}[/]"
     )

@@ -4,7 +4,7 @@
     1. discover  ready files (settled, or with a NAME.done marker) the ledger does not know
     2. claim     read + hash a micro-batch, claim it in one ledger transaction
     3. process   split and parse; validate the batch (one GE run)
-    4. write     Parquet to staging, renamed into year=Y/month=M/; rejects to _quarantine/
+    4. write     Parquet to staging, renamed into year=Y/month=M/; rejects to the control folder's quarantine/
     5. commit    the batch and its output files, in one ledger transaction
 
 Tasks never return results to be kept (`cache_policy=NONE`, no persistence):
@@ -27,6 +27,7 @@ from prefect.cache_policies import NONE
 
 from cablestream.flows.settings import IngestSettings
 from cablestream.tasks import batch as steps
+from cablestream.tasks import lake as lake_io
 from cablestream.tasks import validate
 from cablestream.tasks.discover import InboxFile, Settler
 from cablestream.tasks.ledger import SqliteLedger, open_ledger
@@ -248,6 +249,8 @@ def ingest_flow(
     summary = IngestSummary()
     lake_root = settings.lake.resolve()
     lake_root.mkdir(parents=True, exist_ok=True)
+    for moved in lake_io.move_legacy_control(lake_root):
+        logger.warning("moved %s out of the lake into its control folder", moved)
     inbox_root = settings.inbox.resolve()
     if inbox_root == lake_root or lake_root.is_relative_to(inbox_root):
         raise ValueError(f"the lake {lake_root} must not be inside the inbox {inbox_root}")

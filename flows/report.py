@@ -2,11 +2,12 @@
 
 `cablestream report --lake DIR` reads
 
-- `_quality/batches/` and `_quality/validations/` (written by validation),
-- `_quarantine/reasons/` (written by the ingest flow),
+- `quality/batches/` and `quality/validations/` (written by validation),
+- `quarantine/reasons/` (written by the ingest flow),
 - the lake's accepted rows (only the columns needed, one at a time),
 
-and writes `_quality/report.html` (plotly.js inlined once). Every number a
+(the first two in the lake's control folder, `schemas/lake.py`) and writes
+`quality/report.html` there (plotly.js inlined once). Every number a
 chart shows is also in an HTML table, so people (and the browser test) can
 read it without the charts; the page links to the GE Data Docs.
 """
@@ -23,10 +24,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cablestream.schemas import lake as layout
 from cablestream.schemas.arrow import CABLE_SCHEMA
 from cablestream.schemas.expectations import RULES_BY_NAME
+from cablestream.tasks.quality import DATA_DOCS_DIR
 
-REPORT_NAME = "report.html"
 TOP_REASONS = 15
 
 
@@ -314,7 +316,7 @@ def render(board: Dashboard, report_path: Path) -> str:
     """The dashboard page; links are relative to `report_path`."""
     import plotly.io as pio
 
-    docs_dir = board.lake / "_quality" / "data_docs"
+    docs_dir = layout.quality_dir(board.lake) / DATA_DOCS_DIR
 
     def docs_link(page: str | None, text: str) -> str:
         if not page:
@@ -475,7 +477,7 @@ def render(board: Dashboard, report_path: Path) -> str:
 
 def write_report(lake: Path, out: Path | None = None) -> Path:
     """Collect, render and write the dashboard; returns its path."""
-    target = out if out is not None else lake / "_quality" / REPORT_NAME
+    target = out if out is not None else layout.report_path(lake)
     target.parent.mkdir(parents=True, exist_ok=True)
     page = render(collect(lake), target)
     temporary = target.with_name(f".{target.name}.tmp")

@@ -67,9 +67,9 @@ def fresh_files(inbox: Path, ledger: Ledger, only: list[str] | None = None) -> l
 
 def has_work(inbox: Path, lake: Path, settle_seconds: float) -> bool:
     """Whether a pass would do anything: a batch to recover or a new ready file."""
-    from cablestream.tasks.ledger import ledger_path, open_ledger
+    from cablestream.tasks.ledger import open_ledger
 
-    if not ledger_path(lake).exists():
+    if not layout.ledger_path(lake).exists():
         return any(Settler(settle_seconds).ready(list(scan_inbox(inbox))))
     ledger = open_ledger(lake)
     return bool(ledger.stale_batches()) or bool(

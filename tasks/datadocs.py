@@ -12,7 +12,7 @@ Each batch is validated by a GE `Checkpoint` whose one action,
    dashboard read it from the run's meta (`VERDICT_META`);
 2. it names the real asset (the lake and the batch id) in the run's batch spec,
    which the pages show as "Data asset";
-3. it keeps a capped copy of the run in `_quality/ge_results/` and fills GE's
+3. it keeps a capped copy of the run in `quality/ge_results/` and fills GE's
    in-memory results store with the lake's last runs (the context is
    ephemeral), so the index lists earlier processes' runs and never another
    lake's.

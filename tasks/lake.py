@@ -1,8 +1,9 @@
 """Write accepted rows into the hive-partitioned lake, atomically per file.
 
-A batch's files are first written under `_staging/<batch_id>/` with the same
-relative layout they will have in the lake, then renamed into place (same
-filesystem, so each rename is atomic). pyarrow's `write_dataset` is not
+A batch's files are first written under the control folder's
+`staging/<batch_id>/` with the same relative layout they will have, then
+renamed into place: partition files into the lake, quarantine tables into the
+control folder (same filesystem, so each rename is atomic). pyarrow's `write_dataset` is not
 transactional (arrow #11781): the flow records the staged paths in the
 ledger before publishing, and recovery deletes them if the batch never commits.
 """
@@ -98,10 +99,10 @@ def stage_rows(table: pa.Table, lake: Path, batch_id: str) -> list[StagedFile]:
 
 
 def publish(lake: Path, staged: list[StagedFile]) -> list[str]:
-    """Rename staged files into the lake; returns their lake-relative paths."""
+    """Rename staged files into place; returns their relative paths (see `layout.output_path`)."""
     published = []
     for item in staged:
-        target = layout.inside(lake, lake / item.relative)
+        target = layout.output_path(lake, item.relative)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(item.staged, target)
         published.append(item.relative)
@@ -113,12 +114,36 @@ def remove_outputs(lake: Path, relative_paths: list[str], batch_id: str) -> int:
     removed = 0
     for relative in relative_paths:
         try:
-            layout.inside(lake, lake / relative).unlink()
+            layout.output_path(lake, relative).unlink()
             removed += 1
         except FileNotFoundError:
             pass
     clear_staging(lake, batch_id)
     return removed
+
+
+def move_legacy_control(lake: Path) -> list[str]:
+    """Move a lake's `_state`, `_quarantine`, ... (the first layout) into its control folder.
+
+    Without this a lake of the first layout would lose its ledger and be
+    ingested again. Returns the folders moved; refuses to merge into a folder
+    that is already there.
+    """
+    moved = []
+    control = layout.control_root(lake)
+    for legacy, current in layout.LEGACY_CONTROL_DIRS.items():
+        source = lake / legacy
+        if not source.is_dir():
+            continue
+        target = control / current
+        if target.exists():
+            raise FileExistsError(
+                f"{source} (earlier layout) and {target} both exist: merge them by hand"
+            )
+        control.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)
+        moved.append(legacy)
+    return moved
 
 
 def clear_staging(lake: Path, batch_id: str) -> None:

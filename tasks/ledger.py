@@ -1,7 +1,7 @@
 """The ingest ledger: which source file (path + content hash) went into which batch.
 
 `Ledger` is the interface the flow uses; `SqliteLedger` is the embedded
-default in `lake/_state/ledger.sqlite` (WAL). A server database can replace
+default in the control folder's `state/ledger.sqlite` (WAL, `schemas/lake.py`). A server database can replace
 it by implementing the same Protocol.
 
 States of a file row: `claimed` (a batch is working on it), then at commit
@@ -394,10 +394,6 @@ class SqliteLedger:
         return {str(state): int(count) for state, count in rows}
 
 
-def ledger_path(lake: Path) -> Path:
-    return lake / layout.STATE_DIR / layout.LEDGER_FILE
-
-
 def open_ledger(lake: Path) -> SqliteLedger:
-    """The lake's own embedded ledger (`lake/_state/ledger.sqlite`)."""
-    return SqliteLedger(ledger_path(lake))
+    """The lake's own embedded ledger (`state/ledger.sqlite` in its control folder)."""
+    return SqliteLedger(layout.ledger_path(lake))

@@ -1,6 +1,6 @@
 """Quality outputs of a validated batch: Parquet tables, Data Docs, a Prefect artifact.
 
-lake/_quality/
+LAKE.cablestream/quality/ (the lake's control folder, `schemas/lake.py`)
   validations/part-<batch_id>-<ranat>.parquet  one row per expectation per validation run
   batches/part-<batch_id>-<ranat>.parquet      one row per validation run (counts, verdict)
   data_docs/                                    GE Data Docs (index.html, one page per run)
@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from cablestream.schemas import lake as layout
+
 if TYPE_CHECKING:  # pragma: no cover
     from cablestream.tasks.datadocs import DocsPlace
     from cablestream.tasks.validate import ValidationOutcome
 
-QUALITY_DIR = "_quality"
 VALIDATIONS_DIR = "validations"
 BATCHES_DIR = "batches"
 DATA_DOCS_DIR = "data_docs"
@@ -73,7 +74,7 @@ BATCHES_SCHEMA = pa.schema(
 
 
 def quality_dir(lake_root: Path) -> Path:
-    return lake_root / QUALITY_DIR
+    return layout.quality_dir(lake_root)
 
 
 def docs_place(lake_root: Path) -> DocsPlace:

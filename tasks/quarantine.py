@@ -1,9 +1,10 @@
 """The quarantine: rejected input kept with a reason, never dropped.
 
-`lake/_quarantine/reasons/` is a Parquet table with one row per rejection
-(a whole file, a piece of a file without a cable, or a row validation
-dropped). Rows validation dropped are kept whole in `_quarantine/rows/`;
-a source file rejected whole is copied to `_quarantine/files/<sha256>.src`
+`quarantine/reasons/` (in the lake's control folder, `schemas/lake.py`) is a
+Parquet table with one row per rejection (a whole file, a piece of a file
+without a cable, or a row validation dropped). Rows validation dropped are
+kept whole in `quarantine/rows/`; a source file rejected whole is copied to
+`quarantine/files/<sha256>.src`
 (content-addressed, so a name taken from the inbox never becomes a path).
 Files are staged with the batch's other outputs and published with them.
 """
@@ -84,17 +85,14 @@ def stage_rejected_rows(lake: Path, batch_id: str, rows: pa.Table) -> int:
 
 
 def keep_source_copy(lake: Path, sha256: str, data: bytes) -> str:
-    """Copy a rejected source's bytes into the quarantine; returns the lake-relative path.
+    """Copy a rejected source's bytes into the quarantine; returns its control-folder-relative path.
 
     Content-addressed and idempotent (a copy already there is kept), written to a
     temporary name and renamed, so it is never half-written. Not a batch output:
     two batches may share it, and recovery must not delete another batch's copy.
     """
-    relative = (
-        f"{layout.QUARANTINE_DIR}/{layout.QUARANTINE_FILES_DIR}/"
-        f"{layout.quarantine_copy_name(sha256)}"
-    )
-    target = layout.inside(lake, lake / relative)
+    relative = layout.quarantine_copy_relative(sha256)
+    target = layout.output_path(lake, relative)
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
@@ -107,7 +105,7 @@ def read_reasons(lake: Path) -> pa.Table:
     """All quarantine reasons of the lake (empty table when there are none)."""
     import pyarrow.dataset as ds
 
-    folder = lake / layout.QUARANTINE_DIR / layout.QUARANTINE_REASONS_DIR
+    folder = layout.quarantine_dir(lake, layout.QUARANTINE_REASONS_DIR)
     if not folder.exists():
         return QUARANTINE_SCHEMA.empty_table()
     return ds.dataset(folder, format="parquet", schema=QUARANTINE_SCHEMA).to_table()

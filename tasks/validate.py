@@ -65,7 +65,7 @@ class ValidationOutcome:
     rejections: list[RowRejection] = field(default_factory=list)
     # Names of expectations in force as `fail` that did not pass: non-empty keeps the batch out.
     failed_expectations: list[str] = field(default_factory=list)
-    # One dict per expectation for lake/_quality/validations (with its policy in force).
+    # One dict per expectation for the quality folder's validations table (with its policy in force).
     results: list[dict[str, Any]] = field(default_factory=list)
     # Rows validated (the batch's table), time of the run and its cost.
     rows_in: int = 0

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from cablestream.flows.ingest import PAUSE_BEFORE_COMMIT_ENV, ingest_flow
+from cablestream.schemas import lake as layout
 
 from .conftest import lake_ids, parsed_ids, quarantined_ids
 
@@ -48,7 +49,7 @@ def test_sigkill_mid_batch_then_rerun_lands_every_cable_once(
 
     # The killed batch is in the lake but not committed.
     assert lake_ids(lake)
-    with sqlite3.connect(lake / "_state" / "ledger.sqlite") as db:
+    with sqlite3.connect(layout.ledger_path(lake)) as db:
         states = dict(db.execute("SELECT state, COUNT(*) FROM batches GROUP BY state").fetchall())
     assert states == {"claimed": 1}
 
@@ -58,4 +59,4 @@ def test_sigkill_mid_batch_then_rerun_lands_every_cable_once(
     assert len(rows) == len(set(rows))  # count and distinct record_id
     assert not set(rows) & set(quarantined)
     assert set(rows) | set(quarantined) == expected
-    assert not list((lake / "_staging").glob("*"))
+    assert not list((layout.control_root(lake) / layout.STAGING_DIR).glob("*"))

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from cablestream.flows.report import collect, write_report
+from cablestream.schemas import lake as layout
 from cablestream.schemas.arrow import records_to_table
 from cablestream.schemas.expectations import RULES
 from cablestream.schemas.record import CableRecord
@@ -92,7 +93,7 @@ def ingest_like(lake: Path, batch_id: str, records: list[CableRecord]) -> None:
             }
         )
     if reasons:
-        folder = lake / "_quarantine" / "reasons"
+        folder = layout.quarantine_dir(lake, layout.QUARANTINE_REASONS_DIR)
         folder.mkdir(parents=True, exist_ok=True)
         pq.write_table(
             pa.Table.from_pylist(reasons, schema=QUARANTINE_SCHEMA),
@@ -225,7 +226,7 @@ def test_data_docs_render_styled_offline(lake: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     executable = _chromium()
-    docs = lake / "_quality" / "data_docs"
+    docs = layout.quality_dir(lake) / "data_docs"
     batches = read_quality_table(lake, "batches")
     assert batches is not None
     pages = [docs / "index.html", docs / str(batches.to_pylist()[-1]["data_docs_page"])]

@@ -29,7 +29,7 @@ def _inbox(tmp_path: Path) -> Path:
 def _claim(tmp_path: Path) -> tuple[Path, SqliteLedger, steps.ClaimedBatch]:
     inbox = _inbox(tmp_path)
     lake = tmp_path / "lake"
-    ledger = SqliteLedger(lake / layout.STATE_DIR / layout.LEDGER_FILE)
+    ledger = SqliteLedger(layout.ledger_path(lake))
     files = ready_files(inbox, settle_seconds=0)
     batch = steps.read_and_claim(inbox, files, ledger, steps.new_batch_id(), 10_000_000)
     return lake, ledger, batch
@@ -43,7 +43,11 @@ def test_files_without_cables_are_quarantined_with_a_copy(tmp_path: Path) -> Non
     reasons = read_reasons(lake).to_pylist()
     by_path = {row["source_path"]: row for row in reasons if row["record_id"] is None}
     assert by_path["nocable.txt"]["reason"] == "no_cable"
-    assert (lake / by_path["nocable.txt"]["copy_path"]).read_bytes().startswith(b"hello")
+    assert (
+        layout.output_path(lake, by_path["nocable.txt"]["copy_path"])
+        .read_bytes()
+        .startswith(b"hello")
+    )
     assert ledger.counts() == {"committed": 1, "quarantined": 2}  # bomb.gz holds no cable
 
 
@@ -55,7 +59,7 @@ def test_dropped_rows_go_to_the_quarantine_with_their_reason(tmp_path: Path) -> 
         lake, ledger, batch, parsed, parsed.table.slice(1), [(victim, "subject_not_null", "x")]
     )
     assert summary.rows_quarantined == 1
-    rows = ds.dataset(lake / "_quarantine" / "rows").to_table()
+    rows = ds.dataset(layout.quarantine_dir(lake, layout.QUARANTINE_ROWS_DIR)).to_table()
     assert rows.column("record_id").to_pylist() == [victim]
     assert rows.column("quarantine_reason").to_pylist() == ["subject_not_null"]
     reasons = read_reasons(lake).to_pylist()
@@ -65,7 +69,7 @@ def test_dropped_rows_go_to_the_quarantine_with_their_reason(tmp_path: Path) -> 
 def test_a_failing_batch_is_retried_then_quarantined_whole(tmp_path: Path) -> None:
     inbox = _inbox(tmp_path)
     lake = tmp_path / "lake"
-    ledger = SqliteLedger(lake / layout.STATE_DIR / layout.LEDGER_FILE)
+    ledger = SqliteLedger(layout.ledger_path(lake))
     statuses = []
     for _ in range(3):
         files = ready_files(inbox, settle_seconds=0)
@@ -141,6 +145,6 @@ def test_recovery_clears_a_dead_batch_at_every_stage(tmp_path: Path) -> None:
         (owner,) = db.execute("SELECT owner FROM batches").fetchone()
         db.execute("UPDATE batches SET owner = ?", (f"{owner.rpartition(':')[0]}:{dead}",))
     assert staged and steps.recover(lake, ledger) == [batch.batch_id]
-    assert not (lake / layout.STAGING_DIR / batch.batch_id).exists()
+    assert not layout.staging_dir(lake, batch.batch_id).exists()
     assert ledger.counts() == {}
     assert steps.recover(lake, ledger) == []

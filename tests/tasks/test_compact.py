@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
+from cablestream.schemas import lake as layout
 from cablestream.tasks import batch as steps
 from cablestream.tasks import lake as lake_io
 from cablestream.tasks.compact import compact_lake, partition_files
@@ -107,7 +108,7 @@ def test_a_crashed_compaction_recovers_to_the_same_rows(
     _owner_died(ledger)
     assert len(steps.recover(lake, ledger)) == 1
     assert _rows(lake).equals(before)
-    staging = lake / "_staging"
+    staging = layout.control_root(lake) / layout.STAGING_DIR
     assert not staging.exists() or not any(staging.iterdir())
     assert ledger.in_flight_outputs() == set()
 

@@ -39,7 +39,7 @@ def test_rows_land_in_integer_partitions_with_batch_named_files(tmp_path: Path) 
     assert back.schema.field("year").type == pa.int32()
     assert sorted(back.column("year").to_pylist()) == [0, 2008]
     lake_io.clear_staging(lake, BATCH)
-    assert not (lake / layout.STAGING_DIR / BATCH).exists()
+    assert not layout.staging_dir(lake, BATCH).exists()
 
 
 def test_partition_values_are_recomputed_and_sanitised() -> None:

@@ -11,7 +11,7 @@ from cablestream.tasks.ledger import Candidate, ClaimedFile, FileOutcome, Sqlite
 
 
 def _ledger(tmp_path: Path) -> SqliteLedger:
-    return SqliteLedger(tmp_path / "_state" / "ledger.sqlite")
+    return SqliteLedger(tmp_path / "state" / "ledger.sqlite")
 
 
 def _commit_all(ledger: SqliteLedger, batch_id: str, claimed: list[ClaimedFile]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from cablestream.schemas import lake as layout
 from cablestream.schemas.arrow import records_to_table
 from cablestream.schemas.record import CableRecord
 from cablestream.tasks.datadocs import forget_loaded_runs
@@ -110,8 +111,10 @@ def test_data_docs_index_lists_earlier_processes_runs_and_only_this_lakes(tmp_pa
     record_quality(validate_batch(table, second, lake), second, lake)
     record_quality(validate_batch(table, other, other_lake), other, other_lake)
 
-    index = (lake / "_quality" / "data_docs" / "index.html").read_text(encoding="utf-8")
+    index = (layout.quality_dir(lake) / "data_docs" / "index.html").read_text(encoding="utf-8")
     assert first in index and second in index
     assert other not in index
-    other_index = (other_lake / "_quality" / "data_docs" / "index.html").read_text(encoding="utf-8")
+    other_index = (layout.quality_dir(other_lake) / "data_docs" / "index.html").read_text(
+        encoding="utf-8"
+    )
     assert other in other_index and first not in other_index

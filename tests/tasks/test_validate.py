@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from cablestream.schemas import lake as layout
 from cablestream.schemas.arrow import records_to_table, with_partition_columns
 from cablestream.schemas.expectations import RULES
 from cablestream.schemas.record import CableRecord, Recipient
@@ -178,11 +179,11 @@ def test_reference_id_already_in_lake_is_reported_not_dropped(tmp_path: Path) ->
     part = tmp_path / "year=2008" / "month=5"
     part.mkdir(parents=True)
     pq.write_table(old.drop_columns(["year", "month"]), part / "part-old-0.parquet")
-    # Quality and quarantine folders are not part of the data.
-    (tmp_path / "_quarantine").mkdir()
+    # The quarantine (in the control folder) is not part of the data.
+    quarantined = layout.quarantine_dir(tmp_path, layout.QUARANTINE_ROWS_DIR)
+    quarantined.mkdir(parents=True)
     pq.write_table(
-        records_to_table([cable(101, reference_id="08ASTANA1")]),
-        tmp_path / "_quarantine" / "x.parquet",
+        records_to_table([cable(101, reference_id="08ASTANA1")]), quarantined / "x.parquet"
     )
 
     records = [cable(n) for n in range(12)]
@@ -231,7 +232,7 @@ def test_quality_tables_record_every_expectation(tmp_path: Path) -> None:
     assert batch["drop_reasons"] == ["reference_id_format"]
     assert batch["batch_failed"] is False
 
-    docs = tmp_path / "_quality" / "data_docs"
+    docs = layout.quality_dir(tmp_path) / "data_docs"
     assert (docs / "index.html").is_file()
     page = docs / batch["data_docs_page"]
     assert page.is_file()
