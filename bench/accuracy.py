@@ -29,6 +29,9 @@ Release-truth artifacts (`../shared/FIELDS.md`), accounted for here and only her
 - tags: the release's tag index holds only the first TAGS line, so its list must be a
   prefix of the parsed one (compared as sets: the release's link order is not always
   the line's).
+- references: the csv column lists the cited cables the release resolved, not every
+  cable the REF line names (`USUN 6028` of 1975 is missing), so each of its ids must be
+  among the parsed ids.
 """
 
 from __future__ import annotations
@@ -254,7 +257,7 @@ def compare_field(name: str, truth: dict[str, Any], record: CableRecord) -> Comp
             return None
         expected_refs = set(truth["references"])
         got_refs = {ref.id for ref in record.references if ref.id}
-        return expected_refs == got_refs, _set_text(expected_refs), _set_text(got_refs)
+        return expected_refs <= got_refs, _set_text(expected_refs), _set_text(got_refs)
     raise ValueError(f"unknown field {name}")
 
 

@@ -29,7 +29,7 @@ FLOORS = {
         "origin": 0.9983,
         "subject": 0.9965,
         "tags": 0.9959,
-        "references": 0.8571,
+        "references": 1.0,
     },
     "corpus-bulk": {
         "reference_id": 0.9879,
