@@ -28,7 +28,8 @@ Release-truth artifacts (`../shared/FIELDS.md`), accounted for here and only her
   case, whitespace and a leading `(C)`-style marking.
 - tags: the release's tag index holds only the first TAGS line, so its list must be a
   prefix of the parsed one (compared as sets: the release's link order is not always
-  the line's).
+  the line's). The release also splits tags into words (`ZANU-PF` -> ZANU, PF;
+  `COUNTER TERRORISM`), so both sides are compared word by word.
 - references: the csv column lists the cited cables the release resolved, not every
   cable the REF line names (`USUN 6028` of 1975 is missing), so each of its ids must be
   among the parsed ids.
@@ -78,6 +79,7 @@ _WELL_FORMED_ID = re.compile(r"^\d{2}(?P<station>[A-Z]+)\d+$")
 _LEADING_MARKING = re.compile(r"^\s*\(?[A-Z]{1,4}(?:/[A-Z]{1,4})*\)\s*", re.IGNORECASE)
 _RELEASE_SUBJECT_RUN_ON = re.compile(r"\s+(?:(?:REFS?|REFTELS?)\s*:|Classified\s+By\b)", re.I)
 _WHITESPACE_RUN = re.compile(r"\s+")
+_TAG_WORD_SPLIT = re.compile(r"[\s-]+")
 
 # What in a cable's input can give the hour / the year (independent of the parser).
 _HOUR_SOURCES = re.compile(
@@ -186,6 +188,22 @@ def release_classification(record: CableRecord) -> str | None:
     return record.classification
 
 
+def _tag_words(tags: Iterable[str]) -> set[str]:
+    return {word for tag in tags for word in _TAG_WORD_SPLIT.split(tag) if word}
+
+
+def release_tags_prefix(expected: list[str], got: list[str]) -> bool:
+    """Whether the release's tags are, word for word, a prefix of the parsed list."""
+    wanted = _tag_words(expected)
+    for end in range(len(got) + 1):
+        words = _tag_words(got[:end])
+        if words == wanted:
+            return True
+        if not words <= wanted:
+            return False
+    return False
+
+
 def place_key(post: str) -> str:
     """A post's place, letters only: `Embassy The Hague` and `AMEMBASSY THE HAGUE` -> HAGUE."""
     if _DEPARTMENT.match(post):
@@ -250,7 +268,7 @@ def compare_field(name: str, truth: dict[str, Any], record: CableRecord) -> Comp
             return None
         expected_tags = [str(tag).upper() for tag in truth["tags"]]
         got_tags = [tag.upper() for tag in record.tags]
-        ok = set(got_tags[: len(expected_tags)]) == set(expected_tags)
+        ok = release_tags_prefix(expected_tags, got_tags)
         return ok, " ".join(expected_tags), " ".join(got_tags)
     if name == "references":
         if "references" not in truth:

@@ -18,8 +18,44 @@ from cablestream.tasks.parse.fields.topics import parse_subject, parse_tags
         ("TAGS: PREL PREL ZANU-PF", ["PREL", "ZANU-PF"]),
         # `TAG` in another header line is not a TAGS line.
         ("CORRECTED COPY - TAG\n\nTAGS: ECON EFIN", ["ECON", "EFIN"]),
-        # The release counts only the TAGS line itself, not a wrapped second line.
-        ("TAGS: AF AS CA EI IC\nRO, SY, UK\nSUBJECT: X", ["AF", "AS", "CA", "EI", "IC"]),
+        # Wrapped continuation lines of tag-shaped tokens belong to the list (FIELDS.md).
+        (
+            "TAGS: AF AS CA EI IC\nRO, SY, UK\nSUBJECT: X",
+            ["AF", "AS", "CA", "EI", "IC", "RO", "SY", "UK"],
+        ),
+        (
+            "TAGS: PTER PGOV PREL LE, SA\nQA, AE\nSUBJECT: X",
+            ["PTER", "PGOV", "PREL", "LE", "SA", "QA", "AE"],
+        ),
+        # After a line that ends with a comma, the next line continues whatever it holds.
+        ("TAGS: PREL, PGOV,\nKdem, Kz\nSUBJECT: X", ["PREL", "PGOV", "KDEM", "KZ"]),
+        # Stops at prose, a record dump, a page header, a caveat, an addressee line.
+        ("TAGS: PREL KZ\nThe Ambassador met the minister.", ["PREL", "KZ"]),
+        ("TAGS: PREL KZ\nid: 67870\nPGOV", ["PREL", "KZ"]),
+        ("TAGS: PREL\nSECRET PAGE 02 ROME 03067 211833Z", ["PREL"]),
+        ("TAGS: PREL\nSENSITIVE\nSUBJECT: X", ["PREL"]),
+        ("TAGS: PREL\nUSDOC FOR ITA\nSUBJECT: X", ["PREL"]),
+        ("TAGS: PREL\n\nKZ", ["PREL"]),
+        # 0444_23bbc5776d521531.txt: the LaTeX form, `<u>` already gone, no colon.
+        (
+            "EO 12958 DECL: 02/10/2019 TAGS PREL PGOV PTER ECON AF PK IN",
+            ["PREL", "PGOV", "PTER", "ECON", "AF", "PK", "IN"],
+        ),
+        # Label variants: `TAG:`, lower case, misspellings seen in real cables.
+        ("TAG: PREL KZ", ["PREL", "KZ"]),
+        ("tags: prel kz", ["PREL", "KZ"]),
+        ("TAS: PREL KZ", ["PREL", "KZ"]),
+        ("TGS: PREL KZ", ["PREL", "KZ"]),
+        ("TAGES: PREL KZ", ["PREL", "KZ"]),
+        # Person tags stay as their words; multi-word tags after a comma are one tag.
+        ("TAGS: OVIP BIDEN JOSEPH PREL", ["OVIP", "BIDEN", "JOSEPH", "PREL"]),
+        ("TAGS: PHUM, PREL, HUMAN RIGHTS", ["PHUM", "PREL", "HUMAN RIGHTS"]),
+        # 3714_3fb022f7860e955b.html (corpus-bulk)
+        (
+            "TAGS PINR, KCRM, PGOV, EINV, ECON, KCOR, BU, Organized Crime",
+            ["PINR", "KCRM", "PGOV", "EINV", "ECON", "KCOR", "BU", "ORGANIZED CRIME"],
+        ),
+        ("TAGS: PREL PGOV, KZ", ["PREL", "PGOV", "KZ"]),
         ("no tags here", []),
     ],
 )
