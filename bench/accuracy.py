@@ -179,11 +179,17 @@ def clean_release_subject(subject_start: str) -> str:
     return cleaned.rstrip().removesuffix("\\").rstrip()
 
 
+# The release's vocabulary: NOFORN is written only after these (never `UNCLASSIFIED//NOFORN`).
+_NOFORN_CLASSES = frozenset({"CONFIDENTIAL", "SECRET", "TOP SECRET"})
+# Where a text says NOFORN (the release ignores paragraph markings such as `(S/NF)`).
+_NOFORN_TEXT = re.compile(r"NOFORN|NOFRN|NOT RELEASABLE TO FOREIGN", re.I)
+
+
 def release_classification(record: CableRecord) -> str | None:
     """The record's classification written the way the release writes it."""
     if record.classification is None:
         return None
-    if "NOFORN" in record.caveats and "NOFORN" not in record.classification:
+    if "NOFORN" in record.caveats and record.classification in _NOFORN_CLASSES:
         return f"{record.classification}//NOFORN"
     return record.classification
 
@@ -227,12 +233,19 @@ def truth_station(truth: dict[str, Any]) -> str | None:
     return match["station"] if match else None
 
 
-def input_supplies(name: str, record: CableRecord | None, rendering: str) -> bool:
+def input_supplies(
+    name: str, record: CableRecord | None, rendering: str, truth_noforn: bool = False
+) -> bool:
     """Whether the cable's input can supply the field at all (FIELDS.md: headerless
-    extracts with no DTG, no date and no DECL date cannot give a year or an hour)."""
-    if name not in ("reference_id", "created_hour") or rendering in METADATA_RENDERINGS:
+    extracts with no DTG, no date and no DECL date cannot give a year or an hour; a
+    text that nowhere says NOFORN cannot give the release's `//NOFORN`)."""
+    if rendering in METADATA_RENDERINGS:
         return True
     text = record.body if record is not None else ""
+    if name == "classification":
+        return not truth_noforn or bool(_NOFORN_TEXT.search(text))
+    if name not in ("reference_id", "created_hour"):
+        return True
     if _HOUR_SOURCES.search(text):
         return True
     return name == "reference_id" and bool(_DECL_DATE.search(text))
@@ -285,7 +298,8 @@ def apart_reason(
     """Why a field of a cable is counted apart, or None when it is compared."""
     if name in ("reference_id", "station") and truth_station(truth) is None:
         return APART_ARTIFACT
-    if not input_supplies(name, record, rendering):
+    truth_noforn = str(truth["classification"]).endswith("//NOFORN")
+    if not input_supplies(name, record, rendering, truth_noforn):
         return APART_NO_INPUT
     return None
 

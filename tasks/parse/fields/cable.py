@@ -118,9 +118,11 @@ def parse_cable(raw: str, rendering: str, release: ReleaseMetadata | None = None
         warnings.append("paragraph_number_repaired")
     record.summary = body.parse_summary(regions.text)
 
+    slot_lines = [regions.serial.trailer, *_caveat_slot(regions.preamble).split("\n")]
     caveats = [
         *regions.serial.caveats,
-        *classification.parse_caveat_lines(_caveat_slot(regions.preamble).split("\n")),
+        *classification.parse_caveat_lines(slot_lines[1:]),
+        *classification.parse_caveat_words(slot_lines),
     ]
     if decl_marker:
         caveats.append(decl_marker)

@@ -63,15 +63,21 @@ class SerialLine:
     # Where the line starts and ends in the text; both 0 when there is no serial line.
     start: int = 0
     end: int = 0
+    # What follows the serial on its line (passing lines that a rendering joined on).
+    trailer: str = ""
 
 
 def normalize_classification(word: str, caveats: list[str]) -> str:
     """`UNCLAS` + `SENSITIVE` -> `UNCLASSIFIED//FOR OFFICIAL USE ONLY`; others upper-cased."""
     word = _DOUBLED_FIRST_LETTER.sub(r"\1", " ".join(word.upper().split()))
     if word in ("UNCLAS", "UNCLASSIFIED"):
-        sensitive = {"SENSITIVE", "SENSITIVE BUT UNCLASSIFIED", "FOR OFFICIAL USE ONLY"} & set(
-            caveats
-        )
+        # EFTO (encrypted for transmission only) marks unclassified traffic as sensitive too.
+        sensitive = {
+            "SENSITIVE",
+            "SENSITIVE BUT UNCLASSIFIED",
+            "FOR OFFICIAL USE ONLY",
+            "EFTO",
+        } & set(caveats)
         return _FOUO_CLASSIFICATION if sensitive else "UNCLASSIFIED"
     return word
 
@@ -162,7 +168,13 @@ def find_serial_line(text: str) -> SerialLine:
     if station and set(station) == {"X"}:
         station = None  # redacted by the publisher: the origin line may still name it
     return SerialLine(
-        match["classification"], station, int(match["serial"]), caveats, match.start(), match.end()
+        match["classification"],
+        station,
+        int(match["serial"]),
+        caveats,
+        match.start(),
+        match.end(),
+        match["trailer"],
     )
 
 
@@ -177,6 +189,23 @@ def parse_caveat_lines(lines: list[str]) -> list[str]:
         leading = _LEADING_CAVEATS.match(line)
         if leading:
             found.extend(token.upper() for token in _CAVEAT_IN_RUN.findall(leading.group(0)))
+    return found
+
+
+# A caveat written in capitals as a word of an upper-case handling line, also at its end
+# (`SOUTHCOM ALSO FOR POLAD SENSITIVE SIPDIS`, `… USDA FOR FAS/OA SIPDIS SENSITIVE`).
+_CAVEAT_WORD = regex.compile(
+    rf"(?<![A-Za-z])(?:{_CAVEAT_ALTERNATION.replace('(?i)', '')})(?![a-z])"
+)
+_LOWER_CASE = regex.compile(r"[a-z]")
+
+
+def parse_caveat_words(lines: list[str]) -> list[str]:
+    """Caveats written anywhere in upper-case handling lines (prose lines are skipped)."""
+    found: list[str] = []
+    for line in lines:
+        if not _LOWER_CASE.search(line):
+            found.extend(_CAVEAT_WORD.findall(line))
     return found
 
 
