@@ -17,7 +17,8 @@ NoCable chunks next to a found cable. Misses go to `bench/out/accuracy_<corpus>.
 
 Release-truth artifacts (`../shared/FIELDS.md`), accounted for here and only here:
 - reference_id / station: an id that is not `<YY><STATION><serial>` is garbled by the
-  release (`7575LIBREVILLE1895`, `09SECTION01OF03SANJOSE525`): counted apart.
+  release (`7575LIBREVILLE1895`, `09SECTION01OF03SANJOSE525`), and so is a station with
+  the EFTO caveat fused in (`09EFTOLONDON2688`, stations/README.md): counted apart.
 - created: the release's minutes are not truth (corpus README); compared to the hour.
 - classification: the release writes NOFORN into the classification (`SECRET//NOFORN`);
   the record keeps it as a caveat, so `classification + "//NOFORN"` is compared.
@@ -75,6 +76,8 @@ APART_NO_INPUT = "no input"
 APART_ARTIFACT = "release artifact"
 
 _WELL_FORMED_ID = re.compile(r"^\d{2}(?P<station>[A-Z]+)\d+$")
+# The release fused the EFTO caveat of `UNCLAS EFTO LONDON 002688` into the station.
+_FUSED_CAVEAT = "EFTO"
 # `(C)`, `(SBU)`, `(S/NF)` in front of a subject; the release sometimes lost the `(`.
 _LEADING_MARKING = re.compile(r"^\s*\(?[A-Z]{1,4}(?:/[A-Z]{1,4})*\)\s*", re.IGNORECASE)
 _RELEASE_SUBJECT_RUN_ON = re.compile(r"\s+(?:(?:REFS?|REFTELS?)\s*:|Classified\s+By\b)", re.I)
@@ -229,8 +232,11 @@ def same_place(release_origin: str, parsed_origin: str | None) -> bool:
 
 
 def truth_station(truth: dict[str, Any]) -> str | None:
+    """The station of the release's id; None when the release garbled the id."""
     match = _WELL_FORMED_ID.match(str(truth["reference_id"]))
-    return match["station"] if match else None
+    if match is None or match["station"].startswith(_FUSED_CAVEAT):
+        return None
+    return match["station"]
 
 
 def input_supplies(

@@ -32,12 +32,19 @@ _CLASSIFICATION_WORD = (
     r"T?TOP SECRET|S?SECRET|C?CONFIDENTIAL|U?UNCLASSIFIED|U?UNCLAS|L?LIMITED OFFICIAL USE"
 )
 
+# Lines that may be the serial line: a classification word opens them (publishers sometimes
+# left a stray `]` or `>` before it). Only these lines are matched in full, each cut to
+# _MAX_SERIAL_LINE characters, so the scan stays linear on any input.
+_SERIAL_CANDIDATE = regex.compile(rf"(?im)^[ \t\]\[|>*#.-]{{0,10}}+(?={_CLASSIFICATION_WORD})")
+_MAX_SERIAL_LINE = 400
 _SERIAL_LINE = regex.compile(
-    rf"(?im)^[ \t]*(?P<classification>{_CLASSIFICATION_WORD})"
-    rf"(?P<markers>(?:[ \t]*/{{1,2}}[ \t]*|[ \t]+)(?:{_CAVEAT_ALTERNATION}|E F T O))*"
-    r"[ \t]+(?:SECTION[ \t]+\d{1,2}[ \t]+OF[ \t]+\d{1,2}[ \t]+)?"
-    r"(?:\d{2}[ \t]+)?(?!SECTION\b)(?P<station>[A-Z][A-Z.'-]*(?:[ \t][A-Z][A-Z.'-]*){0,3})[ \t]+0*(?P<serial>\d{1,7})"
-    r"(?P<trailer>(?:[ \t]+[^\n]*)?)$"
+    rf"(?i)(?P<classification>{_CLASSIFICATION_WORD})"
+    rf"(?P<markers>(?:[ \t]{{0,10}}+/{{1,2}}+[ \t]{{0,10}}+|[ \t]{{1,10}}+)(?:{_CAVEAT_ALTERNATION}|E F T O))*+"
+    r"[ \t]{1,10}+(?:SECTION[ \t]{1,10}+\d{1,2}[ \t]{1,10}+OF[ \t]{1,10}+\d{1,2}[ \t]{1,10}+)?"
+    r"(?:\d{2}[ \t]{1,10}+)?(?!SECTION\b)"
+    r"(?P<station>[A-Z][A-Z.'-]{0,30}+(?:[ \t][A-Z][A-Z.'-]{0,30}+){0,3}?)[ \t]{1,10}+0*+(?P<serial>\d{1,7}+)"
+    # The serial may be glued to what follows (`ANKARA 008305S/CT FOR REAP`), never to a digit.
+    r"(?P<trailer>[^\n\d][^\n]*+)?$"
 )
 _CAVEAT_TOKEN = regex.compile(rf"(?i)\b(?:{_CAVEAT_ALTERNATION})\b")
 # A run of caveats, also glued together (`SIPDISNOFORN` is two), ending at a word boundary.
@@ -46,7 +53,7 @@ _CAVEAT_IN_RUN = regex.compile(rf"(?i){_CAVEAT_ALTERNATION}")
 # A bare classification line at the very top of old printouts and some renderings.
 # Also the field form `CLASSIFICATION: SECRET` of some extracts.
 _BARE_CLASSIFICATION = regex.compile(
-    rf"(?im)^[ \t]*(?:CLASSIFICATION:[ \t]*)?({_CLASSIFICATION_WORD})[ \t]*$"
+    rf"(?im)^[ \t]{{0,40}}+(?:CLASSIFICATION:[ \t]{{0,10}}+)?({_CLASSIFICATION_WORD})[ \t]{{0,40}}+$"
 )
 _DOUBLED_FIRST_LETTER = regex.compile(r"^(\w)\1(?=[A-Z])")
 _FOUO_CLASSIFICATION = "UNCLASSIFIED//FOR OFFICIAL USE ONLY"
@@ -151,16 +158,29 @@ def decide_classification(
     return Classification(None, caveats, ["classification_missing"])
 
 
+def _line_end(text: str, position: int) -> int:
+    """The end of the line `position` is on (a line cut at _MAX_SERIAL_LINE ends later)."""
+    end = text.find("\n", position)
+    return len(text) if end < 0 else end
+
+
 def find_serial_line(text: str) -> SerialLine:
     """The first classification + station + serial line, or the bare classification word."""
-    match = _SERIAL_LINE.search(text)
+    match, line_start = None, 0
+    for candidate in _SERIAL_CANDIDATE.finditer(text):
+        line_end = text.find("\n", candidate.end(), candidate.end() + _MAX_SERIAL_LINE)
+        end = line_end if line_end >= 0 else min(len(text), candidate.end() + _MAX_SERIAL_LINE)
+        match = _SERIAL_LINE.match(text, candidate.end(), end)
+        if match is not None:
+            line_start = candidate.start()
+            break
     if match is None:
         bare = _BARE_CLASSIFICATION.search(text)
         word = bare.group(1) if bare else None
         return SerialLine(word, None, None, end=0)
     caveats = [token.upper() for token in _CAVEAT_TOKEN.findall(match["markers"] or "")]
     # Caveats run on after the serial when a rendering joined lines: `… 000251 NOFORN SIPDIS`.
-    trailer = _LEADING_CAVEATS.match(match["trailer"])
+    trailer = _LEADING_CAVEATS.match(match["trailer"] or "")
     caveats += (
         [token.upper() for token in _CAVEAT_IN_RUN.findall(trailer.group(0))] if trailer else []
     )
@@ -172,9 +192,9 @@ def find_serial_line(text: str) -> SerialLine:
         station,
         int(match["serial"]),
         caveats,
-        match.start(),
-        match.end(),
-        match["trailer"],
+        line_start,
+        _line_end(text, match.end()),
+        match["trailer"] or "",
     )
 
 

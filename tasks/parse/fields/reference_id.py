@@ -26,6 +26,13 @@ def station_of(reference_id: str | None) -> str | None:
     return match["station"] if match else None
 
 
+def _truncated(serial: int, de_serial: int) -> bool:
+    """Whether the serial line lost trailing digits (`REYKJAVIK 00040QSITIVE` for #0401):
+    the DE line's number is longer and starts with the serial line's digits."""
+    short, long = str(serial), str(de_serial)
+    return serial != de_serial and len(long) > len(short) and long.startswith(short)
+
+
 def decide_reference_id(
     station: str | None,
     serial: int | None,
@@ -36,9 +43,12 @@ def decide_reference_id(
     """The id from the text, unless the release names the cable itself.
 
     The serial comes from the serial line; the DE line's `#9854` holds only the low
-    four digits of `49854`, so it is the last resort.
+    four digits of `49854`, so it is the last resort, or the fix of a serial line
+    that lost its last digits.
     """
     number = serial if serial is not None else de_serial
+    if serial is not None and de_serial is not None and _truncated(serial, de_serial):
+        number = de_serial
     parsed = (
         format_reference_id(year, station, number)
         if station and number is not None and year is not None

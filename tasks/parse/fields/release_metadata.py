@@ -51,11 +51,17 @@ def find_release_metadata(text: str) -> ReleaseMetadata:
     )
 
 
+# What a release id looks like, garbled ones included (`7575LIBREVILLE1895`); a date
+# taken from a damaged row (`2009-06-23 10:45:00`) is not one.
+_ID_SHAPE = regex.compile(r"^\d{2}[A-Z0-9]*[A-Z][A-Z0-9]*\d$")
+
+
 def merged(carried: ReleaseMetadata, found: ReleaseMetadata) -> ReleaseMetadata:
     """The metadata the splitter carried, its gaps filled from what the text prints."""
+    carried_id = carried.reference_id if _ID_SHAPE.match(carried.reference_id or "") else None
     return dataclasses.replace(
         carried,
-        reference_id=carried.reference_id or found.reference_id,
+        reference_id=carried_id or found.reference_id,
         created=carried.created or found.created,
         classification=carried.classification or found.classification,
         origin=carried.origin or found.origin,

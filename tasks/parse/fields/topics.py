@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import regex
 
 from cablestream.tasks.parse.fields.classification import dedupe
@@ -31,6 +33,8 @@ _NOT_A_TAG_LINE = regex.compile(
 # (`…, HUMAN RIGHTS`, `…, Organized Crime`).
 _TAG_CODE = regex.compile(r"^[A-Z]{2,5}$")
 _MAX_TAG_LINES = 4
+# Markers tried before giving up: a real preamble has one or two.
+_MAX_TAG_MARKERS = 20
 # `SUBJECT: …` / `SUBJ: …` at a line start; sharing a line with TAGS only with its colon
 # (`… the subject of …` in a passing instruction is not one).
 _SUBJECT = regex.compile(
@@ -75,16 +79,26 @@ def _continues_tags(line: str, previous: str) -> bool:
     )
 
 
+def _following_lines(text: str, position: int, count: int) -> list[str]:
+    """Up to `count` lines after the one `position` is on, without copying the rest of text."""
+    lines = []
+    start = text.find("\n", position)
+    while start >= 0 and len(lines) < count:
+        end = text.find("\n", start + 1)
+        lines.append(text[start + 1 : end if end >= 0 else len(text)])
+        start = end
+    return lines
+
+
 def parse_tags(text: str) -> list[str]:
     """Tag tokens of the TAGS line and its wrapped continuation lines, upper-cased, in
     order, de-duplicated; stops at SUBJECT, prose, a record dump or a page header."""
     # The first TAGS marker that is followed by tags (`CORRECTED COPY - TAG` is not).
-    for match in _TAGS.finditer(text):
+    for match in itertools.islice(_TAGS.finditer(text), _MAX_TAG_MARKERS):
         first, *cut = _SUBJECT_ON_TAGS_LINE.split(match["tags"], maxsplit=1)
         raw = [first]
         if not cut:
-            following = text[match.end() :].split("\n", _MAX_TAG_LINES + 1)[1 : _MAX_TAG_LINES + 1]
-            for line in following:
+            for line in _following_lines(text, match.end(), _MAX_TAG_LINES):
                 line = line.strip()
                 if not _continues_tags(line, raw[-1]):
                     break

@@ -211,3 +211,22 @@ def test_release_metadata_date_forms() -> None:
         "id: 1 date: 10/8/2009 14:21 refid: 09QUITO873 origin: Embassy Quito classification: SECRET"
     )
     assert found.created == datetime(2009, 10, 8, 14, 21, tzinfo=UTC)
+
+
+def test_a_serial_line_that_lost_digits_is_fixed_from_the_de_line() -> None:
+    # 0798_b6a4a8bc0ce66548.txt (corpus-bulk): `REYKJAVIK 00040QSITIVE`, `DE RUEHRK #0401/01`.
+    assert decide_reference_id("REYKJAVIK", 40, 401, 2006, None).value == "06REYKJAVIK401"
+    # Different numbers that are no truncation keep the serial line's.
+    assert decide_reference_id("NAIROBI", 4428, 4427, 2007, None).value == "07NAIROBI4428"
+
+
+def test_a_damaged_release_id_gives_way_to_the_printed_one() -> None:
+    from cablestream.schemas.record import ReleaseMetadata
+    from cablestream.tasks.parse.fields.release_metadata import merged
+
+    carried = ReleaseMetadata(reference_id="2009-06-23 10:45:00", origin="Embassy Bern")
+    found = ReleaseMetadata(reference_id="09BERN260")
+    assert merged(carried, found).reference_id == "09BERN260"
+    assert merged(ReleaseMetadata(reference_id="7575LIBREVILLE1895"), found).reference_id == (
+        "7575LIBREVILLE1895"
+    )
