@@ -85,7 +85,7 @@ def test_old_cable_without_routing_indicators() -> None:
     record = _cable(text)
     assert record.reference_id == "72TEHRAN1164"
     assert record.precedence == "ROUTINE"
-    assert record.summary == "AZIMI ASKS"
+    assert record.summary == "AZIMI ASKS."
     assert [ref.id for ref in record.references] == ["72TEHRAN1091", "72TEHRAN263", "72MOSCOW1603"]
     assert record.nondisclosure_deadline is None
 
