@@ -133,7 +133,11 @@ def parse_cable(raw: str, rendering: str, release: ReleaseMetadata | None = None
     warnings += decided.warnings
 
     when = created.decide_created(
-        regions.header, regions.preamble, release.created, record.nondisclosure_deadline
+        regions.header,
+        regions.preamble,
+        release.created,
+        record.nondisclosure_deadline,
+        regions.text,
     )
     record.created, record.precedence = when.value, when.precedence
     warnings += when.warnings

@@ -31,8 +31,10 @@ def decide_created(
     preamble: str,
     release_created: datetime | None,
     deadline: date | None,
+    text: str = "",
 ) -> Created:
-    """The cable's creation time from its text, else the release's, else the DECL date."""
+    """The cable's creation time from its text, else the release's, else the DECL date
+    (with the weekday-named dates of `text` to choose the hold)."""
     value, precedence = dtg.parse_dtg(header or preamble)
     if value is None:
         value, precedence = dtg.parse_unwrapped_dtg(f"{header}\n{preamble}")
@@ -44,7 +46,7 @@ def decide_created(
     if release_created is not None:
         return Created(release_created, None, ["created_from_release_metadata"])
     if deadline is not None:
-        year = dtg.infer_year_from_declassification(deadline)
+        year = dtg.infer_year_from_declassification(deadline, text)
         if year is not None:
             day = min(deadline.day, 28) if deadline.month == 2 else deadline.day
             inferred = datetime(year, deadline.month, day, tzinfo=UTC)
