@@ -24,8 +24,10 @@ Release-truth artifacts (`../shared/FIELDS.md`), accounted for here and only her
   the record keeps it as a caveat, so `classification + "//NOFORN"` is compared.
 - origin: the release writes `Embassy Paris` where the telegram writes `AMEMBASSY PARIS`;
   places are compared (`same_place`), not spellings.
-- subject_start: a lost leading `(`, a run-on into `REF:` / `Classified By`, a trailing
-  line-continuation `\\` are removed from the truth; it is compared as a prefix, ignoring
+- subject_start: a lost leading `(` (also a lost leading quote or bracket), a run-on into
+  `REF:` / `Classified By` (also glued: `…CAIROClassified By:`), a trailing
+  line-continuation `\\`, a trailing `...` where the release cut it, the label of a doubled
+  `SUBJECT: SUBJECT:` are removed from the truth; it is compared as a prefix, ignoring
   case, whitespace and a leading `(C)`-style marking.
 - tags: the release's tag index holds only the first TAGS line, so its list must be a
   prefix of the parsed one (compared as sets: the release's link order is not always
@@ -80,7 +82,10 @@ _WELL_FORMED_ID = re.compile(r"^\d{2}(?P<station>[A-Z]+)\d+$")
 _FUSED_CAVEAT = "EFTO"
 # `(C)`, `(SBU)`, `(S/NF)` in front of a subject; the release sometimes lost the `(`.
 _LEADING_MARKING = re.compile(r"^\s*\(?[A-Z]{1,4}(?:/[A-Z]{1,4})*\)\s*", re.IGNORECASE)
-_RELEASE_SUBJECT_RUN_ON = re.compile(r"\s+(?:(?:REFS?|REFTELS?)\s*:|Classified\s+By\b)", re.I)
+_RELEASE_SUBJECT_RUN_ON = re.compile(r"\s*(?:(?:REFS?|REFTELS?)\s*:|Classified\s+By\b)", re.I)
+# The release lost a leading opening mark: `(`, a quote, a bracket.
+_LEADING_OPENERS = re.compile(r"^[\s(\"“‘'\[]+")
+_DOUBLED_LABEL = re.compile(r"^\s*SUBJ(?:ECT)?\s*:\s*", re.I)
 _WHITESPACE_RUN = re.compile(r"\s+")
 _TAG_WORD_SPLIT = re.compile(r"[\s-]+")
 
@@ -171,15 +176,18 @@ def _squash(text: str) -> str:
 
 
 def normalize_subject(text: str) -> str:
-    """Case- and whitespace-insensitive form, without a leading `(C)`-style marking."""
-    return _squash(_LEADING_MARKING.sub("", text))
+    """Case- and whitespace-insensitive form, without a leading `(C)`-style marking and
+    without leading opening marks (the release lost them: `CUBA IS) A STATE …`)."""
+    return _squash(_LEADING_OPENERS.sub("", _LEADING_MARKING.sub("", text)))
 
 
 def clean_release_subject(subject_start: str) -> str:
-    """The release's subject without its artifacts: a run-on into REF / Classified By and
-    a trailing line-continuation backslash (the lost `(` is handled by the marking rule)."""
-    cleaned = _RELEASE_SUBJECT_RUN_ON.split(subject_start, maxsplit=1)[0]
-    return cleaned.rstrip().removesuffix("\\").rstrip()
+    """The release's subject without its artifacts: the label of a doubled `SUBJECT:
+    SUBJECT:`, a run-on into REF / Classified By (also glued), a trailing `...` where it
+    cut the subject, a trailing line-continuation backslash. Lost leading `(` and quotes
+    are handled by `normalize_subject`."""
+    cleaned = _RELEASE_SUBJECT_RUN_ON.split(_DOUBLED_LABEL.sub("", subject_start), maxsplit=1)[0]
+    return cleaned.rstrip().removesuffix("...").removesuffix("\\").rstrip()
 
 
 # The release's vocabulary: NOFORN is written only after these (never `UNCLASSIFIED//NOFORN`).

@@ -37,10 +37,20 @@ _MAX_TAG_LINES = 4
 _MAX_TAG_MARKERS = 20
 # `SUBJECT: …` / `SUBJ: …` at a line start; sharing a line with TAGS only with its colon
 # (`… the subject of …` in a passing instruction is not one).
+# A damaged `UBJECT:` (first letter lost) counts with its colon.
 _SUBJECT = regex.compile(
-    r"(?m)(?:^[ \t]*(?i:subj(?:ect)?)\b[ \t]*[:.;-]?|[ \t](?i:subj(?:ect)?):)[ \t]*(?P<subject>[^\n]*)"
+    r"(?m)(?:^[ \t]*(?i:subj(?:ect)?)\b[ \t]*[:.;-]?|^[ \t]*(?i:ubject):|[ \t](?i:subj(?:ect)?):)"
+    r"[ \t]*(?P<subject>[^\n]*)"
+)
+# A doubled label: `SUBJECT: SUBJECT: …`.
+_REPEATED_SUBJECT_LABEL = regex.compile(r"^(?:(?i:subj(?:ect)?)[ \t]*:[ \t]*)+")
+# Where a subject runs on into the next field on the same or the next line, also glued
+# (`… EGYPTREF: …`): REF labels in capitals or `Ref(s):`, and `Classified By`.
+_SUBJECT_RUN_ON = regex.compile(
+    r"(?:(?<=[ \t])|(?<=[A-Z]))(?:REF(?:TEL)?S?[ \t]*:|(?i:ref\(s\)):)|[ \t](?i:classified[ \t]+by)\b"
 )
 _MAX_SUBJECT_LINES = 4
+_MAX_SUBJECT_LABELS = 3
 _TAG_TOKEN = regex.compile(r"[A-Za-z0-9][A-Za-z0-9_&-]*")
 _CONNECTOR_END = regex.compile(
     r"(?i)(?:\b(?:OF|THE|AND|TO|IN|ON|FOR|A|AN|WITH|AT|BY|FROM|OR|ITS|HIS|HER|THEIR|NEW)|[,:;-])$"
@@ -119,11 +129,18 @@ def parse_subject(text: str, *, double_spaced: bool) -> str | None:
 
     A wrap crosses a blank line only where the rendering puts blank lines
     between all lines, or where the line so far visibly continues (`… BOARD OF`).
-    An upper-case subject continues only with upper-case lines.
+    An upper-case subject continues only with upper-case lines. A doubled label
+    (`SUBJECT: SUBJECT: …`, put on two lines by normalisation) gives the second one.
     """
-    match = _SUBJECT.search(text)
-    if match is None:
-        return None
+    for match in itertools.islice(_SUBJECT.finditer(text), _MAX_SUBJECT_LABELS):
+        subject = _unwrapped_subject(text, match, double_spaced)
+        if subject is not None:
+            return subject
+    return None
+
+
+def _unwrapped_subject(text: str, match: regex.Match[str], double_spaced: bool) -> str | None:
+    """One SUBJECT label's text over its continuation lines; None when empty."""
     lines = text.split("\n")
     parts = [match["subject"].strip()]
     upper = _mostly_upper(parts[0])
@@ -140,5 +157,8 @@ def parse_subject(text: str, *, double_spaced: bool) -> str | None:
         if FIELD_START.match(line) or (upper and parts[0] and not _mostly_upper(line)):
             break
         parts.append(line)
-    subject = " ".join(" ".join(parts).split())
+    subject = _REPEATED_SUBJECT_LABEL.sub("", " ".join(" ".join(parts).split()))
+    run_on = _SUBJECT_RUN_ON.search(subject)
+    if run_on is not None and run_on.start() > 0:
+        subject = subject[: run_on.start()].rstrip()
     return subject or None

@@ -107,3 +107,23 @@ def test_parse_tags(text: str, tags: list[str]) -> None:
 )
 def test_parse_subject(text: str, double_spaced: bool, subject: str | None) -> None:
     assert parse_subject(text, double_spaced=double_spaced) == subject
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # 0840_4a83e47b4bb3218c.txt (corpus-bulk), after normalisation put each label on its line.
+        "SUBJECT:\nSUBJECT: AFGHANISTAN: A SNAPSHOT OF THE NORTHEAST\n\nClassified By: X",
+        "SUBJECT: SUBJECT: AFGHANISTAN: A SNAPSHOT OF THE NORTHEAST\n",
+        "SUBJ: AFGHANISTAN: A SNAPSHOT OF THE NORTHEAST\n",
+        "SUBJECT AFGHANISTAN: A SNAPSHOT OF THE NORTHEAST\n",
+        "UBJECT: AFGHANISTAN: A SNAPSHOT OF THE NORTHEAST\n",
+        "SUBJECT: AFGHANISTAN: A SNAPSHOT OF THE NORTHEAST REF: STATE 12\n",
+        "SUBJECT: AFGHANISTAN: A SNAPSHOT OF THE NORTHEASTREF: STATE 12\n",
+        "SUBJECT: AFGHANISTAN: A SNAPSHOT OF THE NORTHEAST\nClassified By: Amb. X for reasons 1.4 (b)",
+        "SUBJECT: AFGHANISTAN: A SNAPSHOT OF THE NORTHEAST Classified By: Amb. X",
+        "SUBJECT: AFGHANISTAN: A SNAPSHOT OF THE\nNORTHEAST\n\nREF: STATE 12",
+    ],
+)
+def test_subject_label_variants_and_stops(text: str) -> None:
+    assert parse_subject(text, double_spaced=False) == "AFGHANISTAN: A SNAPSHOT OF THE NORTHEAST"
