@@ -95,7 +95,7 @@ def _reference_block(text: str) -> str | None:
 
 def _items(block: str) -> list[tuple[str | None, str]]:
     """The list's items: at bullets in letter order (or opening a line), else at `;`/`,`."""
-    bullets = []
+    bullets: list[tuple[str, regex.Match[str]]] = []
     expected = "A"
     for match in _BULLET.finditer(block):
         letter = match["letter"].upper()
@@ -105,7 +105,7 @@ def _items(block: str) -> list[tuple[str | None, str]]:
     if bullets:
         ends = [match.start() for _, match in bullets[1:]] + [len(block)]
         head = block[: bullets[0][1].start()].strip(" ;:,.")
-        items = [(None, head)] if head else []
+        items: list[tuple[str | None, str]] = [(None, head)] if head else []
         items += [
             (letter, block[match.end() : end].strip(" ;:,."))
             for (letter, match), end in zip(bullets, ends, strict=True)

@@ -91,7 +91,7 @@ def _continues_tags(line: str, previous: str) -> bool:
 
 def _following_lines(text: str, position: int, count: int) -> list[str]:
     """Up to `count` lines after the one `position` is on, without copying the rest of text."""
-    lines = []
+    lines: list[str] = []
     start = text.find("\n", position)
     while start >= 0 and len(lines) < count:
         end = text.find("\n", start + 1)
