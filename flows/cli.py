@@ -198,12 +198,21 @@ def report(
         Path | None,
         typer.Option(help="Page to write [default LAKE.cablestream/quality/report.html]"),
     ] = None,
+    inbox: _Inbox = None,
+    serve: Annotated[bool, typer.Option("--serve", help="Serve it on 127.0.0.1")] = False,
+    port: Annotated[int, typer.Option(help="Port for --serve")] = 8765,
 ) -> None:
-    """Write the offline data-quality dashboard (one self-contained HTML page)."""
+    """Write the offline data-quality dashboard (small page + shared plotly.js); or serve it."""
+    from cablestream.flows.report import serve as serve_report
     from cablestream.flows.report import write_report
+    from cablestream.flows.settings import IngestSettings
 
     lake_dir = _existing_lake(lake)
-    typer.echo(str(write_report(lake_dir, out)))
+    inbox_dir = IngestSettings.resolve(inbox=inbox, lake=lake_dir).inbox
+    if serve:
+        serve_report(lake_dir, inbox_dir, port)
+        return
+    typer.echo(str(write_report(lake_dir, out, inbox_dir)))
 
 
 @app.command()
