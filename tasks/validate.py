@@ -382,6 +382,9 @@ def validate_batch(table: pa.Table, batch_id: str, lake_root: Path) -> Validatio
     """Validate the batch in one GE checkpoint run and route rows by the policies in force."""
     import time
 
+    # First wait for a warm-up thread's GE import (through the engine lock): GE imported
+    # from two threads at once fails on its circular `checkpoint.actions` import.
+    _engine()
     from cablestream.tasks.datadocs import VERDICT_META
 
     ran_at = datetime.now(UTC)
