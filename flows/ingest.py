@@ -98,20 +98,20 @@ def write_commit_task(
     ledger = open_ledger(lake)
     if pause:
         ledger = _PausingLedger(ledger, pause)  # type: ignore[assignment]
-    return steps.write_and_commit(lake, ledger, claimed, parsed, outcome.accepted, rejections)
+    return steps.write_and_commit(
+        lake, ledger, claimed, parsed, outcome.accepted, rejections, outcome.failed_expectations
+    )
 
 
-@task(name="fail-batch", cache_policy=NONE, persist_result=False)
-def fail_task(
+@task(name="hold-batch", cache_policy=NONE, persist_result=False)
+def hold_task(
     lake: Path,
     claimed: steps.ClaimedBatch,
     parsed: steps.ParsedBatch,
-    failed_expectations: list[str],
+    unevaluated: list[str],
     max_attempts: int,
 ) -> steps.BatchSummary:
-    return steps.fail_batch(
-        lake, open_ledger(lake), claimed, parsed, failed_expectations, max_attempts
-    )
+    return steps.hold_batch(lake, open_ledger(lake), claimed, parsed, unevaluated, max_attempts)
 
 
 @task(name="record-quality", cache_policy=NONE, persist_result=False)
@@ -159,9 +159,13 @@ class IngestSummary:
     files_quarantined: int = 0
     expectations_failed: int = 0
     batches_retry: int = 0
+    batches_held: int = 0
+    batches_flagged: int = 0
     recovered_batches: list[str] = field(default_factory=list)
-    # Why batches were not written: "<batch_id> <status>: <expectation>, ..." per batch.
+    # Batches held back: "<batch_id> <status>: <expectation>, ..." per batch.
     not_written: list[str] = field(default_factory=list)
+    # Batches written although `fail` rules failed: "<batch_id>: <expectation>, ...".
+    flagged: list[str] = field(default_factory=list)
     reasons: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -170,15 +174,27 @@ class IngestSummary:
         for name in _BATCH_COUNTS:
             setattr(self, name, getattr(self, name) + getattr(batch, name))
         self.expectations_failed += len(batch.expectations_failed)
-        if batch.expectations_failed:
-            names = ", ".join(batch.expectations_failed)
+        names = ", ".join(batch.expectations_failed)
+        if batch.status in ("retry", "held"):
             self.not_written.append(f"{batch.batch_id} {batch.status}: {names}")
+        elif batch.expectations_failed:
+            self.flagged.append(f"{batch.batch_id}: {names}")
         self.batches_retry += batch.status == "retry"
+        self.batches_held += batch.status in ("retry", "held")
+        self.batches_flagged += batch.status == "committed" and bool(batch.expectations_failed)
         for reason, count in batch.reasons.items():
             self.reasons[reason] = self.reasons.get(reason, 0) + count
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+def needs_attention(result: dict[str, Any]) -> bool:
+    """Whether a pass (or the totals of a watch) held a batch back or failed a `fail` rule.
+
+    The CLI exits non-zero then: a scheduler must see it, not only the log.
+    """
+    return bool(result.get("batches_held") or result.get("batches_flagged"))
 
 
 def _one_batch(
@@ -197,15 +213,16 @@ def _one_batch(
     # 3. Process: split, parse, validate (one GE run per batch).
     parsed = parse_task(claimed, drop_subjects)
     outcome = validate_task(parsed.table, batch_id, lake_root)
-    # 4-5. Write and commit, or give the batch back when a `fail` expectation broke.
-    if outcome.failed:
-        result = fail_task(
+    # 4-5. Write and commit (failed `fail` rules flag the batch, their rows are quarantined),
+    # or hold the batch back when validation could not run at all.
+    if outcome.held_back:
+        result = hold_task(
             lake_root, claimed, parsed, outcome.failed_expectations, settings.max_attempts
         )
     else:
         result = write_commit_task(lake_root, claimed, parsed, outcome)
     quality_task(outcome, batch_id, lake_root)
-    if settings.archive is not None and result.status != "retry":
+    if settings.archive is not None and result.status == "committed":
         steps.archive_settled(inbox_root, settings.archive.resolve(), claimed)
     create_markdown_artifact(
         markdown=result.markdown(),
@@ -277,6 +294,14 @@ def ingest_flow(
             raise
         if result is not None:
             summary.add(result)
+            if result.expectations_failed:
+                logger.error(
+                    "batch %s %s: FAILED rules %s (%s)",
+                    batch_id,
+                    "written but flagged" if result.status == "committed" else result.status,
+                    ", ".join(result.expectations_failed),
+                    result.note,
+                )
             logger.info(
                 "batch %s %s: %d files, %d cables, %d rows written, %d duplicates, %d quarantined",
                 batch_id,

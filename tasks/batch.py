@@ -113,6 +113,7 @@ class LoadedFile:
     data: bytes | None
     failure: str | None
     detail: str
+    location: Path  # the file on disk (its name need not be the ledger's text path)
 
 
 @dataclass(slots=True)
@@ -132,23 +133,24 @@ def read_and_claim(
 
     A file whose size or mtime moved while it was read is left for a later scan.
     """
-    loaded: dict[str, tuple[Candidate, bytes | None, str | None, str]] = {}
+    loaded: dict[str, tuple[Candidate, bytes | None, str | None, str, Path]] = {}
     for item in files:
-        source = read_source(inbox / item.path, max_file_bytes)
+        location = item.location(inbox)
+        source = read_source(location, max_file_bytes)
         try:
-            stat = (inbox / item.path).stat()
+            stat = location.stat()
             moved = (stat.st_size, stat.st_mtime_ns) != (item.size, item.mtime_ns)
         except OSError:
             moved = source.failure is None
         if moved:
             continue
         candidate = Candidate(item.path, source.sha256, item.size, item.mtime_ns)
-        loaded[item.path] = (candidate, source.data, source.failure, source.detail)
+        loaded[item.path] = (candidate, source.data, source.failure, source.detail, location)
     claimed = ledger.claim(batch_id, [entry[0] for entry in loaded.values()])
     batch = ClaimedBatch(batch_id, [])
     for claim in claimed:
-        _, data, failure, detail = loaded[claim.path]
-        batch.files.append(LoadedFile(claim, data, failure, detail))
+        _, data, failure, detail, location = loaded[claim.path]
+        batch.files.append(LoadedFile(claim, data, failure, detail, location))
     return batch
 
 
@@ -224,7 +226,9 @@ class BatchSummary:
     """What one batch did; also the body of its Prefect artifact."""
 
     batch_id: str
-    status: str  # committed | retry | quarantined (validation failed too often) | empty
+    # committed (written; `expectations_failed` non-empty flags it) | retry (held back,
+    # files released) | held (held back too often: files recorded held)
+    status: str
     files: int = 0
     bytes: int = 0
     duplicates: int = 0
@@ -252,7 +256,8 @@ class BatchSummary:
             lines += ["", "Quarantine reasons:", ""]
             lines += [f"- `{reason}`: {count}" for reason, count in sorted(self.reasons.items())]
         if self.expectations_failed:
-            lines += ["", "Failed expectations (batch not written):", ""]
+            written = "rows written" if self.status == "committed" else "batch held back"
+            lines += ["", f"Failed expectations ({written}):", ""]
             lines += [f"- `{name}`" for name in self.expectations_failed]
         if self.note:
             lines += ["", self.note]
@@ -281,10 +286,13 @@ def write_and_commit(
     parsed: ParsedBatch,
     accepted: pa.Table,
     rejections: list[tuple[str, str, str]],
+    failed_rules: list[str] | None = None,
 ) -> BatchSummary:
     """Stage rows and quarantine files, record them, publish them, commit the batch.
 
     `rejections` are (record_id, reason, detail) of rows validation dropped.
+    `failed_rules` are `fail` rules the batch did not pass: its rows are written all
+    the same, and the ledger's batch note and the summary say which rules failed.
     """
     started = time.perf_counter()
     batch_id = batch.batch_id
@@ -330,7 +338,10 @@ def write_and_commit(
     staged = lake_io.staged_tree(lake, batch_id)
     ledger.record_outputs(batch_id, [item.relative for item in staged])
     lake_io.publish(lake, staged)
-    ledger.commit(batch_id, parsed.outcomes, note=f"{accepted.num_rows} rows")
+    note = f"{accepted.num_rows} rows"
+    if failed_rules:
+        note += "; failed rules: " + ", ".join(failed_rules)
+    ledger.commit(batch_id, parsed.outcomes, note=note)
     lake_io.clear_staging(lake, batch_id)
 
     reasons = Counter(entry.reason for entry in entries)
@@ -345,21 +356,28 @@ def write_and_commit(
         rows_quarantined=rejected_rows.num_rows,
         files_quarantined=sum(1 for o in parsed.outcomes.values() if o.state == "quarantined"),
         reasons=dict(reasons),
+        expectations_failed=list(failed_rules or []),
         seconds=time.perf_counter() - started,
         note=f"{len(written)} Parquet files written",
     )
 
 
-def fail_batch(
+def hold_batch(
     lake: Path,
     ledger: Ledger,
     batch: ClaimedBatch,
     parsed: ParsedBatch,
-    failed_expectations: list[str],
+    unevaluated: list[str],
     max_attempts: int,
 ) -> BatchSummary:
-    """Validation failed: release the files for a retry, or quarantine them whole at the limit."""
-    detail = "failed expectations: " + ", ".join(failed_expectations)
+    """Validation could not run: release the files for a retry; at the limit record them held.
+
+    A held file is not quarantined (nothing is known against its cables) and no copy
+    is made: the ledger keeps it as `held` with the reason, so later passes skip it
+    until its content changes or it is requeued. Files the parser rejected whole are
+    quarantined as usual.
+    """
+    detail = "validation could not evaluate: " + ", ".join(unevaluated)
     attempts = ledger.record_failure(batch.batch_id, detail)
     if attempts < max_attempts:
         ledger.release(batch.batch_id, note=f"attempt {attempts}: {detail}")
@@ -370,27 +388,23 @@ def fail_batch(
             files=len(batch.files),
             bytes=batch.bytes,
             cables=parsed.cables,
-            expectations_failed=failed_expectations,
-            note=f"Not written: attempt {attempts} of {max_attempts}; files released for retry.",
+            expectations_failed=unevaluated,
+            note=f"Held back: attempt {attempts} of {max_attempts}; files released for retry.",
         )
-    # Out of attempts: every file of the batch goes to the quarantine whole.
-    whole = ParsedBatch(batch.batch_id, CABLE_SCHEMA.empty_table(), list(parsed.entries), {})
-    for item in batch.files:
-        claim = item.claim
-        if claim.duplicate_of is not None:
-            whole.outcomes[claim.file_id] = parsed.outcomes[claim.file_id]
-            continue
-        whole.outcomes[claim.file_id] = FileOutcome("quarantined", quarantine.VALIDATION_FAILED)
-        if item.data is not None and parsed.outcomes[claim.file_id].state == "committed":
-            whole.source_copies[claim.sha256] = item.data
-            whole.entries.append(
-                QuarantineEntry(claim.path, claim.sha256, quarantine.VALIDATION_FAILED, detail)
-            )
-    summary = write_and_commit(lake, ledger, batch, whole, whole.table, [])
-    summary.status = "quarantined"
+    held = ParsedBatch(batch.batch_id, CABLE_SCHEMA.empty_table(), [], {}, parsed.source_copies)
+    quarantined: set[int] = set()
+    for file_id, outcome in parsed.outcomes.items():
+        keep = outcome.state != "committed"
+        held.outcomes[file_id] = outcome if keep else FileOutcome("held", detail)
+        if outcome.state == "quarantined":
+            quarantined.add(file_id)
+    paths = {item.claim.path for item in batch.files if item.claim.file_id in quarantined}
+    held.entries = [entry for entry in parsed.entries if entry.source_path in paths]
+    summary = write_and_commit(lake, ledger, batch, held, held.table, [])
+    summary.status = "held"
     summary.cables = parsed.cables
-    summary.expectations_failed = failed_expectations
-    summary.note = f"Not written: failed {attempts} times; the batch's files are quarantined."
+    summary.expectations_failed = unevaluated
+    summary.note = f"Held back after {attempts} attempts: {detail}. Files recorded as held."
     return summary
 
 
@@ -398,14 +412,14 @@ def archive_settled(inbox: Path, archive: Path, batch: ClaimedBatch) -> int:
     """Move the batch's source files (still unchanged) to `archive`, keeping relative paths."""
     moved = 0
     for item in batch.files:
-        source = inbox / item.claim.path
+        source = item.location
         try:
             stat = source.stat()
         except OSError:
             continue
         if (stat.st_size, stat.st_mtime_ns) != (item.claim.size, item.claim.mtime_ns):
             continue
-        target = layout.inside(archive, archive / item.claim.path)
+        target = layout.inside(archive, archive / source.relative_to(inbox))
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(source, target)
         marker = source.with_name(source.name + ".done")

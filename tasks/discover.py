@@ -2,7 +2,13 @@
 
 A file is *ready* when its size and mtime have been stable for the settle
 interval, or at once when a completion marker `NAME.done` sits beside it.
-Hidden and temporary names (`.*`, `*.tmp`, `*.part`) are never taken.
+Hidden and temporary names (`.*`, `*.tmp`, `*.part`) are never taken, and
+folders with such names are not walked (a producer may build a tree there).
+
+A file name need not be UTF-8 (POSIX names are bytes). Such a name is carried
+as text with its odd bytes shown as `\\xNN` (`InboxFile.path`: the ledger,
+the records and Prefect all need valid text), and opened by its real name
+(`InboxFile.location`).
 """
 
 from __future__ import annotations
@@ -21,10 +27,21 @@ _TEMP_SUFFIXES = (".tmp", ".part", DONE_SUFFIX)
 class InboxFile:
     """One regular file of the inbox as seen by a scan."""
 
-    path: str  # relative to the inbox root, with `/` separators
+    path: str  # relative to the inbox root, with `/` separators, always valid UTF-8
     size: int
     mtime_ns: int
     has_marker: bool = False
+    # The real relative name when it is not UTF-8 (`path` then shows its bytes as \xNN).
+    raw_path: str | None = None
+
+    def location(self, inbox: Path) -> Path:
+        """The file on disk."""
+        return inbox / (self.raw_path if self.raw_path is not None else self.path)
+
+
+def path_text(relative: str) -> str:
+    """A relative path as valid UTF-8 text: bytes of a non-UTF-8 name become `\\xNN`."""
+    return os.fsencode(relative).decode("utf-8", "backslashreplace")
 
 
 def is_candidate_name(name: str) -> bool:
@@ -32,8 +49,13 @@ def is_candidate_name(name: str) -> bool:
     return not name.startswith(".") and not name.lower().endswith(_TEMP_SUFFIXES)
 
 
+def is_walked_folder(name: str) -> bool:
+    """False for hidden folders and folders being built under a temp name (`x.tmp/`)."""
+    return not name.startswith(".") and not name.lower().endswith(_TEMP_SUFFIXES[:2])
+
+
 def scan_inbox(inbox: Path) -> Iterator[InboxFile]:
-    """Every candidate file under `inbox` (recursive; hidden folders and symlinks skipped)."""
+    """Every candidate file under `inbox` (recursive; hidden/temp folders and symlinks skipped)."""
     stack = [inbox]
     while stack:
         folder = stack.pop()
@@ -47,7 +69,8 @@ def scan_inbox(inbox: Path) -> Iterator[InboxFile]:
                 continue
             try:
                 if entry.is_dir(follow_symlinks=False):
-                    stack.append(Path(entry.path))
+                    if is_walked_folder(entry.name):
+                        stack.append(Path(entry.path))
                     continue
                 # Symlinks are not followed: a link could pull any file of the host into the lake.
                 if not is_candidate_name(entry.name) or not entry.is_file(follow_symlinks=False):
@@ -55,11 +78,14 @@ def scan_inbox(inbox: Path) -> Iterator[InboxFile]:
                 stat = entry.stat()
             except OSError:
                 continue
+            relative = Path(entry.path).relative_to(inbox).as_posix()
+            text = path_text(relative)
             yield InboxFile(
-                path=Path(entry.path).relative_to(inbox).as_posix(),
+                path=text,
                 size=stat.st_size,
                 mtime_ns=stat.st_mtime_ns,
                 has_marker=entry.name + DONE_SUFFIX in names,
+                raw_path=relative if text != relative else None,
             )
 
 

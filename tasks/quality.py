@@ -108,7 +108,7 @@ def batch_row(outcome: ValidationOutcome, batch_id: str) -> dict[str, Any]:
         "batch_id": batch_id,
         "ran_at": outcome.ran_at,
         "rows_in": outcome.rows_in,
-        "rows_accepted": 0 if outcome.failed else outcome.accepted.num_rows,
+        "rows_accepted": 0 if outcome.held_back else outcome.accepted.num_rows,
         "rows_dropped": len(outcome.rejections),
         "batch_failed": outcome.failed,
         "verdict": outcome.verdict,
@@ -128,7 +128,8 @@ ARTIFACT_KEY = "cable-batch-quality"
 def summary_markdown(outcome: ValidationOutcome, batch_id: str) -> str:
     """The batch summary: the verdict the run recorded, counts, drops, unmet expectations."""
     verdict = (
-        f"**FAILED** ({', '.join(outcome.failed_expectations)}): batch kept out of the lake"
+        f"**FAILED** ({', '.join(outcome.failed_expectations)}): "
+        + ("batch held back" if outcome.held_back else "rows written, batch flagged")
         if outcome.failed
         else "passed"
     )
@@ -137,7 +138,7 @@ def summary_markdown(outcome: ValidationOutcome, batch_id: str) -> str:
         "",
         f"- verdict: {verdict}",
         f"- rows in: {outcome.rows_in}",
-        f"- rows accepted: {0 if outcome.failed else outcome.accepted.num_rows}",
+        f"- rows accepted: {0 if outcome.held_back else outcome.accepted.num_rows}",
         f"- rows dropped to quarantine: {len(outcome.rejections)}",
         f"- validation time: {outcome.seconds:.3f} s",
     ]

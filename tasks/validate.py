@@ -14,7 +14,11 @@ How a batch is validated:
    policy in force of each expectation and the batch verdict, stored in the
    run's meta) and builds the Data Docs.
 3. Rows are routed by the policies in force the run recorded: `drop` rows
-   become `RowRejection`s, a broken `fail` keeps the batch out.
+   become `RowRejection`s. A broken `fail` fails the batch's verdict loudly
+   and never keeps its good cables out: a row rule takes out its own rows (as
+   `drop` does), a batch rule (`is_batch_rule`) only flags the batch. Only an
+   expectation that could not be evaluated holds the whole batch back
+   (`held_back`): nothing is known about its rows.
 
 great_expectations is imported only inside functions here (about 6 s and
 300 MB), and its context is built once per process and reused.
@@ -63,8 +67,11 @@ class RowRejection:
 class ValidationOutcome:
     accepted: pa.Table
     rejections: list[RowRejection] = field(default_factory=list)
-    # Names of expectations in force as `fail` that did not pass: non-empty keeps the batch out.
+    # Names of expectations in force as `fail` that did not pass: the verdict is failed.
+    # Their rows go to the quarantine (row rules) or the batch is flagged (batch rules).
     failed_expectations: list[str] = field(default_factory=list)
+    # An expectation could not be evaluated: the batch is held back (its files retried).
+    held_back: bool = False
     # One dict per expectation for the quality folder's validations table (with its policy in force).
     results: list[dict[str, Any]] = field(default_factory=list)
     # Rows validated (the batch's table), time of the run and its cost.
@@ -80,7 +87,7 @@ class ValidationOutcome:
 
     @property
     def verdict(self) -> str:
-        """`failed` (kept out of the lake) or `passed` (written, drops and warnings counted)."""
+        """`failed` (a `fail` rule broke: loud, see `held_back`) or `passed`."""
         return "failed" if self.failed else "passed"
 
     @property
@@ -117,6 +124,19 @@ class Judgement:
     @classmethod
     def from_meta(cls, meta: dict[str, Any]) -> Judgement:
         return cls(policies=dict(meta["policy_in_force"]), failed=list(meta["failed_expectations"]))
+
+
+def is_batch_rule(rule: Rule) -> bool:
+    """A rule about the batch as a whole (a share or a mean), not about any one row.
+
+    Such a rule names no row to take out, and a batch of real cables trips it as
+    soon as arrival groups similar files (a share belongs to the batch, not to a
+    cable): it flags the batch, and the rows are still written.
+    """
+    per_row = rule.expectation.startswith(
+        ("ExpectColumnValues", "ExpectColumnValueLengths", "ExpectColumnPairValues")
+    )
+    return not per_row or "mostly" in rule.kwargs
 
 
 def _raised(result: Any) -> bool:
@@ -308,10 +328,11 @@ def build_frame(table: pa.Table) -> pd.DataFrame:
     import pandas as pd
 
     columns: dict[str, Any] = {name: table.column(name) for name in _PLAIN_COLUMNS}
-    columns["created"] = pc.cast(table.column("created"), pa.timestamp("ns", tz="UTC"))
+    # Seconds, never nanoseconds: a nanosecond timestamp ends in 2262, and a cable may
+    # carry any year (a DTG of 9999, a DECL of 2308). pandas 2 keeps the unit.
+    columns["created"] = table.column("created")
     columns["nondisclosure_deadline"] = pc.cast(
-        pc.cast(table.column("nondisclosure_deadline"), pa.timestamp("s")),
-        pa.timestamp("ns", tz="UTC"),
+        table.column("nondisclosure_deadline"), pa.timestamp("s", tz="UTC")
     )
     columns["recipients"] = pa.array(_joined(table.column("recipients"), "route"), pa.string())
     columns["info_recipients"] = pa.array(
@@ -382,8 +403,8 @@ def validate_batch(table: pa.Table, batch_id: str, lake_root: Path) -> Validatio
     """Validate the batch in one GE checkpoint run and route rows by the policies in force."""
     import time
 
-    # First wait for a warm-up thread's GE import (through the engine lock): GE imported
-    # from two threads at once fails on its circular `checkpoint.actions` import.
+    # Wait for a warm-up import first: two threads importing great_expectations at
+    # once fail on its circular imports (`partially initialized module`).
     _engine()
     from cablestream.tasks.datadocs import VERDICT_META
 
@@ -401,6 +422,7 @@ def validate_batch(table: pa.Table, batch_id: str, lake_root: Path) -> Validatio
     judgement = Judgement.from_meta(suite_result.meta[VERDICT_META])
 
     rejected: dict[str, list[str]] = {}
+    held_back = False
     results: list[dict[str, Any]] = []
     by_name = {
         item.expectation_config.meta["name"]: item.to_json_dict() for item in suite_result.results
@@ -412,7 +434,10 @@ def validate_batch(table: pa.Table, batch_id: str, lake_root: Path) -> Validatio
         success = bool(as_json["success"]) and not raised
         policy = judgement.policies[rule.name]
         unexpected = result.get("unexpected_index_list") or []
-        if not success and policy == "drop":
+        row_fail = policy == "fail" and not is_batch_rule(rule)
+        if not success and policy == "fail" and (raised or (row_fail and not unexpected)):
+            held_back = True  # a broken `fail` that names no row: nothing is known
+        if not success and (policy == "drop" or row_fail):
             for entry in unexpected:
                 record_id = str(entry["record_id"])
                 detail = f"{rule.name}: {_value_of(entry, rule)}"
@@ -452,6 +477,7 @@ def validate_batch(table: pa.Table, batch_id: str, lake_root: Path) -> Validatio
         accepted=accepted,
         rejections=rejections,
         failed_expectations=list(judgement.failed),
+        held_back=held_back,
         results=results,
         rows_in=table.num_rows,
         ran_at=ran_at,

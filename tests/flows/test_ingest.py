@@ -45,7 +45,9 @@ def corpus_lake(
     inbox = root / "inbox"
     shutil.copytree(corpus_files, inbox)
     lake = root / "lake"
-    first = _ingest(inbox, lake, max_files_per_batch=250)
+    # 100 files per batch: the corpus' files 400-500 trip the batch-level parse-warning
+    # share, which must flag that batch and still write its real cables.
+    first = _ingest(inbox, lake, max_files_per_batch=100)
     yield inbox, lake, first
 
 
@@ -56,7 +58,8 @@ def test_corpus_lands_once_and_again_only_what_is_new(
     expected = parsed_ids(inbox)
     assert first["cables"] == len(expected)
     assert first["rows_written"] + first["rows_quarantined"] == len(expected)
-    assert first["expectations_failed"] == 0
+    assert first["batches_held"] == 0
+    assert "validation_failed" not in first["reasons"]
     _assert_exactly_once(lake, expected)
     rows = len(lake_ids(lake))
 
@@ -236,3 +239,43 @@ def test_a_batch_that_fails_mid_write_is_undone_and_taken_next_time(
     result = _ingest(inbox, lake)
     assert result["recovered_batches"] == []  # nothing left for recovery
     _assert_exactly_once(lake, parsed_ids(inbox))
+
+
+def test_odd_dates_and_names_do_not_hold_back_the_batch(
+    prefect_harness: str, tmp_path: Path
+) -> None:
+    inbox, lake = tmp_path / "inbox", tmp_path / "lake"
+    inbox.mkdir()
+    seeds = sorted(SEEDS.glob("*.txt"))
+    for seed in seeds:
+        shutil.copy(seed, inbox / seed.name)
+    text = seeds[0].read_text()
+    assert "O 270710Z MAY 08" in text and "DECL: 05/27/2023" in text
+    far = text.replace("O 270710Z MAY 08", "O 270710Z MAY 9999").replace(
+        "ASTANA 000988", "ASTANA 000989"
+    )
+    (inbox / "dtg-9999.txt").write_text(far)
+    (inbox / "decl-2308.txt").write_text(
+        text.replace("DECL: 05/27/2023", "DECL: 06/03/2308").replace(
+            "ASTANA 000988", "ASTANA 000990"
+        )
+    )
+    (inbox / os.fsdecode(b"name-\xff.txt")).write_text(
+        text.replace("ASTANA 000988", "ASTANA 000991")
+    )
+
+    result = _ingest(inbox, lake)
+
+    assert result["batches_held"] == 0 and result["files"] == len(seeds) + 3
+    expected = parsed_ids(inbox)
+    _assert_exactly_once(lake, expected)
+    assert result["rows_written"] >= len(expected) - 1  # only the year-9999 cable is dropped
+    reasons = {r["source_path"]: r["reason"] for r in read_reasons(lake).to_pylist()}
+    assert reasons == {"dtg-9999.txt": "created_year_in_range"}
+    paths = set(
+        ds.dataset(lake, format="parquet", partitioning="hive")
+        .to_table()
+        .column("source_path")
+        .to_pylist()
+    )
+    assert "name-\\xff.txt" in paths

@@ -1,15 +1,20 @@
-"""A broken parser (subjects dropped) fails the batch-level expectation and stays out of the lake."""
+"""A broken parser (subjects dropped) fails the batch-level rule: loud, recorded, not held back."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from cablestream.flows.ingest import ingest_flow
+from cablestream.flows.ingest import ingest_flow, needs_attention
 from cablestream.flows.report import collect
+from cablestream.tasks.ledger import open_ledger
 from cablestream.tasks.quality import read_quality_table
+from cablestream.tasks.quarantine import read_reasons
 
 from .conftest import lake_ids
 
@@ -21,41 +26,56 @@ def inbox(corpus_files: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
-def test_dropped_subjects_fail_the_batch_twice_then_a_fixed_parser_lands_it(
+def test_dropped_subjects_fail_the_batch_rule_loudly_and_no_good_file_is_quarantined(
     prefect_harness: str, inbox: Path, tmp_path: Path
 ) -> None:
     lake = tmp_path / "lake"
     options = {"settle_seconds": 0, "max_files_per_batch": 1000, "max_batch_bytes": 1 << 30}
 
-    for attempt in (1, 2):
-        summary = ingest_flow(inbox=str(inbox), lake=str(lake), drop_subjects=True, **options)
-        assert summary["batches"] == 1, attempt
-        assert summary["rows_written"] == 0, attempt
-        assert summary["batches_retry"] == 1, attempt
-        assert summary["expectations_failed"] >= 1, attempt
-        assert lake_ids(lake) == [], f"attempt {attempt} wrote rows of a failed batch"
+    summary = ingest_flow(inbox=str(inbox), lake=str(lake), drop_subjects=True, **options)
+    assert summary["batches"] == 1
+    assert summary["batches_flagged"] == 1 and summary["batches_held"] == 0
+    assert summary["expectations_failed"] >= 1
+    assert needs_attention(summary)  # the CLI exits non-zero on it
+    (line,) = summary["flagged"]
+    assert "batch_subject_share" in line
+    # The cables are written all the same; no file went to the quarantine for a batch rule.
+    assert summary["rows_written"] > 500
+    assert len(lake_ids(lake)) == summary["rows_written"]
+    assert "validation_failed" not in {r["reason"] for r in read_reasons(lake).to_pylist()}
+    assert "held" not in open_ledger(lake).counts()
 
     batches = read_quality_table(lake, "batches")
     assert batches is not None
-    runs = batches.to_pylist()
-    assert len(runs) == 2
-    assert all(run["batch_failed"] for run in runs)
-    assert all("batch_subject_share" in run["failed_expectations"] for run in runs)
-    assert all(run["rows_in"] > 500 for run in runs)
+    (run,) = batches.to_pylist()
+    assert run["batch_failed"]
+    assert "batch_subject_share" in run["failed_expectations"]
+    assert run["rows_accepted"] == summary["rows_written"]
 
     validations = read_quality_table(lake, "validations")
     assert validations is not None
     subject = [r for r in validations.to_pylist() if r["expectation"] == "batch_subject_share"]
-    assert [r["success"] for r in subject] == [False, False]
+    assert [r["success"] for r in subject] == [False]
     assert all(r["policy"] == "fail" for r in subject)
     assert all(r["unexpected_count"] == r["element_count"] for r in subject)  # every subject null
 
-    # The files were released, not consumed: with the parser fixed the same files land.
-    fixed = ingest_flow(inbox=str(inbox), lake=str(lake), **options)
-    assert fixed["expectations_failed"] == 0
-    assert fixed["rows_written"] > 500
-    assert len(lake_ids(lake)) == fixed["rows_written"]
-
     board = collect(lake)
-    assert [b.verdict for b in board.batches] == ["failed", "failed", "passed"]
-    assert board.batches[-1].rows_written == fixed["rows_written"]
+    assert [b.verdict for b in board.batches] == ["failed"]
+    assert board.batches[0].rows_written == summary["rows_written"]
+
+
+def test_the_cli_exits_non_zero_when_a_batch_fails_a_fail_rule(
+    prefect_harness: str, corpus_files: Path, tmp_path: Path
+) -> None:
+    inbox, lake = tmp_path / "inbox", tmp_path / "lake"
+    inbox.mkdir()
+    for path in sorted(corpus_files.glob("*.txt"))[:15]:
+        shutil.copy(path, inbox / path.name)
+    env = {**os.environ, "PREFECT_API_URL": prefect_harness}
+    command = [sys.executable, "-m", "cablestream.flows.cli", "ingest", "--inbox", str(inbox)]
+    command += ["--lake", str(lake), "--settle-seconds", "0", "--drop-subjects"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "failed `fail` rules" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert lake_ids(lake)  # the rows are in the lake all the same

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 from pathlib import Path
 
 import pyarrow.dataset as ds
@@ -66,7 +67,9 @@ def test_dropped_rows_go_to_the_quarantine_with_their_reason(tmp_path: Path) -> 
     assert [r["reason"] for r in reasons if r["record_id"] == victim] == ["subject_not_null"]
 
 
-def test_a_failing_batch_is_retried_then_quarantined_whole(tmp_path: Path) -> None:
+def test_a_batch_validation_cannot_evaluate_is_retried_then_held_not_quarantined(
+    tmp_path: Path,
+) -> None:
     inbox = _inbox(tmp_path)
     lake = tmp_path / "lake"
     ledger = SqliteLedger(layout.ledger_path(lake))
@@ -75,20 +78,42 @@ def test_a_failing_batch_is_retried_then_quarantined_whole(tmp_path: Path) -> No
         files = ready_files(inbox, settle_seconds=0)
         batch = steps.read_and_claim(inbox, files, ledger, steps.new_batch_id(), 10_000_000)
         assert len(batch.files) == 3  # released files are claimed again
-        parsed = steps.parse_batch(batch, drop_subjects=True)
-        summary = steps.fail_batch(lake, ledger, batch, parsed, ["subject_not_null"], 3)
+        parsed = steps.parse_batch(batch)
+        summary = steps.hold_batch(lake, ledger, batch, parsed, ["subject_length"], 3)
         statuses.append(summary.status)
-    assert statuses == ["retry", "retry", "quarantined"]
-    assert ledger.counts() == {"quarantined": 3}
+    assert statuses == ["retry", "retry", "held"]
+    # The good file is held (kept in the ledger with the reason), not quarantined.
+    assert ledger.counts() == {"held": 1, "quarantined": 2}
     assert not list(lake.glob("year=*"))
     reasons = {(r["source_path"], r["reason"]) for r in read_reasons(lake).to_pylist()}
-    assert ("good.txt", "validation_failed") in reasons
-    assert (
-        ready_files(inbox, 0)
-        and not steps.read_and_claim(
-            inbox, ready_files(inbox, 0), ledger, steps.new_batch_id(), 10_000_000
-        ).files
-    )
+    assert reasons == {("nocable.txt", "no_cable"), ("bomb.gz", "no_cable")}
+    assert not steps.read_and_claim(
+        inbox, ready_files(inbox, 0), ledger, steps.new_batch_id(), 10_000_000
+    ).files
+
+
+def test_a_file_name_that_is_not_utf8_is_ingested_under_an_escaped_name(
+    tmp_path: Path,
+) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    seed = sorted(SEED.glob("*.txt"))[0].read_bytes()
+    (inbox / os.fsdecode(b"bad\xff.txt")).write_bytes(seed)
+    (inbox / "still-writing.tmp").mkdir()
+    (inbox / "still-writing.tmp" / "half.txt").write_bytes(seed[:300])
+    lake = tmp_path / "lake"
+    ledger = SqliteLedger(lake / layout.STATE_DIR / layout.LEDGER_FILE)
+    files = ready_files(inbox, settle_seconds=0)
+    assert [f.path for f in files] == ["bad\\xff.txt"]  # the .tmp folder is not walked
+    batch = steps.read_and_claim(inbox, files, ledger, steps.new_batch_id(), 10_000_000)
+    parsed = steps.parse_batch(batch)
+    summary = steps.write_and_commit(lake, ledger, batch, parsed, parsed.table, [])
+    assert summary.rows_written == parsed.cables > 0
+    assert set(parsed.table.column("source_path").to_pylist()) == {"bad\\xff.txt"}
+    assert ledger.counts() == {"committed": 1}
+    archive = tmp_path / "archive"
+    assert steps.archive_settled(inbox, archive, batch) == 1
+    assert os.listdir(os.fsencode(archive)) == [b"bad\xff.txt"]
 
 
 def test_batches_respect_file_and_byte_limits(tmp_path: Path) -> None:

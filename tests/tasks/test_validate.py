@@ -13,7 +13,7 @@ import pytest
 
 from cablestream.schemas import lake as layout
 from cablestream.schemas.arrow import records_to_table, with_partition_columns
-from cablestream.schemas.expectations import RULES
+from cablestream.schemas.expectations import CREATED_MAX_YEAR, CREATED_MIN_YEAR, RULES
 from cablestream.schemas.record import CableRecord, Recipient
 from cablestream.tasks.quality import read_quality_table
 from cablestream.tasks.validate import ValidationOutcome, record_quality, validate_batch
@@ -146,7 +146,42 @@ def test_batch_where_most_rows_lack_a_subject_fails(tmp_path: Path) -> None:
     assert row["policy"] == "fail"
     assert row["unexpected_count"] == 15
     assert row["element_count"] == 20
-    assert outcome.rejections == []  # fail keeps the whole batch out; no row is singled out
+    # A batch rule names no row: nothing is dropped, nothing is held back; the verdict fails.
+    assert outcome.rejections == []
+    assert not outcome.held_back
+    assert outcome.accepted.num_rows == 20
+
+
+def test_a_failed_row_rule_takes_out_its_rows_only(tmp_path: Path) -> None:
+    records = [cable(n) for n in range(12)]
+    records[5] = cable(5, source_path=None, parser_version=None)
+    outcome = run(records, tmp_path)
+    assert outcome.failed_expectations == ["source_path_not_null", "parser_version_not_null"]
+    assert not outcome.held_back
+    assert [(r.record_id, r.reason) for r in outcome.rejections] == [
+        (rid(5), "source_path_not_null")
+    ]
+    assert kept_ids(outcome) == {rid(n) for n in range(12)} - {rid(5)}
+
+
+@pytest.mark.parametrize(
+    ("created", "deadline"),
+    [
+        (datetime(9999, 5, 27, 7, 10, tzinfo=UTC), date(2018, 5, 27)),  # a DTG of year 9999
+        (datetime(2008, 5, 27, 7, 10, tzinfo=UTC), date(2308, 6, 3)),  # DECL: 06/03/2308
+        (datetime(1005, 1, 1, tzinfo=UTC), None),  # a csv date of 1/1/1005
+    ],
+)
+def test_dates_of_any_year_are_validated_not_crashed_on(
+    tmp_path: Path, created: datetime, deadline: date | None
+) -> None:
+    records = [cable(n) for n in range(11)]
+    records.append(cable(11, created=created, nondisclosure_deadline=deadline))
+    outcome = run(records, tmp_path)
+    assert not outcome.failed
+    in_range = CREATED_MIN_YEAR <= created.year <= CREATED_MAX_YEAR
+    assert (rid(11) in kept_ids(outcome)) == in_range
+    assert len(kept_ids(outcome)) == 11 + in_range
 
 
 def test_batch_with_few_missing_subjects_passes(tmp_path: Path) -> None:
@@ -245,7 +280,7 @@ def test_failed_batch_is_recorded_too(tmp_path: Path) -> None:
     assert batches is not None
     (batch,) = batches.to_pylist()
     assert batch["batch_failed"] is True
-    assert batch["rows_accepted"] == 0
+    assert batch["rows_accepted"] == 12  # a batch rule flags the batch; its rows are written
     assert batch["failed_expectations"] == ["batch_subject_share"]
 
 
