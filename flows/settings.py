@@ -42,8 +42,9 @@ def refuse_url(label: str, value: object) -> None:
     text = str(value)
     if _URL.match(text):
         shown = re.sub(r"^([A-Za-z0-9+.-]+):/+", r"\1://", text)
+        given = f"{label}{shown}" if label.endswith("=") else f"{label} {shown}"
         raise InputError(
-            f"{label} {shown}: object stores (s3://, gs://, ...) are not supported yet; "
+            f"{given}: object stores (s3://, gs://, ...) are not supported yet; "
             "give a local folder"
         )
 
