@@ -274,6 +274,7 @@ _PLAIN_COLUMNS = (
     "precedence",
     "transmission_id",
     "origin",
+    "station",
     "classification",
     "subject",
     "rendering",

@@ -33,6 +33,7 @@ def cable(n: int, **changes: Any) -> CableRecord:
         "precedence": "IMMEDIATE",
         "transmission_id": "VZCZCXYZ0002",
         "origin": "AMEMBASSY ASTANA",
+        "station": "ASTANA",
         "recipients": [Recipient("RUEHC", "SECSTATE WASHDC", "IMMEDIATE", "2481")],
         "info_recipients": [Recipient("RUEHMO", "AMEMBASSY MOSCOW", "PRIORITY", "0017")],
         "classification": "SECRET",
