@@ -44,8 +44,7 @@ def refuse_url(label: str, value: object) -> None:
         shown = re.sub(r"^([A-Za-z0-9+.-]+):/+", r"\1://", text)
         given = f"{label}{shown}" if label.endswith("=") else f"{label} {shown}"
         raise InputError(
-            f"{given}: object stores (s3://, gs://, ...) are not supported yet; "
-            "give a local folder"
+            f"{given}: object stores (s3://, gs://, ...) are not supported yet; give a local folder"
         )
 
 
