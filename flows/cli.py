@@ -183,7 +183,7 @@ def ingest(
     )
     if drop_subjects:
         options["drop_subjects"] = True
-    run_ingest(options, verbose, as_json=as_json)
+    _exit_on_attention(run_ingest(options, verbose, as_json=as_json))
 
 
 @app.command()
@@ -215,7 +215,7 @@ def watch(
     """Ingest continuously as files land, until Ctrl-C or SIGTERM."""
     from cablestream.flows.commands import run_watch
 
-    run_watch(
+    totals = run_watch(
         _given(
             ctx,
             inbox=inbox,
@@ -231,6 +231,19 @@ def watch(
         ),
         verbose,
     )
+    _exit_on_attention(totals)
+
+
+def _exit_on_attention(result: dict[str, object]) -> None:
+    """Exit 2 when a batch was held back or failed a `fail` rule (the summary says which)."""
+    from cablestream.flows.ingest import needs_attention
+
+    if needs_attention(result):
+        typer.echo(
+            "cablestream: some batches were held back or failed `fail` rules (see above)",
+            err=True,
+        )
+        raise typer.Exit(code=2)
 
 
 @app.command()

@@ -97,6 +97,8 @@ SUMMARY_ROWS = [
     ("expectations failed", "expectations_failed"),
     ("batches", "batches"),
     ("batches to retry", "batches_retry"),
+    ("batches held back", "batches_held"),
+    ("batches failing rules", "batches_flagged"),
 ]
 
 
@@ -109,7 +111,9 @@ def summary_table(title: str, result: dict[str, Any], extra: dict[str, str]) -> 
     for label, value in extra.items():
         table.add_row(label, value)
     for line in result.get("not_written") or []:
-        table.add_row("[red]batch not written[/]", line)
+        table.add_row("[red]batch held back[/]", line)
+    for line in result.get("flagged") or []:
+        table.add_row("[red]written, rules failed[/]", line)
     reasons = result.get("reasons") or {}
     if reasons:
         table.add_row(
