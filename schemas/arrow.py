@@ -32,6 +32,7 @@ CABLE_SCHEMA = pa.schema(
         ("precedence", pa.string()),
         ("transmission_id", pa.string()),
         ("origin", pa.string()),
+        ("station", pa.string()),
         ("recipients", pa.list_(_ROUTING)),
         ("info_recipients", pa.list_(_ROUTING)),
         ("classification", pa.string()),

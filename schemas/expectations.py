@@ -312,6 +312,14 @@ RULES: tuple[Rule, ...] = (
         column="origin",
     ),
     _rule(
+        "station_format",
+        REGEX,
+        "warn",
+        "The sending post as reference ids spell it: upper-case letters only.",
+        column="station",
+        regex=r"^[A-Z]+$",
+    ),
+    _rule(
         "routing_indicators_format",
         REGEX,
         "warn",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-PARSER_VERSION = "0.1.0"
+PARSER_VERSION = "0.2.0"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +61,8 @@ class CableRecord:
     precedence: str | None = None
     transmission_id: str | None = None
     origin: str | None = None
+    # The sending post as reference ids spell it (`ASTANA`, `THEHAGUE`, `STATE`): the join key.
+    station: str | None = None
     recipients: list[Recipient] = field(default_factory=list)
     info_recipients: list[Recipient] = field(default_factory=list)
     classification: str | None = None

@@ -1,11 +1,10 @@
-"""Parser accuracy over the shared corpus, computed by `bench/accuracy.py`.
+"""Parser accuracy over both shared corpora, computed by `bench/accuracy.py`.
 
-Issue 3's target is >= 98% on the gated fields. Subject, tags and classification
-meet it and are held to it. reference_id does not, for a reason the text itself
-sets, and is held to its measured level so that a regression still fails: about
-30 headerless extracts carry no date at all (no DTG, `E.O. 12958: N/A`, no preface
-date), so the year of the id is unknown and left null rather than guessed; a few
-more have DECL holds other than ten years.
+Each field is held at the level measured when it was last improved (issue 13), so a
+change that loses accuracy on either corpus fails the build; raise a floor when a
+field improves. The target is 99% where the input can supply the field; cables whose
+input cannot, and release-truth artifacts, are counted apart by the bench script.
+Both corpora parse in a few seconds, so this stays a normal test.
 """
 
 from __future__ import annotations
@@ -19,9 +18,31 @@ from typing import Any
 import pytest
 
 BENCH_SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "accuracy.py"
-TARGET = 0.98
-# Measured floors where the target is out of the text's reach (see the docstring).
-FLOORS = {"reference_id": 0.93}
+
+# Measured floors, per corpus and field (fraction of compared cables that match).
+FLOORS = {
+    "corpus": {
+        "reference_id": 0.9912,
+        "station": 0.9966,
+        "created_hour": 0.9944,
+        "classification": 0.9950,
+        "origin": 0.9983,
+        "subject": 0.9965,
+        "tags": 0.9959,
+        "references": 1.0,
+    },
+    "corpus-bulk": {
+        "reference_id": 0.9902,
+        "station": 0.9964,
+        "created_hour": 0.9980,
+        "classification": 0.9949,
+        "origin": 0.9972,
+        "subject": 0.9958,
+        "tags": 0.9969,
+    },
+}
+# Spurious records the splitter still emits (a header preview taken for a cable).
+SPURIOUS_CEILING = {"corpus": 2, "corpus-bulk": 14}
 
 
 def _load_bench() -> ModuleType:
@@ -36,36 +57,37 @@ def _load_bench() -> ModuleType:
 
 
 accuracy = _load_bench()
+CORPORA = {path.name: path for path in accuracy.DEFAULT_CORPORA}
 
 
-@pytest.fixture(scope="module")
-def report() -> Any:
-    if not (accuracy.DEFAULT_CORPUS / "manifest.jsonl").is_file():
-        pytest.skip(f"shared corpus not found at {accuracy.DEFAULT_CORPUS}")
-    return accuracy.run(accuracy.DEFAULT_CORPUS)
+@pytest.fixture(scope="module", params=sorted(CORPORA))
+def report(request: pytest.FixtureRequest) -> Any:
+    corpus = CORPORA[request.param]
+    if not (corpus / "manifest.jsonl").is_file():
+        pytest.skip(f"shared corpus not found at {corpus}")
+    return accuracy.run(corpus)
 
 
-@pytest.mark.parametrize("field", accuracy.GATED_FIELDS)
-def test_field_accuracy_meets_target(report: Any, field: str) -> None:
-    rate = report.rate(field) or 0.0
-    failures = [f for f in report.failures if f.field == field]
-    examples = "\n".join(
-        f"  {f.file}[{f.index}] {f.rendering}: expected {f.expected!r}, got {f.got[:120]!r}"
-        for f in failures[:10]
-    )
-    floor = FLOORS.get(field, TARGET)
-    assert rate >= floor, (
-        f"{field}: {100 * rate:.2f}% < {100 * floor:.0f}% "
-        f"({len(failures)} failures; first ones:\n{examples})"
-    )
+def test_every_field_holds_its_measured_level(report: Any) -> None:
+    drops = []
+    for field, floor in FLOORS[report.name].items():
+        rate = report.rate(field) or 0.0
+        if rate < floor:
+            misses = [f for f in report.failures if f.field == field][:5]
+            examples = "; ".join(
+                f"{f.file}[{f.index}] {f.expected!r} -> {f.got[:80]!r}" for f in misses
+            )
+            drops.append(f"{field}: {100 * rate:.2f}% < {100 * floor:.2f}% ({examples})")
+    assert not drops, f"{report.name}:\n" + "\n".join(drops)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="0409_…md holds a whole routing header collapsed onto one line mid-text, which "
-    "the splitter takes for a second cable; 0265 holds the header of one cable and the full "
-    "record dump of another, and the manifest counts only the first",
-)
-def test_every_cable_of_the_manifest_is_returned(report: Any) -> None:
-    mismatches = report.count_mismatches
-    assert not mismatches, "\n".join(mismatches[:20])
+def test_every_cable_is_found(report: Any) -> None:
+    assert report.missed == 0, "\n".join(report.count_mismatches[:20])
+    assert report.spurious <= SPURIOUS_CEILING[report.name], "\n".join(report.count_mismatches[:20])
+
+
+def test_fields_without_truth_are_not_scored(report: Any) -> None:
+    """The bench compares only what the manifest has truth for: every field is scored
+    on some cables, and references only where the release recorded them (csv rows)."""
+    scored = {field for field in accuracy.FIELD_ORDER if report.rate(field) is not None}
+    assert scored == set(FLOORS[report.name])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import regex
 
 from cablestream.schemas.record import Paragraph
@@ -13,24 +15,45 @@ PARAGRAPH_START = regex.compile(
 )
 # Unnumbered paragraphs that open with their marking: `(SBU) Poloff delivered …`.
 _MARKED_PARAGRAPH_START = regex.compile(rf"(?m)^[ \t]*{_MARKING}(?=\S)")
-# `SUMMARY: …`, `BEGIN SUMMARY`, `Summary and Comment:`; ends at `END SUMMARY`.
+# Summary openers: `SUMMARY:`, `BEGIN SUMMARY`, `Summary and Comment:`, `Summary/Comment:`,
+# `SUMMARY AND ACTION REQUEST:`, `1. (C) Summary:` inside a paragraph.
 _SUMMARY_START = regex.compile(
-    r"(?i)(?<!END[ \t]{1,3})\b(?:BEGIN[ \t]+)?SUMMARY(?:[ \t]+AND[ \t]+(?:COMMENT|ACTION REQUEST))?[ \t]*[:.-]"
+    r"(?i)(?<!END[ \t]{1,3})\b(?:BEGIN[ \t]{1,10}+)?SUMMARY"
+    r"(?:[ \t]{1,10}+AND[ \t]{1,10}+(?:COMMENT|ACTION[ \t]+REQUEST)|[ \t]{0,3}+/[ \t]{0,3}+COMMENT)?"
+    r"[ \t]{0,10}+[:.-]"
 )
-_SUMMARY_BEGIN_LINE = regex.compile(r"(?im)^[ \t-]*(?:BEGIN[ \t]+)?SUMMARY[ \t-]*$")
-_SUMMARY_END = regex.compile(r"(?i)\bEND\s+(?:OF\s+)?SUMMARY\b")
+# A heading line: `BEGIN SUMMARY`, `---- SUMMARY ----`, or `Summary` over a `====` rule.
+_SUMMARY_HEADING = regex.compile(
+    r"(?im)^[ \t-]{0,40}+(?:BEGIN[ \t]{1,10}+)?SUMMARY[ \t-]{0,40}+$"
+    r"(?:\n[ \t]{0,10}+[=-]{3,}+[ \t]{0,10}+$)?"
+)
+_SUMMARY_END = regex.compile(r"(?i)\bEND\s{1,10}+(?:OF\s{1,10}+)?SUMMARY\b")
+# Lines an opener never sits on: the subject (`FRAUD SUMMARY---HERMOSILLO`), tags, refs.
+_NOT_SUMMARY_LINE = regex.compile(r"(?i)^[ \t]*(?:SUBJ|TAGS|REF)")
+_MAX_OPENERS = 10
+_PARAGRAPH_BREAK = regex.compile(r"\n[ \t]*\n")
 # The signer, alone on the last line: `ORDWAY`, `VAN VOORST`, `KEEGAN/SMITH`, or in
 # mixed case `Creamer`, `Gfoeller`.
 _SIGNER_LINE = regex.compile(
-    r"^[ \t]*(?P<names>[A-Z][A-Z'.-]{1,24}(?:[ /][A-Z][A-Z'.-]{1,24}){0,2}"
-    r"|[A-Z][a-z][A-Za-z'-]{1,23}(?: [A-Z][a-z][A-Za-z'-]{1,23})?)[ \t]*$"
+    r"^[ \t]*+(?P<names>[A-Z][A-Z'.-]{1,24}(?:[ /][A-Z][A-Z'.-]{1,24}){0,2}"
+    r"|[A-Z][a-z][A-Za-z'-]{1,23}(?: [A-Z][a-z][A-Za-z'-]{1,23})?)$"
 )
 # ... or run on after the last sentence: `… End Comment. NALAND`.
-_SIGNER_RUN_ON = regex.compile(r"(?<=[.!?)\]'\"’][ \t]{1,3})(?P<names>[A-Z][A-Z'-]{2,24})[ \t]*$")
-# What trails the signer in some renderings: a release date stamp, dots, quotes, commas.
-_SIGNER_TRAILER = regex.compile(r"(?:[ \t]+\d{4}-\d{2}-\d{2}|[ \t.,\"'])+$")
-# Lines after the text that are not part of it: end markers and publishers' rulers.
-_END_LINE = regex.compile(r"^[ \t]*(?:NNNN|BT|=+[A-Z ]*=+|[\"'.,]+)?[ \t]*$")
+_SIGNER_RUN_ON = regex.compile(r"(?<=[.!?)\]'\"’][ \t]{1,3})(?P<names>[A-Z][A-Z'-]{2,24})$")
+# A release date stamp after the signer: `SOBEL 2008-01-08`.
+_TRAILING_DATE = regex.compile(r"[ \t]\d{4}-\d{2}-\d{2}")
+# Dots, quotes, commas and `##` damage after the signer (`GILLESPIE##`).
+_TRAILER_CHARACTERS = " \t.,\"'#"
+# Lines after the signer that are not part of the text: end markers, publishers' rulers,
+# classification banners, page headers, operator notes, release stamps.
+_END_LINE = regex.compile(
+    r"^[ \t]*+(?:NNNN|BT|=++[A-Z ]*+=++|[\"'.,]++"
+    r"|(?:UNCLASSIFIED|UNCLAS|CONFIDENTIAL|SECRET|TOP SECRET|LIMITED OFFICIAL USE)\b.*+"
+    r"|PAGE[ \t]+\d.*+|NOTE BY OC/.*+|Declassified/Released.*+)?[ \t]*+$",
+    regex.IGNORECASE,
+)
+_MAX_END_LINES = 12
+_CLASSIFICATION_WORDS = frozenset({"CONFIDENTIAL", "SECRET", "UNCLASSIFIED", "UNCLAS"})
 _NOT_SIGNERS = frozenset(
     {
         "NNNN",
@@ -38,10 +61,6 @@ _NOT_SIGNERS = frozenset(
         "SIPDIS",
         "NOFORN",
         "END",
-        "CONFIDENTIAL",
-        "SECRET",
-        "UNCLASSIFIED",
-        "UNCLAS",
         "COMMENT",
         "SUMMARY",
         "THANKS",
@@ -51,6 +70,11 @@ _NOT_SIGNERS = frozenset(
         "End",
     }
 )
+
+
+def _is_signer(names: str) -> bool:
+    """A classification word is never a signer, in any case."""
+    return names not in _NOT_SIGNERS and names.upper() not in _CLASSIFICATION_WORDS
 
 
 def repair_numbers(numbers: list[int]) -> tuple[list[int], bool]:
@@ -71,20 +95,39 @@ def repair_numbers(numbers: list[int]) -> tuple[list[int], bool]:
     return repaired, changed
 
 
+def _strip_trailer(line: str) -> str:
+    """The line without what trails a signer: dots, quotes, `##`, a release date stamp.
+
+    A loop over `rstrip`, not one regex, so that a long run of blanks costs linear time.
+    """
+    while True:
+        line = line.rstrip(_TRAILER_CHARACTERS)
+        if len(line) >= 11 and _TRAILING_DATE.fullmatch(line, len(line) - 11):
+            line = line[:-11]
+            continue
+        return line
+
+
 def split_signature(text: str) -> tuple[str, list[str]]:
-    """Remove the signer from the end of the text: (text without it, signers)."""
+    """Remove the signer from the end of the text: (text without it, signers).
+
+    Skips what follows the signer in real cables: banners, page headers, `NNNN`,
+    operator notes, release stamps.
+    """
     lines = text.rstrip().split("\n")
-    while lines and _END_LINE.match(lines[-1]):
+    dropped = 0
+    while lines and dropped < _MAX_END_LINES and _END_LINE.match(lines[-1]):
         lines.pop()
+        dropped += 1
     if not lines:
         return text, []
-    last = _SIGNER_TRAILER.sub("", lines[-1])
+    last = _strip_trailer(lines[-1])
     alone = _SIGNER_LINE.match(last)
-    if alone is not None and alone["names"] not in _NOT_SIGNERS:
+    if alone is not None and _is_signer(alone["names"]):
         # Several signers are joined by a slash; a space belongs to the name (`VAN VOORST`).
         return "\n".join(lines[:-1]), [name for name in alone["names"].split("/") if name]
-    run_on = _SIGNER_RUN_ON.search(last)
-    if run_on is not None and run_on["names"] not in _NOT_SIGNERS:
+    run_on = _SIGNER_RUN_ON.search(last, max(0, len(last) - 40))
+    if run_on is not None and _is_signer(run_on["names"]):
         lines[-1] = last[: run_on.start()].rstrip()
         return "\n".join(lines), [run_on["names"]]
     return text, []
@@ -121,18 +164,57 @@ def _paragraphs(
     ]
 
 
+def _opener(text: str) -> regex.Match[str] | None:
+    """The first summary opener that is not on the subject, tags or REF line."""
+    found = []
+    for pattern in (_SUMMARY_START, _SUMMARY_HEADING):
+        for match in itertools.islice(pattern.finditer(text), _MAX_OPENERS):
+            line_start = text.rfind("\n", 0, match.start()) + 1
+            if not _NOT_SUMMARY_LINE.match(text, line_start):
+                found.append(match)
+                break
+    return min(found, key=lambda match: match.start()) if found else None
+
+
+def _paragraph_end(text: str, start: int) -> int:
+    """Where the paragraph holding `start` ends: the next numbered paragraph or blank line."""
+    ends = [len(text)]
+    following = PARAGRAPH_START.search(text, start)
+    if following is not None:
+        ends.append(following.start())
+    blank = _PARAGRAPH_BREAK.search(text, start)
+    if blank is not None:
+        ends.append(blank.start())
+    return min(ends)
+
+
 def parse_summary(text: str) -> str | None:
-    """Text between a SUMMARY opener and END SUMMARY; None without both."""
-    openers = [m for m in (_SUMMARY_START.search(text), _SUMMARY_BEGIN_LINE.search(text)) if m]
-    if not openers:
-        return None
-    start = min(openers, key=lambda match: match.start())
+    """The summary: from its opener to `END SUMMARY`, or to the end of the opener's
+    paragraph; with only `END SUMMARY`, from the first paragraph up to it."""
+    start = _opener(text)
+    if start is None:
+        end = _SUMMARY_END.search(text)
+        if end is None:
+            return None
+        paragraph = PARAGRAPH_START.search(text, 0, end.start())
+        begin = paragraph.end() if paragraph else 0
+        return _clean_summary(text[begin : end.start()])
     end = _SUMMARY_END.search(text, start.end())
-    if end is None:
-        return None
-    # A `---- SUMMARY ----` heading followed by `1. (C) Summary: …`: start at the inline one.
-    inline = _SUMMARY_START.search(text, start.end(), min(end.start(), start.end() + 200))
-    if inline is not None:
-        start = inline
-    summary = " ".join(text[start.end() : end.start()].split()).lstrip(" -").rstrip(" .(-")
+    if end is not None:
+        # A `---- SUMMARY ----` heading followed by `1. (C) Summary: …`: start at the inline one.
+        inline = _SUMMARY_START.search(text, start.end(), min(end.start(), start.end() + 200))
+        if inline is not None:
+            start = inline
+        return _clean_summary(text[start.end() : end.start()])
+    body_start = start.end()
+    if start.re is _SUMMARY_HEADING:
+        # A heading: the summary is the paragraph under it.
+        skipped = len(text[body_start:]) - len(text[body_start:].lstrip())
+        body_start += skipped
+    return _clean_summary(text[body_start : _paragraph_end(text, body_start)])
+
+
+def _clean_summary(raw: str) -> str | None:
+    """One line, without the dashes and brackets around markers; the final period stays."""
+    summary = " ".join(raw.split()).lstrip(" -:.").rstrip(" (-")
     return summary or None

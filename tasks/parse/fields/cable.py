@@ -8,14 +8,23 @@ Classified By) and the numbered text. Each field parser reads its region.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import regex
 
 from cablestream.schemas.record import CableRecord, NoCable, ParseResult, ReleaseMetadata
-from cablestream.tasks.parse.fields import body, classification, declassification, dtg, routing
+from cablestream.tasks.parse.fields import (
+    body,
+    classification,
+    created,
+    declassification,
+    reference_id,
+    release_metadata,
+    routing,
+    station,
+)
 from cablestream.tasks.parse.fields.classified_by import parse_classified_by
 from cablestream.tasks.parse.fields.references import parse_references
+from cablestream.tasks.parse.fields.stations import canonical_station, station_from_post
 from cablestream.tasks.parse.fields.topics import parse_subject, parse_tags
 from cablestream.tasks.parse.normalize import normalize
 
@@ -76,23 +85,23 @@ def _rescued_header_lines(header: str) -> list[str]:
 
 def parse_cable(raw: str, rendering: str, release: ReleaseMetadata | None = None) -> ParseResult:
     """Parse one cable's raw text (any rendering) into a record, or say it holds no cable."""
-    release = release or ReleaseMetadata()
     normalized = normalize(raw, rendering)
     text = normalized.text
     regions = cut_regions(text)
+    release = release_metadata.merged(
+        release or ReleaseMetadata(),
+        release_metadata.find_release_metadata(f"{regions.header}\n{regions.preamble}"),
+    )
     warnings: list[str] = []
     record = CableRecord(
         body=text, rendering=normalized.rendering, is_partial=normalized.is_partial
     )
 
     record.transmission_id = routing.parse_transmission_id(regions.header)
-    record.origin = routing.parse_origin(regions.header)
+    fm_origin = routing.parse_origin(regions.header) or routing.parse_unwrapped_origin(
+        f"{regions.header}\n{regions.preamble}"
+    )
     record.recipients, record.info_recipients = routing.parse_recipients(regions.header)
-    record.created, record.precedence = dtg.parse_dtg(regions.header or regions.preamble)
-    if record.precedence is None and record.recipients:
-        record.precedence = record.recipients[0].precedence
-    if record.recipients and (record.recipients[0].precedence or "").startswith("NIACT"):
-        record.precedence = record.recipients[0].precedence
     record.rescued = _rescued_header_lines(regions.header)
 
     record.nondisclosure_deadline, decl_marker = declassification.parse_declassification(
@@ -109,15 +118,51 @@ def parse_cable(raw: str, rendering: str, release: ReleaseMetadata | None = None
         warnings.append("paragraph_number_repaired")
     record.summary = body.parse_summary(regions.text)
 
+    slot_lines = [regions.serial.trailer, *_caveat_slot(regions.preamble).split("\n")]
     caveats = [
         *regions.serial.caveats,
-        *classification.parse_caveat_lines(_caveat_slot(regions.preamble).split("\n")),
+        *classification.parse_caveat_lines(slot_lines[1:]),
+        *classification.parse_caveat_words(slot_lines),
     ]
     if decl_marker:
         caveats.append(decl_marker)
-    record.caveats = classification.dedupe(caveats)
-    _set_classification(record, regions.serial, regions.header, release, warnings)
-    _set_dates_and_ids(record, regions, release, warnings)
+    decided = classification.decide_classification(
+        regions.serial, regions.header, release.classification, classification.dedupe(caveats)
+    )
+    record.classification, record.caveats = decided.value, decided.caveats
+    warnings += decided.warnings
+
+    when = created.decide_created(
+        regions.header,
+        regions.preamble,
+        release.created,
+        record.nondisclosure_deadline,
+        regions.text,
+    )
+    record.created, record.precedence = when.value, when.precedence
+    warnings += when.warnings
+    if record.precedence is None and record.recipients:
+        record.precedence = record.recipients[0].precedence
+    if record.recipients and (record.recipients[0].precedence or "").startswith("NIACT"):
+        record.precedence = record.recipients[0].precedence
+
+    serial_station = canonical_station(regions.serial.station)
+    identity = reference_id.decide_reference_id(
+        serial_station or station_from_post(fm_origin),
+        regions.serial.serial,
+        routing.parse_de_serial(regions.header),
+        when.year,
+        release.reference_id,
+    )
+    record.reference_id = identity.value
+    warnings += identity.warnings
+    record.origin = station.decide_origin(fm_origin, release.origin, serial_station)
+    record.station = station.decide_station(
+        record.reference_id, serial_station, fm_origin, release.origin
+    )
+    record.references = parse_references(regions.preamble, when.year)
+    if record.subject is None:
+        warnings.append("subject_missing")
 
     if not _looks_like_cable(record, regions):
         return NoCable("no_cable", "no classification line, header or cable fields found")
@@ -139,66 +184,6 @@ def _second_paragraph_end(text: str) -> int:
     """Classified By sits in the preamble or, in some cables, inside paragraph 1."""
     starts = [match.start() for match in body.PARAGRAPH_START.finditer(text)]
     return starts[1] if len(starts) > 1 else len(text)
-
-
-def _set_classification(
-    record: CableRecord,
-    serial: classification.SerialLine,
-    header: str,
-    release: ReleaseMetadata,
-    warnings: list[str],
-) -> None:
-    if serial.classification:
-        record.classification = classification.normalize_classification(
-            serial.classification, record.caveats
-        )
-    elif release.classification:
-        record.classification, caveats = classification.from_release(release.classification)
-        record.caveats = classification.dedupe([*record.caveats, *caveats])
-        warnings.append("classification_from_release_metadata")
-    elif classification_code := classification.from_security_line(header):
-        record.classification = classification_code
-        warnings.append("classification_from_routing_header")
-    else:
-        warnings.append("classification_missing")
-
-
-def _set_dates_and_ids(
-    record: CableRecord, regions: Regions, release: ReleaseMetadata, warnings: list[str]
-) -> None:
-    """Created date, then the year-dependent ids: reference_id and reference ids."""
-    year: int | None = None
-    if record.created is None:
-        record.created = dtg.parse_preface_date(regions.header)
-    if record.created is None and release.created is not None:
-        record.created = release.created
-        warnings.append("created_from_release_metadata")
-    if record.created is not None:
-        year = record.created.year
-    elif record.nondisclosure_deadline is not None:
-        year = dtg.infer_year_from_declassification(record.nondisclosure_deadline)
-        if year is not None:
-            deadline = record.nondisclosure_deadline
-            day = min(deadline.day, 28) if deadline.month == 2 else deadline.day
-            record.created = datetime(year, deadline.month, day, tzinfo=UTC)
-            warnings.append("year_inferred_from_decl")
-    if record.created is None:
-        warnings.append("created_missing")
-
-    serial = regions.serial
-    station = serial.station or routing.station_from_origin(record.origin)
-    number = serial.serial if serial.serial is not None else routing.parse_de_serial(regions.header)
-    if station and number is not None and year is not None:
-        record.reference_id = f"{year % 100:02d}{station}{number}"
-    if release.reference_id:
-        if record.reference_id and record.reference_id != release.reference_id:
-            warnings.append("reference_id_differs_from_release")
-        record.reference_id = release.reference_id
-    if record.reference_id is None:
-        warnings.append("reference_id_missing")
-    record.references = parse_references(regions.preamble, year)
-    if record.subject is None:
-        warnings.append("subject_missing")
 
 
 def _looks_like_cable(record: CableRecord, regions: Regions) -> bool:

@@ -32,19 +32,28 @@ _CLASSIFICATION_WORD = (
     r"T?TOP SECRET|S?SECRET|C?CONFIDENTIAL|U?UNCLASSIFIED|U?UNCLAS|L?LIMITED OFFICIAL USE"
 )
 
+# Lines that may be the serial line: a classification word opens them (publishers sometimes
+# left a stray `]` or `>` before it). Only these lines are matched in full, each cut to
+# _MAX_SERIAL_LINE characters, so the scan stays linear on any input.
+_SERIAL_CANDIDATE = regex.compile(rf"(?im)^[ \t\]\[|>*#.-]{{0,10}}+(?={_CLASSIFICATION_WORD})")
+_MAX_SERIAL_LINE = 400
 _SERIAL_LINE = regex.compile(
-    rf"(?im)^[ \t]*(?P<classification>{_CLASSIFICATION_WORD})"
-    rf"(?P<markers>(?:[ \t]*/{{1,2}}[ \t]*|[ \t]+)(?:{_CAVEAT_ALTERNATION}|E F T O))*"
-    r"[ \t]+(?:SECTION[ \t]+\d{1,2}[ \t]+OF[ \t]+\d{1,2}[ \t]+)?"
-    r"(?:\d{2}[ \t]+)?(?!SECTION\b)(?P<station>[A-Z][A-Z.'-]*(?:[ \t][A-Z][A-Z.'-]*){0,3})[ \t]+0*(?P<serial>\d{1,7})"
-    r"(?P<trailer>(?:[ \t]+[^\n]*)?)$"
+    rf"(?i)(?P<classification>{_CLASSIFICATION_WORD})"
+    rf"(?P<markers>(?:[ \t]{{0,10}}+/{{1,2}}+[ \t]{{0,10}}+|[ \t]{{1,10}}+)(?:{_CAVEAT_ALTERNATION}|E F T O))*+"
+    r"[ \t]{1,10}+(?:SECTION[ \t]{1,10}+\d{1,2}[ \t]{1,10}+OF[ \t]{1,10}+\d{1,2}[ \t]{1,10}+)?"
+    r"(?:\d{2}[ \t]{1,10}+)?(?!SECTION\b)"
+    r"(?P<station>[A-Z][A-Z.'-]{0,30}+(?:[ \t][A-Z][A-Z.'-]{0,30}+){0,3}?)[ \t]{1,10}+0*+(?P<serial>\d{1,7}+)"
+    # The serial may be glued to what follows (`ANKARA 008305S/CT FOR REAP`), never to a digit.
+    r"(?P<trailer>[^\n\d][^\n]*+)?$"
 )
 _CAVEAT_TOKEN = regex.compile(rf"(?i)\b(?:{_CAVEAT_ALTERNATION})\b")
-_LEADING_CAVEATS = regex.compile(rf"(?i)(?:[ \t,/]*(?:{_CAVEAT_ALTERNATION})\b)+")
+# A run of caveats, also glued together (`SIPDISNOFORN` is two), ending at a word boundary.
+_LEADING_CAVEATS = regex.compile(rf"(?i)(?:[ \t,/]*(?:{_CAVEAT_ALTERNATION}))+\b")
+_CAVEAT_IN_RUN = regex.compile(rf"(?i){_CAVEAT_ALTERNATION}")
 # A bare classification line at the very top of old printouts and some renderings.
 # Also the field form `CLASSIFICATION: SECRET` of some extracts.
 _BARE_CLASSIFICATION = regex.compile(
-    rf"(?im)^[ \t]*(?:CLASSIFICATION:[ \t]*)?({_CLASSIFICATION_WORD})[ \t]*$"
+    rf"(?im)^[ \t]{{0,40}}+(?:CLASSIFICATION:[ \t]{{0,10}}+)?({_CLASSIFICATION_WORD})[ \t]{{0,40}}+$"
 )
 _DOUBLED_FIRST_LETTER = regex.compile(r"^(\w)\1(?=[A-Z])")
 _FOUO_CLASSIFICATION = "UNCLASSIFIED//FOR OFFICIAL USE ONLY"
@@ -61,15 +70,21 @@ class SerialLine:
     # Where the line starts and ends in the text; both 0 when there is no serial line.
     start: int = 0
     end: int = 0
+    # What follows the serial on its line (passing lines that a rendering joined on).
+    trailer: str = ""
 
 
 def normalize_classification(word: str, caveats: list[str]) -> str:
     """`UNCLAS` + `SENSITIVE` -> `UNCLASSIFIED//FOR OFFICIAL USE ONLY`; others upper-cased."""
     word = _DOUBLED_FIRST_LETTER.sub(r"\1", " ".join(word.upper().split()))
     if word in ("UNCLAS", "UNCLASSIFIED"):
-        sensitive = {"SENSITIVE", "SENSITIVE BUT UNCLASSIFIED", "FOR OFFICIAL USE ONLY"} & set(
-            caveats
-        )
+        # EFTO (encrypted for transmission only) marks unclassified traffic as sensitive too.
+        sensitive = {
+            "SENSITIVE",
+            "SENSITIVE BUT UNCLASSIFIED",
+            "FOR OFFICIAL USE ONLY",
+            "EFTO",
+        } & set(caveats)
         return _FOUO_CLASSIFICATION if sensitive else "UNCLASSIFIED"
     return word
 
@@ -109,24 +124,77 @@ def from_release(value: str) -> tuple[str, list[str]]:
     return word, ["NOFORN"] if noforn else []
 
 
+@dataclass(slots=True)
+class Classification:
+    """The decided classification, the caveats with any the release adds, and why."""
+
+    value: str | None
+    caveats: list[str]
+    warnings: list[str] = field(default_factory=list)
+
+
+def decide_classification(
+    serial: SerialLine, header: str, release_classification: str | None, caveats: list[str]
+) -> Classification:
+    """The text's serial line first, then the release's string, then the routing header.
+
+    The release's `X//NOFORN` makes NOFORN a caveat even where the serial line says only X.
+    """
+    released, released_caveats = (
+        from_release(release_classification) if release_classification else (None, [])
+    )
+    if serial.classification:
+        value = normalize_classification(serial.classification, caveats)
+        return Classification(value, dedupe([*caveats, *released_caveats]))
+    if released:
+        return Classification(
+            released,
+            dedupe([*caveats, *released_caveats]),
+            ["classification_from_release_metadata"],
+        )
+    from_header = from_security_line(header)
+    if from_header:
+        return Classification(from_header, caveats, ["classification_from_routing_header"])
+    return Classification(None, caveats, ["classification_missing"])
+
+
+def _line_end(text: str, position: int) -> int:
+    """The end of the line `position` is on (a line cut at _MAX_SERIAL_LINE ends later)."""
+    end = text.find("\n", position)
+    return len(text) if end < 0 else end
+
+
 def find_serial_line(text: str) -> SerialLine:
     """The first classification + station + serial line, or the bare classification word."""
-    match = _SERIAL_LINE.search(text)
+    match, line_start = None, 0
+    for candidate in _SERIAL_CANDIDATE.finditer(text):
+        line_end = text.find("\n", candidate.end(), candidate.end() + _MAX_SERIAL_LINE)
+        end = line_end if line_end >= 0 else min(len(text), candidate.end() + _MAX_SERIAL_LINE)
+        match = _SERIAL_LINE.match(text, candidate.end(), end)
+        if match is not None:
+            line_start = candidate.start()
+            break
     if match is None:
         bare = _BARE_CLASSIFICATION.search(text)
         word = bare.group(1) if bare else None
         return SerialLine(word, None, None, end=0)
     caveats = [token.upper() for token in _CAVEAT_TOKEN.findall(match["markers"] or "")]
     # Caveats run on after the serial when a rendering joined lines: `… 000251 NOFORN SIPDIS`.
-    trailer = _LEADING_CAVEATS.match(match["trailer"])
+    trailer = _LEADING_CAVEATS.match(match["trailer"] or "")
     caveats += (
-        [token.upper() for token in _CAVEAT_TOKEN.findall(trailer.group(0))] if trailer else []
+        [token.upper() for token in _CAVEAT_IN_RUN.findall(trailer.group(0))] if trailer else []
     )
     station: str | None = "".join(match["station"].upper().split())
     if station and set(station) == {"X"}:
         station = None  # redacted by the publisher: the origin line may still name it
     return SerialLine(
-        match["classification"], station, int(match["serial"]), caveats, match.start(), match.end()
+        match["classification"],
+        station,
+        int(match["serial"]),
+        caveats,
+        line_start,
+        _line_end(text, match.end()),
+        match["trailer"] or "",
     )
 
 
@@ -140,7 +208,24 @@ def parse_caveat_lines(lines: list[str]) -> list[str]:
     for line in lines:
         leading = _LEADING_CAVEATS.match(line)
         if leading:
-            found.extend(token.upper() for token in _CAVEAT_TOKEN.findall(leading.group(0)))
+            found.extend(token.upper() for token in _CAVEAT_IN_RUN.findall(leading.group(0)))
+    return found
+
+
+# A caveat written in capitals as a word of an upper-case handling line, also at its end
+# (`SOUTHCOM ALSO FOR POLAD SENSITIVE SIPDIS`, `… USDA FOR FAS/OA SIPDIS SENSITIVE`).
+_CAVEAT_WORD = regex.compile(
+    rf"(?<![A-Za-z])(?:{_CAVEAT_ALTERNATION.replace('(?i)', '')})(?![a-z])"
+)
+_LOWER_CASE = regex.compile(r"[a-z]")
+
+
+def parse_caveat_words(lines: list[str]) -> list[str]:
+    """Caveats written anywhere in upper-case handling lines (prose lines are skipped)."""
+    found: list[str] = []
+    for line in lines:
+        if not _LOWER_CASE.search(line):
+            found.extend(_CAVEAT_WORD.findall(line))
     return found
 
 

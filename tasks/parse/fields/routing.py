@@ -5,6 +5,7 @@ from __future__ import annotations
 import regex
 
 from cablestream.schemas.record import Recipient
+from cablestream.tasks.parse.fields.dtg import UNWRAPPED_HEADER
 
 # `VZCZCXYZ0002 OO RUEHWEB`
 _TRANSMISSION = regex.compile(r"(?m)^[ \t]*(VZCZC[A-Z0-9]{1,20})")
@@ -26,15 +27,20 @@ def parse_transmission_id(header: str) -> str | None:
     return match.group(1) if match else None
 
 
+# `AMEMBASSY MEXICO//POL//`: an office after the post is not part of the origin.
+_OFFICE_SUFFIX = regex.compile(r"[ \t]*//[^\n]*$")
+
+
 def parse_origin(header: str) -> str | None:
+    """The FM line as written, office suffixes removed."""
     match = _ORIGIN.search(header)
-    return " ".join(match.group(1).split()) if match else None
+    return " ".join(_OFFICE_SUFFIX.sub("", match.group(1)).split()) or None if match else None
 
 
-# The post's kind in an FM line: `AMEMBASSY ASTANA`, `AMCONSUL CAPE TOWN`, `USMISSION USUN NEW YORK`.
-_POST_KIND = regex.compile(
-    r"^(?:AMEMBASSY|AMEMB|AMCONSUL|AMCONGEN|USMISSION|USINT|USLO|USOFFICE|AIT)[ \t]+"
-)
+def parse_unwrapped_origin(text: str) -> str | None:
+    """The FM post of a routing header that a rendering unwrapped onto one line."""
+    match = UNWRAPPED_HEADER.search(text)
+    return " ".join(match["post"].split()) if match else None
 
 
 # `DE RUEHAC #0071/01 0421519`: routing indicator, then the station's serial number.
@@ -45,16 +51,6 @@ def parse_de_serial(header: str) -> int | None:
     """The message serial from the `DE` line, for cables whose serial line is missing."""
     match = _DE_LINE.search(header)
     return int(match["serial"]) if match else None
-
-
-def station_from_origin(origin: str | None) -> str | None:
-    """The station name of a reference id from the FM line, for serial lines whose station is redacted."""
-    if not origin:
-        return None
-    if origin.startswith("SECSTATE"):
-        return "STATE"
-    name = _POST_KIND.sub("", origin)
-    return "".join(name.split()) if name != origin else None
 
 
 def parse_recipient(line: str) -> Recipient | None:

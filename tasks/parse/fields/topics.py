@@ -2,20 +2,55 @@
 
 from __future__ import annotations
 
+import itertools
+
 import regex
 
 from cablestream.tasks.parse.fields.classification import dedupe
 from cablestream.tasks.parse.fields.markers import FIELD_START
 
-# `TAGS: PREL, PGOV KZ`, `Tags: prel`, `TAG PREL` at a line start; `… TAGS: PREL` (with its
-# colon) after the E.O. text.
-_TAGS = regex.compile(r"(?m)(?:^[ \t]*(?i:tags?)\b[:;]?|[ \t](?i:tags?):)[ \t]*(?P<tags>[^\n]*)")
+# The TAGS label: `TAGS:`, `TAG:`, `TAGS` without colon, lower case, and the misspellings
+# of real cables (`TAS:`, `TGS:`, `TAGES:`) at a line start; after the E.O. text on the same
+# line with its colon, or without one in upper case (the LaTeX form `… DECL: 02/10/2019 TAGS PREL`).
+_TAGS = regex.compile(
+    r"(?m)(?:^[ \t]*(?i:tags?)\b[:;]?|^[ \t]*(?i:tas|tgs|tages)[:;]|[ \t](?i:tags?):"
+    # The literal first, so that the bounded look-behind runs only where ` TAGS` stands.
+    r"|[ \t]TAGS(?=[ \t]+[A-Z]{2})(?<=^[ \t]{0,8}E\.? ?O\.?[^\n]{0,80}[ \t]TAGS))"
+    r"[ \t]*(?P<tags>[^\n]*)"
+)
+_SUBJECT_ON_TAGS_LINE = regex.compile(r"(?i)\bSUBJ(?:ECT)?\b")
+_TAG_TOKEN = regex.compile(r"[A-Za-z0-9][A-Za-z0-9_&-]*")
+# A token that can be a tag on a continuation line: upper case, no prose.
+_TAG_SHAPED = regex.compile(r"^[A-Z][A-Z0-9_&-]{0,24}$")
+# Words that are prose or addressing, never tags (`USDOC FOR ITA`, `PASS TO`).
+_NOT_TAG_WORDS = frozenset({"FOR", "PASS", "TO", "AND", "THE", "OF", "PLEASE", "ALSO", "INFO"})
+# What ends the tag list on the next lines: a record dump (`id: 67870`), a page header
+# (`SECRET PAGE 02 ROME 03067 211833Z`), a handling caveat.
+_NOT_A_TAG_LINE = regex.compile(
+    r"(?i)^(?:\w+:[ \t]*\d|[A-Z ]*\bPAGE[ \t]+\d|(?:SENSITIVE|UNCLAS|CONFIDENTIAL|SECRET)\b)"
+)
+# A comma-separated item of several words of which some are not tag codes: one tag
+# (`…, HUMAN RIGHTS`, `…, Organized Crime`).
+_TAG_CODE = regex.compile(r"^[A-Z]{2,5}$")
+_MAX_TAG_LINES = 4
+# Markers tried before giving up: a real preamble has one or two.
+_MAX_TAG_MARKERS = 20
 # `SUBJECT: …` / `SUBJ: …` at a line start; sharing a line with TAGS only with its colon
 # (`… the subject of …` in a passing instruction is not one).
+# A damaged `UBJECT:` (first letter lost) counts with its colon.
 _SUBJECT = regex.compile(
-    r"(?m)(?:^[ \t]*(?i:subj(?:ect)?)\b[ \t]*[:.;-]?|[ \t](?i:subj(?:ect)?):)[ \t]*(?P<subject>[^\n]*)"
+    r"(?m)(?:^[ \t]*(?i:subj(?:ect)?)\b[ \t]*[:.;-]?|^[ \t]*(?i:ubject):|[ \t](?i:subj(?:ect)?):)"
+    r"[ \t]*(?P<subject>[^\n]*)"
+)
+# A doubled label: `SUBJECT: SUBJECT: …`.
+_REPEATED_SUBJECT_LABEL = regex.compile(r"^(?:(?i:subj(?:ect)?)[ \t]*:[ \t]*)+")
+# Where a subject runs on into the next field on the same or the next line, also glued
+# (`… EGYPTREF: …`): REF labels in capitals or `Ref(s):`, and `Classified By`.
+_SUBJECT_RUN_ON = regex.compile(
+    r"(?:(?<=[ \t])|(?<=[A-Z]))(?:REF(?:TEL)?S?[ \t]*:|(?i:ref\(s\)):)|[ \t](?i:classified[ \t]+by)\b"
 )
 _MAX_SUBJECT_LINES = 4
+_MAX_SUBJECT_LABELS = 3
 _TAG_TOKEN = regex.compile(r"[A-Za-z0-9][A-Za-z0-9_&-]*")
 _CONNECTOR_END = regex.compile(
     r"(?i)(?:\b(?:OF|THE|AND|TO|IN|ON|FOR|A|AN|WITH|AT|BY|FROM|OR|ITS|HIS|HER|THEIR|NEW)|[,:;-])$"
@@ -26,16 +61,59 @@ def _line_index(text: str, position: int) -> int:
     return text.count("\n", 0, position)
 
 
-def parse_tags(text: str) -> list[str]:
-    """Tag tokens of the TAGS line, upper-cased, in order, de-duplicated; stops at SUBJECT.
+def _tag_tokens(raw: str) -> list[str]:
+    """Tokens of a tag list, upper-cased; a comma item of words that are not all tag
+    codes is one multi-word tag (`PHUM, HUMAN RIGHTS`), a space list is one tag a word
+    (`OVIP BIDEN JOSEPH`, as the release indexes person tags)."""
+    if "," not in raw:
+        return [token.upper() for token in _TAG_TOKEN.findall(raw)]
+    tags: list[str] = []
+    for position, item in enumerate(raw.split(",")):
+        words = [token.upper() for token in _TAG_TOKEN.findall(item)]
+        if position > 0 and len(words) > 1 and not all(_TAG_CODE.match(w) for w in words):
+            tags.append(" ".join(words))
+        else:
+            tags.extend(words)
+    return tags
 
-    Only the TAGS line itself counts, as in the release's own tag index: a
-    wrapped second line (`RO, SY, UK`) stays in the body, not in `tags`.
-    """
+
+def _continues_tags(line: str, previous: str) -> bool:
+    """A wrapped TAGS line: only tag-shaped tokens, or anything after a trailing comma."""
+    if not line or FIELD_START.match(line) or _NOT_A_TAG_LINE.match(line):
+        return False
+    if previous.rstrip().endswith(","):
+        return True
+    tokens = [token for token in regex.split(r"[\s,]+", line) if token]
+    return bool(tokens) and all(
+        _TAG_SHAPED.match(token) and token not in _NOT_TAG_WORDS for token in tokens
+    )
+
+
+def _following_lines(text: str, position: int, count: int) -> list[str]:
+    """Up to `count` lines after the one `position` is on, without copying the rest of text."""
+    lines: list[str] = []
+    start = text.find("\n", position)
+    while start >= 0 and len(lines) < count:
+        end = text.find("\n", start + 1)
+        lines.append(text[start + 1 : end if end >= 0 else len(text)])
+        start = end
+    return lines
+
+
+def parse_tags(text: str) -> list[str]:
+    """Tag tokens of the TAGS line and its wrapped continuation lines, upper-cased, in
+    order, de-duplicated; stops at SUBJECT, prose, a record dump or a page header."""
     # The first TAGS marker that is followed by tags (`CORRECTED COPY - TAG` is not).
-    for match in _TAGS.finditer(text):
-        raw = regex.split(r"(?i)\bSUBJ(?:ECT)?\b", match["tags"], maxsplit=1)[0]
-        tags = dedupe([token.upper() for token in _TAG_TOKEN.findall(raw)])
+    for match in itertools.islice(_TAGS.finditer(text), _MAX_TAG_MARKERS):
+        first, *cut = _SUBJECT_ON_TAGS_LINE.split(match["tags"], maxsplit=1)
+        raw = [first]
+        if not cut:
+            for line in _following_lines(text, match.end(), _MAX_TAG_LINES):
+                line = line.strip()
+                if not _continues_tags(line, raw[-1]):
+                    break
+                raw.append(line)
+        tags = dedupe([tag for part in raw for tag in _tag_tokens(part)])
         if tags:
             return tags
     return []
@@ -51,11 +129,18 @@ def parse_subject(text: str, *, double_spaced: bool) -> str | None:
 
     A wrap crosses a blank line only where the rendering puts blank lines
     between all lines, or where the line so far visibly continues (`… BOARD OF`).
-    An upper-case subject continues only with upper-case lines.
+    An upper-case subject continues only with upper-case lines. A doubled label
+    (`SUBJECT: SUBJECT: …`, put on two lines by normalisation) gives the second one.
     """
-    match = _SUBJECT.search(text)
-    if match is None:
-        return None
+    for match in itertools.islice(_SUBJECT.finditer(text), _MAX_SUBJECT_LABELS):
+        subject = _unwrapped_subject(text, match, double_spaced)
+        if subject is not None:
+            return subject
+    return None
+
+
+def _unwrapped_subject(text: str, match: regex.Match[str], double_spaced: bool) -> str | None:
+    """One SUBJECT label's text over its continuation lines; None when empty."""
     lines = text.split("\n")
     parts = [match["subject"].strip()]
     upper = _mostly_upper(parts[0])
@@ -72,5 +157,8 @@ def parse_subject(text: str, *, double_spaced: bool) -> str | None:
         if FIELD_START.match(line) or (upper and parts[0] and not _mostly_upper(line)):
             break
         parts.append(line)
-    subject = " ".join(" ".join(parts).split())
+    subject = _REPEATED_SUBJECT_LABEL.sub("", " ".join(" ".join(parts).split()))
+    run_on = _SUBJECT_RUN_ON.search(subject)
+    if run_on is not None and run_on.start() > 0:
+        subject = subject[: run_on.start()].rstrip()
     return subject or None

@@ -81,11 +81,28 @@ def test_unmarked_old_paragraphs() -> None:
         ("End Comment.\nThanks", []),
         ("rings true for South Africa in 2009. LA LIME", []),
         ("text.\nCONFIDENTIAL\n", []),
+        # What follows the signer in real cables is skipped (FIELDS.md).
+        ("Stop.\nSTEIGMAN\nCONFIDENTIAL\n", ["STEIGMAN"]),
+        ("Stop.\nRICE\n\nCONFIDENTIAL\n\nPAGE 04 STATE 015113 211833Z\n\nNNNN", ["RICE"]),
+        ("Stop.\nKISSINGER\nNOTE BY OC/T: NOT PASSED ABOVE ADDRESSEES.", ["KISSINGER"]),
+        ("Stop.\nGILLESPIE##", ["GILLESPIE"]),
+        (
+            "Stop.\nMILLER\nDeclassified/Released US Department of State EO Systematic Review",
+            ["MILLER"],
+        ),
+        ("we stop here.\nSecret\n", []),
         ("text.\n\nNNNN", []),
     ],
 )
 def test_split_signature(text: str, signers: list[str]) -> None:
     assert split_signature(text)[1] == signers
+
+
+def test_a_run_of_blanks_after_the_last_word_costs_linear_time() -> None:
+    # Issue 17: the old trailer pattern took 877 s on a 7 KB file with a run of blanks.
+    text = "End Comment. NALAND" + " " * 200_000 + "x"
+    assert split_signature(text)[1] == []
+    assert split_signature("End Comment. NALAND" + " ." * 100_000)[1] == ["NALAND"]
 
 
 def test_signature_is_removed_from_text() -> None:
@@ -98,23 +115,40 @@ def test_signature_is_removed_from_text() -> None:
     [
         (
             "1. (C) SUMMARY: The Dutch have no concerns. END SUMMARY.\n2. (C) more",
-            "The Dutch have no concerns",
+            "The Dutch have no concerns.",
         ),
-        ("BEGIN SUMMARY \n \nGENERAL AZIMI ASKS. END SUMMARY \n", "GENERAL AZIMI ASKS"),
-        ("Summary and Comment: Things moved. End Summary and Comment.", "Things moved"),
+        ("BEGIN SUMMARY \n \nGENERAL AZIMI ASKS. END SUMMARY \n", "GENERAL AZIMI ASKS."),
+        ("Summary and Comment: Things moved. End Summary and Comment.", "Things moved."),
+        ("Summary/Comment: Things moved. End Summary/Comment.", "Things moved."),
+        ("SUMMARY AND ACTION REQUEST: Please act. END SUMMARY.", "Please act."),
         (
             "-------\nSummary\n-------\n1. (SBU) This is the third. End Summary.",
-            "1. (SBU) This is the third",
+            "1. (SBU) This is the third.",
         ),
+        # `Summary` over a `====` rule, no end marker: the paragraph under it.
+        ("Summary\n=====\nThe talks failed.\n\nBackground\n=====\nMore.", "The talks failed."),
         (
             "------- SUMMARY -------\n\n1. (C) Summary: Burns met the TSD. End Summary.",
-            "Burns met the TSD",
+            "Burns met the TSD.",
         ),
         (
             "SUMMARY: CREATION OF PARTY ANNOUNCED. END\nSUMMARY.\n\n1.",
-            "CREATION OF PARTY ANNOUNCED",
+            "CREATION OF PARTY ANNOUNCED.",
         ),
-        ("1. (C) Summary: no end marker here.", None),
+        # END SUMMARY in any spacing, with or without a period, in brackets.
+        ("SUMMARY: It held. (END  SUMMARY)\n2. Next", "It held."),
+        ("SUMMARY: It held. -- end summary --", "It held."),
+        # An opener with no end marker still gives a summary: to the end of its paragraph
+        # (0085_d394abb6ea06a684.html).
+        ("1. (C) Summary: no end marker here.\n\n2. (C) Next.", "no end marker here."),
+        ("1. (C) Summary: no end marker here.\n2. (C) Next.", "no end marker here."),
+        # END SUMMARY without an opener: from the first paragraph (0178_773e6db840294927.txt).
+        (
+            "SUBJECT: X\n\n1. (U) The mission met. Talks went well. END SUMMARY.\n\n2. (U) More.",
+            "The mission met. Talks went well.",
+        ),
+        # A subject that holds the word is no opener.
+        ("SUBJECT: FRAUD SUMMARY---HERMOSILLO\n\n1. Text.", None),
         ("no summary", None),
     ],
 )

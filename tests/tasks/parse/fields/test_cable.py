@@ -32,6 +32,7 @@ def test_astana_telegram() -> None:
     assert record.precedence == "IMMEDIATE"
     assert record.transmission_id == "VZCZCXYZ0002"
     assert record.origin == "AMEMBASSY ASTANA"
+    assert record.station == "ASTANA"
     assert record.recipients == [Recipient("RUEHC", "SECSTATE WASHDC", "IMMEDIATE", "2481")]
     assert record.info_recipients == [
         Recipient("RUEHUNV", "USMISSION UNVIE VIENNA", "IMMEDIATE", "0055")
@@ -68,7 +69,9 @@ def test_almaty_partial_extract_infers_year_from_decl() -> None:
     assert record.reference_id == "05ALMATY2231"
     assert [ref.id for ref in record.references] == ["05STATE109258"]
     assert "year_inferred_from_decl" in record.parse_warnings
-    assert record.origin is None and record.transmission_id is None
+    # No FM line: the serial line `ALMATY 002231` names the post.
+    assert record.origin == "ALMATY" and record.station == "ALMATY"
+    assert record.transmission_id is None
 
 
 def test_old_cable_without_routing_indicators() -> None:
@@ -82,7 +85,7 @@ def test_old_cable_without_routing_indicators() -> None:
     record = _cable(text)
     assert record.reference_id == "72TEHRAN1164"
     assert record.precedence == "ROUTINE"
-    assert record.summary == "AZIMI ASKS"
+    assert record.summary == "AZIMI ASKS."
     assert [ref.id for ref in record.references] == ["72TEHRAN1091", "72TEHRAN263", "72MOSCOW1603"]
     assert record.nondisclosure_deadline is None
 

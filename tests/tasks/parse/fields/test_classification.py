@@ -94,3 +94,23 @@ def test_from_release(value: str, classification: str, caveats: list[str]) -> No
 )
 def test_from_security_line(header: str, expected: str | None) -> None:
     assert from_security_line(header) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "station", "serial"),
+    [
+        # 3533_df2b7a78fa6a955e.txt (corpus-bulk): a stray bracket before the line.
+        ("]CONFIDENTIAL SECTION 01 OF 02 LIMA 003571\nSIPDIS", "LIMA", 3571),
+        # 1112_e4b19ec811e4038d.txt (corpus-bulk): the serial glued to the passing line.
+        ("SECRET SECTION 01 OF 05 ANKARA 008305S/CT FOR REAP\n", "ANKARA", 8305),
+        (
+            "C O N F I D E N T I A L".replace(" ", "") + " SAO PAULO 000123 NOFORN SIPDIS",
+            "SAOPAULO",
+            123,
+        ),
+    ],
+)
+def test_find_serial_line_in_damaged_forms(text: str, station: str, serial: int) -> None:
+    found = find_serial_line(text)
+    assert (found.station, found.serial) == (station, serial)
+    assert text[found.start : found.end].rstrip("\n") == text.split("\n")[0]

@@ -17,6 +17,9 @@ from cablestream.tasks.parse.fields.declassification import parse_declassificati
         ("E.O. 12958: DECL:  9/14/2016", date(2016, 9, 14), None),
         ("E.O. 12958: AS AMENDED; DECLASSIFIED JUNE 21, 2006", None, None),
         ("E.O. 12958: DECL: 13/45/2020", None, None),
+        # A DECL date written with dashes is a date (FIELDS.md).
+        ("E.O. 12958: DECL: 12-29-13", date(2013, 12, 29), None),
+        ("E.O. 12958: DECL: 12-29/13", None, None),
     ],
 )
 def test_parse_declassification(text: str, deadline: date | None, marker: str | None) -> None:

@@ -75,3 +75,19 @@ def test_parse_preface_date(header: str, expected: datetime | None) -> None:
 )
 def test_infer_year_from_declassification(deadline: date, year: int | None) -> None:
     assert infer_year_from_declassification(deadline) == year
+
+
+@pytest.mark.parametrize(
+    ("deadline", "text", "year"),
+    [
+        # 0181_4cb5e6602899e7fe.txt: April 12 was a Tuesday in 2005, not in 2000.
+        (date(2010, 4, 13), "informed us last night, Tuesday,\nApril 12, that", 2005),
+        # A weekday that fits the usual hold keeps it, also one of the next January.
+        (date(2013, 12, 31), "deliver it on Friday Jan 2.", 2003),
+        (date(2015, 6, 15), "We met on Wednesday, June 15.", 2005),
+        # A weekday no hold fits says nothing.
+        (date(2015, 6, 15), "On Monday, February 30 nothing.", 2005),
+    ],
+)
+def test_weekday_named_dates_choose_the_hold(deadline: date, text: str, year: int) -> None:
+    assert infer_year_from_declassification(deadline, text) == year

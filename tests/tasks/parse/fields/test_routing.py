@@ -7,7 +7,7 @@ from cablestream.tasks.parse.fields.routing import (
     parse_recipient,
     parse_recipients,
     parse_transmission_id,
-    station_from_origin,
+    parse_unwrapped_origin,
 )
 
 ASTANA_HEADER = """VZCZCXYZ0002 OO RUEHWEB
@@ -85,21 +85,6 @@ def test_parse_recipient(line: str, expected: Recipient | None) -> None:
 
 
 @pytest.mark.parametrize(
-    ("origin", "station"),
-    [
-        ("AMCONSUL SHENYANG", "SHENYANG"),
-        ("AMEMBASSY BUENOS AIRES", "BUENOSAIRES"),
-        ("SECSTATE WASHDC", "STATE"),
-        ("USMISSION USUN NEW YORK", "USUNNEWYORK"),
-        ("CIA WASHDC", None),
-        (None, None),
-    ],
-)
-def test_station_from_origin(origin: str | None, station: str | None) -> None:
-    assert station_from_origin(origin) == station
-
-
-@pytest.mark.parametrize(
     ("header", "serial"),
     [
         ("DE RUEHAC #0071/01 0421519", 71),
@@ -109,3 +94,34 @@ def test_station_from_origin(origin: str | None, station: str | None) -> None:
 )
 def test_parse_de_serial(header: str, serial: int | None) -> None:
     assert parse_de_serial(header) == serial
+
+
+@pytest.mark.parametrize(
+    ("header", "origin"),
+    [
+        ("FM AMEMBASSY ASTANA", "AMEMBASSY ASTANA"),
+        # Office suffixes are not part of the post.
+        ("FM AMEMBASSY MEXICO//POL//", "AMEMBASSY MEXICO"),
+        ("FM  SECSTATE   WASHDC", "SECSTATE WASHDC"),
+        ("TO SECSTATE WASHDC", None),
+    ],
+)
+def test_parse_origin(header: str, origin: str | None) -> None:
+    assert parse_origin(header) == origin
+
+
+@pytest.mark.parametrize(
+    ("text", "origin"),
+    [
+        # 0404_0277e1406e95c4f3.md: a header unwrapped onto one line.
+        (
+            "DE RUEHQT #0873/01 2811421 ZNY CCCCC ZZH R 081421Z OCT 09 FM AMEMBASSY QUITO TO "
+            "RUEHC/SECSTATE WASHDC 0168",
+            "AMEMBASSY QUITO",
+        ),
+        ("ZZH P 190618Z FEB 08 ZDK FM AMCONSUL JEDDAH TO RUEHEE/ARAB LEAGUE", "AMCONSUL JEDDAH"),
+        ("the FM band was used by the mission to reach listeners", None),
+    ],
+)
+def test_parse_unwrapped_origin(text: str, origin: str | None) -> None:
+    assert parse_unwrapped_origin(text) == origin

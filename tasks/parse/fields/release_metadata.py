@@ -1,0 +1,68 @@
+"""Release metadata printed inside a cable's text, in the forms scrapes and dumps left it.
+
+`id: 228953 date: 10/8/2009 14:21 refid: 09QUITO873 origin: Embassy Quito
+classification: CONFIDENTIAL` (one field per line or joined on one line), one value
+per line (`145314` / `2008-03-11 19:40:00` / `08MEXICO714` / `Embassy Mexico` /
+`CONFIDENTIAL//NOFORN`), the same joined by blanks or tabs, glued to other text.
+The splitter lifts the forms it cuts cables at; these are the rest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+
+import regex
+
+from cablestream.schemas.record import ReleaseMetadata
+
+_SEPARATOR = r"(?:[ \t]*[\n\t,][ \t]*|[ \t]+)"
+_METADATA = regex.compile(
+    rf"(?:(?<![\w/])(?:id:[ \t]*)?\d{{1,7}}{_SEPARATOR})?(?:date:[ \t]*)?"
+    r"(?P<date>\d{4}-\d{2}-\d{2} \d{2}:\d{2}(?::\d{2})?|\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2})"
+    rf"{_SEPARATOR}(?:refid:[ \t]*)?(?P<refid>\d{{2}}[A-Z]{{2,30}}\d{{1,7}})\b"
+    rf"{_SEPARATOR}(?:origin:[ \t]*)?\"?(?P<origin>[A-Z][A-Za-z ,.'()-]{{1,60}}?)\"?"
+    rf"{_SEPARATOR}(?:classification:[ \t]*)?"
+    r"(?P<classification>(?:UNCLASSIFIED|CONFIDENTIAL|SECRET|TOP SECRET)"
+    r"(?://(?:NOFORN|FOR OFFICIAL USE ONLY))?)\b"
+)
+_DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%m/%d/%Y %H:%M")
+
+
+def _parse_date(value: str) -> datetime | None:
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(value, fmt).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    return None
+
+
+def find_release_metadata(text: str) -> ReleaseMetadata:
+    """The first release metadata block printed in `text`; empty when there is none."""
+    match = _METADATA.search(text)
+    if match is None:
+        return ReleaseMetadata()
+    return ReleaseMetadata(
+        reference_id=match["refid"],
+        created=_parse_date(match["date"]),
+        classification=match["classification"],
+        origin=" ".join(match["origin"].split()).strip(" ,"),
+    )
+
+
+# What a release id looks like, garbled ones included (`7575LIBREVILLE1895`); a date
+# taken from a damaged row (`2009-06-23 10:45:00`) is not one.
+_ID_SHAPE = regex.compile(r"^\d{2}[A-Z0-9]*[A-Z][A-Z0-9]*\d$")
+
+
+def merged(carried: ReleaseMetadata, found: ReleaseMetadata) -> ReleaseMetadata:
+    """The metadata the splitter carried, its gaps filled from what the text prints."""
+    carried_id = carried.reference_id if _ID_SHAPE.match(carried.reference_id or "") else None
+    return dataclasses.replace(
+        carried,
+        reference_id=carried_id or found.reference_id,
+        created=carried.created or found.created,
+        classification=carried.classification or found.classification,
+        origin=carried.origin or found.origin,
+    )
