@@ -100,9 +100,7 @@ class Pattern:
         except TimeoutError as error:
             raise ParseTimeout(str(error)) from None
 
-    def findall(
-        self, string: str, pos: int | None = None, endpos: int | None = None
-    ) -> list[Any]:
+    def findall(self, string: str, pos: int | None = None, endpos: int | None = None) -> list[Any]:
         try:
             return list(self.compiled.findall(string, pos, endpos, timeout=remaining()))
         except TimeoutError as error:
