@@ -1,68 +1,81 @@
-"""Parse-only throughput on one core, as a ratio to an I/O floor measured in the same run.
+"""Parse-only throughput on one core: this parser vs a pinned baseline vs the I/O floor.
 
-Run: `.venv/bin/python bench/parse_throughput.py [--rounds 5] [--files DIR]`
+Run: `.venv/bin/python bench/parse_throughput.py [--files DIR ...] [--rounds 3]
+[--baseline 589d8f6] [--check-normalize] [--profile N]`
 
 DESIGN.md section 8: throughput is a ratio, never a bare time, because this machine's
-speed is unknown to the reader. Each round times two things over the same files:
+speed is unknown to the reader. Each round times three things over the same files, in
+one process pinned to one CPU, interleaved so that drift in machine load hits all alike:
 
-- parse: `parse_source` over every file's bytes, already in memory (no I/O counted);
+- new: this checkout's `parse_source` over every file's bytes, already in memory;
+- baseline: `parse_source` of the parser at `--baseline` (default 589d8f6, the parser
+  before issue 13's speed work), extracted with `git archive` into a temporary folder
+  and imported under the name `cablestream_baseline`;
 - I/O floor: read the same files from disk, decode them (gunzip `.gz`, UTF-8 with
   replacement) and write their text as a one-column Parquet file with pyarrow: the
   least work any ingest of these files must do.
 
-The process is pinned to one CPU (Linux), each figure is the median over the rounds
-(the first round also pays warm-up), and the ratio parse time / floor time says how
-many times more expensive parsing is than just moving the text into Parquet.
-Files are read from the page cache after the first round: the floor is a CPU floor
-for decode + Parquet encode + write, not a cold-disk figure.
+Figures are medians over the rounds. Reported: cables/s and MB/s of each, the speed-up
+new/baseline, parse/floor for both, and the slowest files of the new parser (seconds
+per cable, from the last round). `--check-normalize` also runs both parsers' split and
+normalize over the files and counts the cables whose normalised text differs (0 means
+the speed work left the text every field reads unchanged).
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import importlib
+import io
 import json
 import os
 import statistics
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cablestream.schemas.record import CableRecord
+from cablestream.schemas.record import ParseResult
 from cablestream.tasks.parse import parse_source
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_FILES = REPO_ROOT.parent / "shared" / "corpus" / "files"
+DEFAULT_FILES = REPO_ROOT.parent / "shared" / "corpus-bulk" / "files"
 DEFAULT_OUT = REPO_ROOT / "bench" / "out" / "parse_throughput.json"
+DEFAULT_BASELINE = "589d8f6"
+BASELINE_PACKAGE = "cablestream_baseline"
+SLOWEST_SHOWN = 5
+
+Parser = Callable[[bytes, str], list[ParseResult]]
 
 
-@dataclass(frozen=True, slots=True)
-class Result:
+@dataclass(slots=True)
+class Figures:
     files: int
     megabytes: float
     cables: int
     rounds: int
     cpu: int | None
-    parse_s: float
+    baseline: str
+    new_s: float
+    baseline_s: float
     floor_s: float
+    slowest: list[tuple[str, float]] = field(default_factory=list)
+    normalize_differs: int | None = None
 
-    @property
-    def parse_cables_per_s(self) -> float:
-        return self.cables / self.parse_s
-
-    @property
-    def floor_cables_per_s(self) -> float:
-        return self.cables / self.floor_s
-
-    @property
-    def ratio(self) -> float:
-        """How many times longer parsing takes than the I/O floor."""
-        return self.parse_s / self.floor_s
+    def rate(self, seconds: float) -> str:
+        return (
+            f"{seconds:8.3f} s {self.cables / seconds:9.0f} cables/s "
+            f"{self.megabytes / seconds:7.1f} MB/s"
+        )
 
 
 def pin_to_one_core() -> int | None:
@@ -80,13 +93,46 @@ def cable_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and p.name not in skip)
 
 
-def time_parse(sources: list[tuple[str, bytes]]) -> tuple[float, int]:
+def load_baseline(commit: str, into: Path) -> ModuleType:
+    """The parser package at `commit`, importable as `cablestream_baseline.tasks.parse`.
+
+    Only the pure parser and the schemas it imports are extracted; their absolute
+    imports are renamed so both parsers live side by side in this process.
+    """
+    archive = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "archive", "--format=tar", commit, "tasks/parse", "schemas"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    root = into / BASELINE_PACKAGE
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(root, filter="data")
+    (root / "tasks" / "__init__.py").write_text("", encoding="utf-8")
+    (root / "__init__.py").write_text("", encoding="utf-8")
+    for module in root.rglob("*.py"):
+        source = module.read_text(encoding="utf-8")
+        module.write_text(source.replace("cablestream.", f"{BASELINE_PACKAGE}."), encoding="utf-8")
+    sys.path.insert(0, str(into))
+    return importlib.import_module(f"{BASELINE_PACKAGE}.tasks.parse")
+
+
+def time_parse(parser: Parser, sources: list[tuple[str, bytes]]) -> tuple[float, int]:
     """Seconds to parse every source, and the number of cable records returned."""
     cables = 0
     started = time.perf_counter()
     for name, data in sources:
-        cables += sum(isinstance(result, CableRecord) for result in parse_source(data, name))
+        cables += sum(not hasattr(result, "reason") for result in parser(data, name))
     return time.perf_counter() - started, cables
+
+
+def slowest_files(sources: list[tuple[str, bytes]]) -> list[tuple[str, float]]:
+    """Seconds per returned result of each file with the new parser, slowest first."""
+    per_file = []
+    for name, data in sources:
+        started = time.perf_counter()
+        results = parse_source(data, name)
+        per_file.append((name, (time.perf_counter() - started) / len(results)))
+    return sorted(per_file, key=lambda item: -item[1])[:SLOWEST_SHOWN]
 
 
 def time_io_floor(paths: list[Path], out_dir: Path) -> float:
@@ -103,87 +149,126 @@ def time_io_floor(paths: list[Path], out_dir: Path) -> float:
     return time.perf_counter() - started
 
 
-def measure(root: Path, rounds: int) -> Result:
+def normalize_differences(baseline: ModuleType, sources: list[tuple[str, bytes]]) -> int:
+    """Cables whose normalised text, rendering or partial flag differ between the parsers."""
+    from cablestream.tasks.parse.decode import decode_source
+    from cablestream.tasks.parse.normalize import normalize
+    from cablestream.tasks.parse.split import split_cables
+
+    old = importlib.import_module(f"{baseline.__name__}.normalize")
+    old_split = importlib.import_module(f"{baseline.__name__}.split")
+    differ = 0
+    for name, data in sources:
+        text = decode_source(data, name).text or ""
+        for chunk in old_split.split_cables(text, name):
+            before = old.normalize(chunk.text, chunk.rendering)
+            after = normalize(chunk.text, chunk.rendering)
+            differ += (before.text, before.rendering, before.is_partial) != (
+                after.text,
+                after.rendering,
+                after.is_partial,
+            )
+        differ += len(old_split.split_cables(text, name)) != len(split_cables(text, name))
+    return differ
+
+
+def measure(roots: list[Path], rounds: int, commit: str, check: bool) -> Figures:
     cpu = pin_to_one_core()
-    paths = cable_files(root)
-    sources = [(str(path.relative_to(root)), path.read_bytes()) for path in paths]
-    parse_times: list[float] = []
-    floor_times: list[float] = []
+    paths = [path for root in roots for path in cable_files(root)]
+    sources = [(str(path), path.read_bytes()) for path in paths]
+    times: dict[str, list[float]] = {"new": [], "baseline": [], "floor": []}
     cables = 0
-    with tempfile.TemporaryDirectory(prefix="cablestream-floor-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="cablestream-bench-") as tmp:
+        baseline = load_baseline(commit, Path(tmp))
         for _ in range(rounds):
-            # Alternate the two so drift in machine load hits both alike.
-            floor_times.append(time_io_floor(paths, Path(tmp)))
-            seconds, cables = time_parse(sources)
-            parse_times.append(seconds)
-    return Result(
+            times["floor"].append(time_io_floor(paths, Path(tmp)))
+            seconds, _baseline_cables = time_parse(baseline.parse_source, sources)
+            times["baseline"].append(seconds)
+            seconds, cables = time_parse(parse_source, sources)
+            times["new"].append(seconds)
+        differs = normalize_differences(baseline, sources) if check else None
+    return Figures(
         files=len(paths),
         megabytes=sum(len(data) for _, data in sources) / 1e6,
         cables=cables,
         rounds=rounds,
         cpu=cpu,
-        parse_s=statistics.median(parse_times),
-        floor_s=statistics.median(floor_times),
+        baseline=commit,
+        new_s=statistics.median(times["new"]),
+        baseline_s=statistics.median(times["baseline"]),
+        floor_s=statistics.median(times["floor"]),
+        slowest=slowest_files(sources),
+        normalize_differs=differs,
     )
 
 
 def profile_parse(sources: list[tuple[str, bytes]], top: int) -> str:
     """cProfile of one parse round: where the parser spends its time (by own time)."""
     import cProfile
-    import io
     import pstats
 
     profiler = cProfile.Profile()
     profiler.enable()
-    time_parse(sources)
+    time_parse(parse_source, sources)
     profiler.disable()
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
     return out.getvalue()
 
 
-def format_result(result: Result) -> str:
-    return "\n".join(
-        [
-            f"{result.files} files, {result.megabytes:.1f} MB, {result.cables} cables; "
-            f"median of {result.rounds} rounds on cpu {result.cpu}",
-            f"parse only : {result.parse_s:8.3f} s  {result.parse_cables_per_s:10.0f} cables/s"
-            f"  {result.megabytes / result.parse_s:7.1f} MB/s",
-            f"I/O floor  : {result.floor_s:8.3f} s  {result.floor_cables_per_s:10.0f} cables/s"
-            f"  {result.megabytes / result.floor_s:7.1f} MB/s",
-            f"ratio parse/floor: {result.ratio:.2f}x",
-        ]
-    )
+def format_figures(figures: Figures) -> str:
+    lines = [
+        f"{figures.files} files, {figures.megabytes:.1f} MB, {figures.cables} cables; "
+        f"median of {figures.rounds} rounds on cpu {figures.cpu}",
+        f"new parser      : {figures.rate(figures.new_s)}",
+        f"baseline {figures.baseline:7s}: {figures.rate(figures.baseline_s)}",
+        f"I/O floor       : {figures.rate(figures.floor_s)}",
+        f"speed-up new/baseline: {figures.baseline_s / figures.new_s:.2f}x",
+        f"parse/floor: new {figures.new_s / figures.floor_s:.2f}x, "
+        f"baseline {figures.baseline_s / figures.floor_s:.2f}x",
+        "slowest files (new parser, ms per cable):",
+        *(f"  {seconds * 1000:8.1f}  {name}" for name, seconds in figures.slowest),
+    ]
+    if figures.normalize_differs is not None:
+        lines.append(
+            f"cables whose normalised text differs from baseline: {figures.normalize_differs}"
+        )
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--files", type=Path, default=DEFAULT_FILES, help="folder of cables")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--files", type=Path, action="append", help="folder of cables (repeatable)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--baseline", default=DEFAULT_BASELINE, help="git commit of the baseline")
+    parser.add_argument("--check-normalize", action="store_true")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON copy of figures")
     parser.add_argument("--profile", type=int, metavar="N", help="print the N hottest functions")
     args = parser.parse_args(argv)
-    if not args.files.is_dir():
-        print(f"no cable folder at {args.files}", file=sys.stderr)
+    roots: list[Path] = args.files or [DEFAULT_FILES]
+    missing = [root for root in roots if not root.is_dir()]
+    if missing:
+        print(f"no cable folder at {missing[0]}", file=sys.stderr)
         return 2
     if args.profile:
-        paths = cable_files(args.files)
-        sources = [(str(path.relative_to(args.files)), path.read_bytes()) for path in paths]
+        sources = [(str(path), path.read_bytes()) for root in roots for path in cable_files(root)]
         print(profile_parse(sources, args.profile))
         return 0
-    result = measure(args.files, max(1, args.rounds))
-    if result.cables == 0:
+    figures = measure(roots, max(1, args.rounds), args.baseline, args.check_normalize)
+    if figures.cables == 0:
         print("the parser returned no cables: nothing to measure", file=sys.stderr)
         return 1
-    print(format_result(result))
+    print(format_figures(figures))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    figures = {
-        **asdict(result),
-        "parse_cables_per_s": result.parse_cables_per_s,
-        "floor_cables_per_s": result.floor_cables_per_s,
-        "ratio": result.ratio,
+    summary = {
+        **asdict(figures),
+        "new_cables_per_s": figures.cables / figures.new_s,
+        "baseline_cables_per_s": figures.cables / figures.baseline_s,
+        "new_mb_per_s": figures.megabytes / figures.new_s,
+        "speedup": figures.baseline_s / figures.new_s,
+        "new_over_floor": figures.new_s / figures.floor_s,
     }
-    args.out.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    args.out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return 0
 
 

@@ -30,7 +30,7 @@ from cablestream.tasks import batch as steps
 from cablestream.tasks import lake as lake_io
 from cablestream.tasks import validate
 from cablestream.tasks.discover import InboxFile, Settler
-from cablestream.tasks.ledger import SqliteLedger, open_ledger
+from cablestream.tasks.ledger import BatchLost, SqliteLedger, open_ledger
 
 # Test hook: seconds to sleep between publishing a batch's files and committing it,
 # so a test can kill the process in the middle of a batch. Never set in normal runs.
@@ -126,9 +126,9 @@ class _PausingLedger(SqliteLedger):
         super().__init__(inner.path, inner.lease_seconds)
         self._pause = pause
 
-    def commit(self, batch_id: str, outcomes: Any, note: str = "") -> None:
+    def commit(self, batch_id: str) -> None:
         time.sleep(self._pause)
-        super().commit(batch_id, outcomes, note)
+        super().commit(batch_id)
 
 
 # --- the flow --------------------------------------------------------------------------------
@@ -161,6 +161,7 @@ class IngestSummary:
     batches_retry: int = 0
     batches_held: int = 0
     batches_flagged: int = 0
+    batches_lost: int = 0  # taken over by another process after our lease ran out
     recovered_batches: list[str] = field(default_factory=list)
     # Batches held back: "<batch_id> <status>: <expectation>, ..." per batch.
     not_written: list[str] = field(default_factory=list)
@@ -287,10 +288,21 @@ def ingest_flow(
         batch_id = steps.new_batch_id()
         try:
             result = _one_batch(settings, inbox_root, lake_root, files, batch_id, drop_subjects)
+        except BatchLost as error:
+            # Our lease ran out and another process undid the batch: its files are taken
+            # again by whoever comes next; nothing of ours was published.
+            steps.abandon(lake_root, open_ledger(lake_root), batch_id, "lost")
+            summary.batches_lost += 1
+            logger.error("batch %s given up: %s", batch_id, error)
+            continue
         except BaseException as error:
-            # Undo what the batch published (as recovery would) before the error goes on.
-            if steps.abandon(lake_root, open_ledger(lake_root), batch_id, f"aborted: {error!r}"):
-                logger.error("batch %s aborted: %r", batch_id, error)
+            # Settle the batch (undo it, or finish it past its point of no return) as
+            # recovery would, before the error goes on; if that fails too, recovery will.
+            try:
+                if steps.abandon(lake_root, open_ledger(lake_root), batch_id, f"{error!r}"):
+                    logger.error("batch %s settled after an error: %r", batch_id, error)
+            except Exception as cleanup:
+                logger.error("batch %s left for recovery: %r", batch_id, cleanup)
             raise
         if result is not None:
             summary.add(result)

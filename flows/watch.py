@@ -78,7 +78,6 @@ def watch_inbox(
             on_pass(result)
 
     one_pass(None)  # recover, then take everything already there
-    ledger = open_ledger(settings.lake)
     last_rescan = time.monotonic()
     # Wall time of the next scan without events: when a waiting file will have settled,
     # and at once after every pass (files that landed while it ran had no watcher yet).
@@ -105,7 +104,13 @@ def watch_inbox(
             due, last_rescan = True, time.monotonic()
         if not due:
             continue
-        fresh = fresh_files(settings.inbox, ledger)
+        try:
+            fresh = fresh_files(settings.inbox, open_ledger(settings.lake))
+        except Exception as error:  # the ledger is unreachable (disk full, locked): keep serving
+            summary.errors += 1
+            logger.error("inbox scan failed, retrying in %.0f s: %r", ERROR_BACKOFF, error)
+            stop.wait(ERROR_BACKOFF)
+            continue
         ready = settler.ready(fresh, now=now)
         waiting = [item for item in fresh if item not in ready]
         settle_in = settler.next_settle_in(waiting, now=now)

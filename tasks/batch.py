@@ -23,9 +23,8 @@ from cablestream.schemas.arrow import CABLE_SCHEMA, records_to_table
 from cablestream.schemas.record import CableRecord, NoCable
 from cablestream.tasks import lake as lake_io
 from cablestream.tasks import quarantine
-from cablestream.tasks.compact import recover_compaction
 from cablestream.tasks.discover import InboxFile, Settler, scan_inbox
-from cablestream.tasks.ledger import Candidate, ClaimedFile, FileOutcome, Ledger
+from cablestream.tasks.ledger import Candidate, ClaimedFile, FileOutcome, Ledger, forget_running
 from cablestream.tasks.parse import parse_source
 from cablestream.tasks.quarantine import QuarantineEntry
 from cablestream.tasks.read import read_source
@@ -78,33 +77,44 @@ def has_work(inbox: Path, lake: Path, settle_seconds: float) -> bool:
 
 
 def recover(lake: Path, ledger: Ledger) -> list[str]:
-    """Undo the batches a dead process left claimed: remove their outputs, forget their claims.
+    """Settle the batches nobody works on any more (see `Ledger.stale_batches`).
 
-    A compaction that had already published its files is finished instead.
+    A batch past its point of no return (`publishing`) is finished; one before it
+    published nothing, so its claims are forgotten (the files are taken again) and its
+    staging folder removed. Undoing is conditional in the ledger: a batch its owner
+    moved to `publishing` meanwhile is left to be finished.
     """
     recovered = []
     for stale in ledger.stale_batches():
-        if recover_compaction(lake, ledger, stale):
-            recovered.append(stale.batch_id)
+        if stale.state == "publishing":
+            lake_io.finish(lake, ledger, stale)
+        elif ledger.abort(stale.batch_id, note="recovered: claimed but never committed"):
+            lake_io.clear_staging(lake, stale.batch_id)
+        else:
             continue
-        lake_io.remove_outputs(lake, stale.outputs, stale.batch_id)
-        ledger.abort(stale.batch_id, note="recovered: claimed but never committed")
         recovered.append(stale.batch_id)
     return recovered
 
 
 def abandon(lake: Path, ledger: Ledger, batch_id: str, note: str) -> bool:
-    """Undo a batch this process could not finish (an error, a stop): as recovery would.
+    """Settle a batch this process could not finish (an error, a stop), as recovery would.
 
-    Does nothing once the batch is committed or released. Files go first, then the
-    claims: a crash in between leaves the batch claimed, and recovery repeats this.
+    Past its point of no return it is finished; before it, undone. Returns False when
+    there was nothing to do (committed, released, or taken over by another process).
+    Whatever happens, the batch is no longer this process's running batch: if this
+    fails too (disk full), the next recovery of any process settles it.
     """
-    outputs = ledger.pending_outputs(batch_id)
-    if outputs is None:
-        return False
-    lake_io.remove_outputs(lake, outputs, batch_id)
-    ledger.abort(batch_id, note=note)
-    return True
+    try:
+        state = ledger.batch_state(batch_id)
+        publishing = ledger.publishing_batch(batch_id) if state == "publishing" else None
+        if publishing is not None:
+            lake_io.finish(lake, ledger, publishing)
+            return True
+        undone = state == "claimed" and ledger.abort(batch_id, note=note)
+        lake_io.clear_staging(lake, batch_id)
+        return undone
+    finally:
+        forget_running(batch_id)
 
 
 @dataclass(slots=True)
@@ -336,12 +346,13 @@ def write_and_commit(
     quarantine.stage_reasons(lake, batch_id, entries)
     quarantine.stage_rejected_rows(lake, batch_id, _stamp(rejected_rows, batch_id))
     staged = lake_io.staged_tree(lake, batch_id)
-    ledger.record_outputs(batch_id, [item.relative for item in staged])
-    lake_io.publish(lake, staged)
     note = f"{accepted.num_rows} rows"
     if failed_rules:
         note += "; failed rules: " + ", ".join(failed_rules)
-    ledger.commit(batch_id, parsed.outcomes, note=note)
+    # The point of no return (fenced: raises BatchLost when the claim was taken over).
+    ledger.prepare_commit(batch_id, [item.relative for item in staged], parsed.outcomes, note)
+    lake_io.publish(lake, staged)
+    ledger.commit(batch_id)
     lake_io.clear_staging(lake, batch_id)
 
     reasons = Counter(entry.reason for entry in entries)

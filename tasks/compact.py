@@ -1,24 +1,31 @@
 """Compaction: merge each partition's small Parquet files into one, without changing results.
 
 A compaction is a ledger batch that claims no inbox files, so the ingest
-protocol's crash safety carries over:
+protocol's roll-forward commit carries over (see `tasks/ledger.py`):
 
-1. begin the batch; list the partitions' files, then leave out the outputs of
-   batches still in flight (listed first, so a batch that publishes meanwhile
-   is seen as in flight);
-2. read a partition's files and stage them again as one file (`stage_rows`,
+1. take the lake's compaction lock (a second compactor waits for the first,
+   then finds nothing left to merge: no duplicates, no crash);
+2. list the partitions' files, begin the batch, then leave out the outputs of
+   batches still publishing (listed first, so one that publishes meanwhile is
+   seen as in flight);
+3. read a partition's files and stage them again as one file (`stage_rows`,
    the ingest writer: same schema, row groups and compression);
-3. record the new paths, publish them, then record the files they replace:
-   the point of no return;
-4. delete the replaced files and commit.
+4. record the new paths and the files they replace: the point of no return;
+5. rename the new files in, delete the replaced ones, commit (`lake_io.finish`).
 
-A crash before 3 ends is undone by recovery (the new files are removed); after
-it, recovery finishes the deletion (`finish_compaction`). Between publishing and
-deleting, a reader listing the partition can see its rows twice for that moment.
+A crash before 4 published nothing (recovery removes the staging folder); after
+it, recovery finishes 5. Between the rename and the deletes of one partition
+(microseconds, no I/O but unlink) a reader listing that partition can see its
+rows twice, and a reader that listed a replaced file just before it went can
+fail to open it: readers that need snapshot reads run queries outside
+compaction, which `cablestream compact` makes an explicit, locked operation.
 """
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +35,22 @@ import pyarrow.parquet as pq
 from cablestream.schemas import lake as layout
 from cablestream.schemas.arrow import CABLE_SCHEMA
 from cablestream.tasks import lake as lake_io
-from cablestream.tasks.ledger import Ledger, StaleBatch
+from cablestream.tasks.ledger import Ledger
+
+LOCK_FILE = "compact.lock"
+
+
+@contextmanager
+def compaction_lock(lake: Path) -> Iterator[None]:
+    """Hold the lake's compaction lock (an flock: released by the kernel if we die)."""
+    path = layout.control_root(lake) / layout.STATE_DIR / LOCK_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @dataclass(slots=True)
@@ -62,6 +84,11 @@ def compact_lake(
     lake: Path, ledger: Ledger, batch_id: str, min_files: int = 2
 ) -> CompactionSummary:
     """Merge every partition holding at least `min_files` settled files into one file."""
+    with compaction_lock(lake):
+        return _compact(lake, ledger, batch_id, min_files)
+
+
+def _compact(lake: Path, ledger: Ledger, batch_id: str, min_files: int) -> CompactionSummary:
     summary = CompactionSummary(batch_id)
     listed = partition_files(lake)
     ledger.begin(batch_id, note="compaction")
@@ -78,23 +105,15 @@ def compact_lake(
         summary.files_before += len(settled)
         summary.rows += table.num_rows
         summary.replaced += settled
-    ledger.record_outputs(batch_id, [item.relative for item in staged])
-    lake_io.publish(lake, staged)
+    ledger.prepare_commit(
+        batch_id,
+        [item.relative for item in staged],
+        {},
+        note=f"compaction: replaced {len(summary.replaced)} files",
+        replaced=summary.replaced,
+    )
+    publishing = ledger.publishing_batch(batch_id)
+    assert publishing is not None
+    lake_io.finish(lake, ledger, publishing)
     summary.files_after = len(staged)
-    ledger.record_replaced(batch_id, summary.replaced)
-    finish_compaction(lake, ledger, batch_id, summary.replaced)
     return summary
-
-
-def finish_compaction(lake: Path, ledger: Ledger, batch_id: str, replaced: list[str]) -> None:
-    """Delete the files a published compaction replaces, then commit it (idempotent)."""
-    lake_io.remove_outputs(lake, replaced, batch_id)
-    ledger.commit(batch_id, {}, note=f"compaction: replaced {len(replaced)} files")
-
-
-def recover_compaction(lake: Path, ledger: Ledger, stale: StaleBatch) -> bool:
-    """Finish a crashed compaction that had passed its point of no return; False otherwise."""
-    if not stale.replaced:
-        return False
-    finish_compaction(lake, ledger, stale.batch_id, list(stale.replaced))
-    return True

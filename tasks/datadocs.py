@@ -72,14 +72,6 @@ class DocsPlace:
         return "lake-" + hashlib.sha256(str(self.docs_dir).encode()).hexdigest()[:12]
 
 
-def safe_name(batch_id: str) -> str:
-    """A file-name-safe form of a batch id (ids are generated, but never trust a name)."""
-    cleaned = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in batch_id)
-    if cleaned != batch_id or not cleaned:
-        cleaned = f"{cleaned[:40]}-{hashlib.sha256(batch_id.encode()).hexdigest()[:8]}"
-    return cleaned
-
-
 def _short(value: Any) -> Any:
     if isinstance(value, str) and len(value) > SAMPLE_CHARS:
         return value[: SAMPLE_CHARS - 3] + "..."

@@ -3,9 +3,13 @@
 A batch's files are first written under the control folder's
 `staging/<batch_id>/` with the same relative layout they will have, then
 renamed into place: partition files into the lake, quarantine tables into the
-control folder (same filesystem, so each rename is atomic). pyarrow's `write_dataset` is not
-transactional (arrow #11781): the flow records the staged paths in the
-ledger before publishing, and recovery deletes them if the batch never commits.
+control folder (same filesystem, so each rename is atomic). pyarrow's
+`write_dataset` is not transactional (arrow #11781), so the commit rolls
+forward (see `tasks/ledger.py`): the ledger records every staged path and
+outcome first (the point of no return), then the files are renamed in, then
+the batch is committed. A batch that dies before the point of no return
+published nothing; one that dies after it is finished by recovery (`finish`),
+never undone, so no reader sees a row that later goes away.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import pyarrow.dataset as ds
 
 from cablestream.schemas import lake as layout
 from cablestream.schemas.arrow import PARTITION_SCHEMA, with_partition_columns
+from cablestream.tasks.ledger import Ledger, StaleBatch
 
 # ~16k cables of ~6 KB text make row groups of tens of MB: large enough for
 # scans, small enough that a reader filtering on a few columns skips well.
@@ -99,27 +104,32 @@ def stage_rows(table: pa.Table, lake: Path, batch_id: str) -> list[StagedFile]:
 
 
 def publish(lake: Path, staged: list[StagedFile]) -> list[str]:
-    """Rename staged files into place; returns their relative paths (see `layout.output_path`)."""
+    """Rename staged files into place; returns their relative paths (see `layout.output_path`).
+
+    Idempotent: a staged file already moved (by a concurrent `finish`) is skipped.
+    """
     published = []
     for item in staged:
         target = layout.output_path(lake, item.relative)
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(item.staged, target)
+        try:
+            os.replace(item.staged, target)
+        except FileNotFoundError:
+            if not target.exists():
+                raise
         published.append(item.relative)
     return published
 
 
-def remove_outputs(lake: Path, relative_paths: list[str], batch_id: str) -> int:
-    """Delete a batch's recorded outputs and its staging dir; returns how many files went."""
-    removed = 0
-    for relative in relative_paths:
-        try:
-            layout.output_path(lake, relative).unlink()
-            removed += 1
-        except FileNotFoundError:
-            pass
-    clear_staging(lake, batch_id)
-    return removed
+def finish(lake: Path, ledger: Ledger, batch: StaleBatch) -> None:
+    """Roll a `publishing` batch forward: rename its staged files left, delete the files
+    it replaces (a compaction's), commit it. Idempotent: its owner and recovery may both
+    run it, one after the other or at once."""
+    publish(lake, staged_tree(lake, batch.batch_id))
+    for relative in batch.replaced:
+        layout.output_path(lake, relative).unlink(missing_ok=True)
+    ledger.commit(batch.batch_id)
+    clear_staging(lake, batch.batch_id)
 
 
 def move_legacy_control(lake: Path) -> list[str]:

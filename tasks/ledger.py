@@ -4,12 +4,27 @@
 default in the control folder's `state/ledger.sqlite` (WAL, `schemas/lake.py`). A server database can replace
 it by implementing the same Protocol.
 
-States of a file row: `claimed` (a batch is working on it), then at commit
+A batch moves `claimed` -> `publishing` -> `committed` (roll-forward commit):
+
+1. `claim` (or `begin` for a compaction): the batch is this process's, under a lease.
+2. `prepare_commit`: in ONE transaction, check that the batch is still `claimed` by
+   this owner (the fence: a batch whose lease was taken over is `aborted` and
+   raises `BatchLost`), record its output files, the files it replaces and every
+   file's outcome, and set it `publishing`. This is the point of no return.
+3. rename the staged outputs into place (readers see them from here on);
+4. `commit`: `publishing` -> `committed` (idempotent).
+
+Nothing is visible before 2, so a `claimed` batch is undone by forgetting its
+claims and its staging folder; a `publishing` batch is finished, never undone
+(renaming the staged files that are left and deleting what it replaces are both
+idempotent), so a reader never sees a row that recovery later removes. A batch is
+*stale* when its process is gone, its lease ran out, or it belongs to this process
+but no code of it is running it any more (`running`).
+
+States of a file row: `claimed` (a batch is working on it), then from step 2
 `committed` (its cables are in the lake), `duplicate` (same content as a
-committed file under another name, not ingested again) or `quarantined`
-(rejected whole). A batch left `claimed` by a dead process is *stale*:
-recovery removes its outputs and deletes its claims so the files are taken
-again.
+committed file under another name, not ingested again), `quarantined` (rejected
+whole) or `held` (validation could not run on it: kept out, not quarantined).
 """
 
 from __future__ import annotations
@@ -29,7 +44,7 @@ from cablestream.schemas import lake as layout
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
     batch_id     TEXT PRIMARY KEY,
-    state        TEXT NOT NULL,          -- claimed | committed | failed | aborted
+    state        TEXT NOT NULL,          -- claimed | publishing | committed | failed | aborted
     owner        TEXT NOT NULL,          -- host:pid of the claiming process
     lease_until  REAL NOT NULL,          -- unix time; a claimed batch past it is stale
     started_at   REAL NOT NULL,
@@ -43,7 +58,7 @@ CREATE TABLE IF NOT EXISTS files (
     size         INTEGER NOT NULL,
     mtime_ns     INTEGER NOT NULL,
     batch_id     TEXT NOT NULL REFERENCES batches(batch_id),
-    state        TEXT NOT NULL,          -- claimed | committed | duplicate | quarantined
+    state        TEXT NOT NULL,          -- claimed | committed | duplicate | quarantined | held
     duplicate_of TEXT,
     reason       TEXT,
     UNIQUE (path, sha256)
@@ -71,6 +86,19 @@ CREATE TABLE IF NOT EXISTS failures (
 
 DEFAULT_LEASE_SECONDS = 600.0
 
+# Batches this process is working on right now (claimed or begun, not yet settled).
+# Its other batches in the ledger were left by an error it could not undo: stale.
+_RUNNING: set[str] = set()
+
+
+class BatchLost(RuntimeError):
+    """The batch is no longer this process's: its lease was taken over and it was undone."""
+
+
+def forget_running(batch_id: str) -> None:
+    """This process stopped working on the batch (whatever state it was left in)."""
+    _RUNNING.discard(batch_id)
+
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
@@ -95,15 +123,16 @@ class ClaimedFile:
 @dataclass(frozen=True, slots=True)
 class StaleBatch:
     batch_id: str
+    state: str  # claimed (undo it) | publishing (finish it)
     outputs: list[str]
     files: int
-    # Set for a compaction that had published its outputs: finish it, don't undo it.
+    # Files a compaction's outputs replace (deleted when it is finished).
     replaced: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class FileOutcome:
-    state: str  # committed | duplicate | quarantined
+    state: str  # committed | duplicate | quarantined | held
     reason: str | None = None
 
 
@@ -116,12 +145,26 @@ class Ledger(Protocol):
         """Claim the candidates not yet known, in one transaction; returns what was claimed."""
         ...
 
-    def record_outputs(self, batch_id: str, paths: list[str]) -> None:
-        """Remember output files (relative to the lake) before they are moved into place."""
+    def begin(self, batch_id: str, note: str = "") -> None:
+        """Open a batch that claims no inbox files (a compaction of the lake)."""
         ...
 
-    def commit(self, batch_id: str, outcomes: dict[int, FileOutcome], note: str = "") -> None:
-        """Settle the batch and each of its files, in one transaction."""
+    def prepare_commit(
+        self,
+        batch_id: str,
+        outputs: list[str],
+        outcomes: dict[int, FileOutcome],
+        note: str = "",
+        replaced: list[str] | None = None,
+    ) -> None:
+        """Fence, then record outputs, replaced files and outcomes: the point of no return.
+
+        Raises BatchLost when the batch is no longer claimed by this process.
+        """
+        ...
+
+    def commit(self, batch_id: str) -> None:
+        """Settle a `publishing` batch once its outputs are in place (idempotent)."""
         ...
 
     def record_failure(self, batch_id: str, reason: str) -> int:
@@ -132,28 +175,24 @@ class Ledger(Protocol):
         """Give the batch's files back (they will be claimed again) and mark it failed."""
         ...
 
+    def abort(self, batch_id: str, note: str = "") -> bool:
+        """Forget a `claimed` batch's claims; False when it is not claimed (any more)."""
+        ...
+
+    def batch_state(self, batch_id: str) -> str | None:
+        """The batch's state, None when the ledger has no such batch."""
+        ...
+
     def stale_batches(self) -> list[StaleBatch]:
-        """Claimed batches whose owner is gone (crash) or whose lease ran out."""
+        """Unsettled batches nobody works on: owner gone, lease run out, or left by this process."""
         ...
 
-    def pending_outputs(self, batch_id: str) -> list[str] | None:
-        """Recorded outputs of a batch still claimed; None once it is settled."""
-        ...
-
-    def abort(self, batch_id: str, note: str = "") -> None:
-        """Forget a stale batch's claims and outputs (after its output files are removed)."""
-        ...
-
-    def begin(self, batch_id: str, note: str = "") -> None:
-        """Open a batch that claims no inbox files (a compaction of the lake)."""
-        ...
-
-    def record_replaced(self, batch_id: str, paths: list[str]) -> None:
-        """The files a published compaction replaces: from here on recovery finishes it."""
+    def publishing_batch(self, batch_id: str) -> StaleBatch | None:
+        """The outputs and replaced files of a `publishing` batch (to finish it)."""
         ...
 
     def in_flight_outputs(self) -> set[str]:
-        """Recorded outputs of every batch still claimed: files compaction must leave alone."""
+        """Outputs of every batch still publishing: files compaction must leave alone."""
         ...
 
 
@@ -252,26 +291,39 @@ class SqliteLedger:
                 )
             if not claimed:
                 db.execute("DELETE FROM batches WHERE batch_id = ?", (batch_id,))
+        if claimed:
+            _RUNNING.add(batch_id)
         return claimed
 
-    def record_outputs(self, batch_id: str, paths: list[str]) -> None:
+    def begin(self, batch_id: str, note: str = "") -> None:
+        now = time.time()
         with self._transaction() as db:
-            db.executemany(
-                "INSERT OR IGNORE INTO outputs (batch_id, path) VALUES (?, ?)",
-                [(batch_id, path) for path in paths],
-            )
             db.execute(
-                "UPDATE batches SET lease_until = ? WHERE batch_id = ?",
-                (time.time() + self.lease_seconds, batch_id),
+                "INSERT INTO batches (batch_id, state, owner, lease_until, started_at, note)"
+                " VALUES (?, 'claimed', ?, ?, ?, ?)",
+                (batch_id, _owner(), now + self.lease_seconds, now, note),
             )
+        _RUNNING.add(batch_id)
 
-    def commit(self, batch_id: str, outcomes: dict[int, FileOutcome], note: str = "") -> None:
+    def _fence(self, db: sqlite3.Connection, batch_id: str) -> None:
+        """Inside a write transaction: the batch is still claimed, and by this process."""
+        row = db.execute(
+            "SELECT state, owner FROM batches WHERE batch_id = ?", (batch_id,)
+        ).fetchone()
+        if row is None or row[0] != "claimed" or row[1] != _owner():
+            state = "unknown" if row is None else f"{row[0]} by {row[1]}"
+            raise BatchLost(f"batch {batch_id} is no longer this process's claim ({state})")
+
+    def prepare_commit(
+        self,
+        batch_id: str,
+        outputs: list[str],
+        outcomes: dict[int, FileOutcome],
+        note: str = "",
+        replaced: list[str] | None = None,
+    ) -> None:
         with self._transaction() as db:
-            state = db.execute(
-                "SELECT state FROM batches WHERE batch_id = ?", (batch_id,)
-            ).fetchone()
-            if state is None or state[0] != "claimed":
-                raise RuntimeError(f"batch {batch_id} is not claimed (state {state})")
+            self._fence(db, batch_id)
             db.executemany(
                 "UPDATE files SET state = ?, reason = ? WHERE file_id = ? AND batch_id = ?",
                 [(o.state, o.reason, fid, batch_id) for fid, o in outcomes.items()],
@@ -281,11 +333,30 @@ class SqliteLedger:
             ).fetchone()[0]
             if left:
                 raise RuntimeError(f"batch {batch_id}: {left} files have no outcome")
-            db.execute(
-                "UPDATE batches SET state = 'committed', finished_at = ?, note = ?"
-                " WHERE batch_id = ?",
-                (time.time(), note, batch_id),
+            db.executemany(
+                "INSERT OR IGNORE INTO outputs (batch_id, path) VALUES (?, ?)",
+                [(batch_id, path) for path in outputs],
             )
+            db.executemany(
+                "INSERT OR IGNORE INTO replaced (batch_id, path) VALUES (?, ?)",
+                [(batch_id, path) for path in replaced or []],
+            )
+            db.execute(
+                "UPDATE batches SET state = 'publishing', note = ? WHERE batch_id = ?",
+                (note, batch_id),
+            )
+
+    def commit(self, batch_id: str) -> None:
+        with self._transaction() as db:
+            row = db.execute("SELECT state FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
+            if row is None or row[0] not in ("publishing", "committed"):
+                raise RuntimeError(f"batch {batch_id} is not publishing (state {row})")
+            db.execute(
+                "UPDATE batches SET state = 'committed', finished_at = ?"
+                " WHERE batch_id = ? AND state = 'publishing'",
+                (time.time(), batch_id),
+            )
+        _RUNNING.discard(batch_id)
 
     def record_failure(self, batch_id: str, reason: str) -> int:
         with self._transaction() as db:
@@ -307,53 +378,61 @@ class SqliteLedger:
         return max(counts, default=0)
 
     def release(self, batch_id: str, note: str = "") -> None:
-        self._drop_claims(batch_id, "failed", note)
-
-    def abort(self, batch_id: str, note: str = "") -> None:
-        self._drop_claims(batch_id, "aborted", note)
-
-    def begin(self, batch_id: str, note: str = "") -> None:
-        now = time.time()
         with self._transaction() as db:
-            db.execute(
-                "INSERT INTO batches (batch_id, state, owner, lease_until, started_at, note)"
-                " VALUES (?, 'claimed', ?, ?, ?, ?)",
-                (batch_id, _owner(), now + self.lease_seconds, now, note),
-            )
+            self._fence(db, batch_id)
+            self._drop_claims(db, batch_id, "failed", note)
+        _RUNNING.discard(batch_id)
 
-    def record_replaced(self, batch_id: str, paths: list[str]) -> None:
+    def abort(self, batch_id: str, note: str = "") -> bool:
         with self._transaction() as db:
-            db.executemany(
-                "INSERT OR IGNORE INTO replaced (batch_id, path) VALUES (?, ?)",
-                [(batch_id, path) for path in paths],
-            )
+            row = db.execute("SELECT state FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
+            aborted = row is not None and row[0] == "claimed"
+            if aborted:
+                self._drop_claims(db, batch_id, "aborted", note)
+        _RUNNING.discard(batch_id)
+        return aborted
+
+    @staticmethod
+    def _drop_claims(db: sqlite3.Connection, batch_id: str, state: str, note: str) -> None:
+        db.execute("DELETE FROM files WHERE batch_id = ? AND state = 'claimed'", (batch_id,))
+        db.execute("DELETE FROM outputs WHERE batch_id = ?", (batch_id,))
+        db.execute(
+            "UPDATE batches SET state = ?, finished_at = ?, note = ? WHERE batch_id = ?",
+            (state, time.time(), note, batch_id),
+        )
+
+    def batch_state(self, batch_id: str) -> str | None:
+        with self._connect() as db:
+            row = db.execute("SELECT state FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
+        return None if row is None else str(row[0])
 
     def in_flight_outputs(self) -> set[str]:
         with self._connect() as db:
             rows = db.execute(
                 "SELECT o.path FROM outputs o JOIN batches b USING (batch_id)"
-                " WHERE b.state = 'claimed'"
+                " WHERE b.state = 'publishing'"
             ).fetchall()
         return {str(row[0]) for row in rows}
 
-    def _drop_claims(self, batch_id: str, state: str, note: str) -> None:
-        with self._transaction() as db:
-            db.execute("DELETE FROM files WHERE batch_id = ? AND state = 'claimed'", (batch_id,))
-            db.execute("DELETE FROM outputs WHERE batch_id = ?", (batch_id,))
-            db.execute(
-                "UPDATE batches SET state = ?, finished_at = ?, note = ? WHERE batch_id = ?",
-                (state, time.time(), note, batch_id),
-            )
+    @staticmethod
+    def _describe(db: sqlite3.Connection, batch_id: str, state: str) -> StaleBatch:
+        outputs = [
+            str(row[0])
+            for row in db.execute("SELECT path FROM outputs WHERE batch_id = ?", (batch_id,))
+        ]
+        files = db.execute("SELECT COUNT(*) FROM files WHERE batch_id = ?", (batch_id,)).fetchone()
+        replaced = tuple(
+            str(row[0])
+            for row in db.execute("SELECT path FROM replaced WHERE batch_id = ?", (batch_id,))
+        )
+        return StaleBatch(batch_id, state, outputs, int(files[0]), replaced)
 
-    def pending_outputs(self, batch_id: str) -> list[str] | None:
+    def publishing_batch(self, batch_id: str) -> StaleBatch | None:
         with self._connect() as db:
-            state = db.execute(
-                "SELECT state FROM batches WHERE batch_id = ?", (batch_id,)
-            ).fetchone()
-            if state is None or state[0] != "claimed":
+            row = db.execute("SELECT state FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
+            if row is None or row[0] != "publishing":
                 return None
-            rows = db.execute("SELECT path FROM outputs WHERE batch_id = ?", (batch_id,))
-            return [str(row[0]) for row in rows]
+            return self._describe(db, batch_id, "publishing")
 
     def stale_batches(self) -> list[StaleBatch]:
         host = socket.gethostname()
@@ -361,30 +440,18 @@ class SqliteLedger:
         stale: list[StaleBatch] = []
         with self._connect() as db:
             rows = db.execute(
-                "SELECT batch_id, owner, lease_until FROM batches WHERE state = 'claimed'"
+                "SELECT batch_id, state, owner, lease_until FROM batches"
+                " WHERE state IN ('claimed', 'publishing')"
             ).fetchall()
-            for batch_id, owner, lease_until in rows:
+            for batch_id, state, owner, lease_until in rows:
                 owner_host, _, pid = str(owner).rpartition(":")
                 local = owner_host == host
                 if local and int(pid) == os.getpid():
-                    continue  # this process's own batch, in progress
-                if (local and not _pid_alive(int(pid))) or float(lease_until) < now:
-                    outputs = [
-                        str(row[0])
-                        for row in db.execute(
-                            "SELECT path FROM outputs WHERE batch_id = ?", (batch_id,)
-                        )
-                    ]
-                    files = db.execute(
-                        "SELECT COUNT(*) FROM files WHERE batch_id = ?", (batch_id,)
-                    ).fetchone()[0]
-                    replaced = tuple(
-                        str(row[0])
-                        for row in db.execute(
-                            "SELECT path FROM replaced WHERE batch_id = ?", (batch_id,)
-                        )
-                    )
-                    stale.append(StaleBatch(str(batch_id), outputs, int(files), replaced))
+                    gone = batch_id not in _RUNNING  # left behind by an error in this process
+                else:
+                    gone = (local and not _pid_alive(int(pid))) or float(lease_until) < now
+                if gone:
+                    stale.append(self._describe(db, str(batch_id), str(state)))
         return stale
 
     def counts(self) -> dict[str, int]:

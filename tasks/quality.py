@@ -13,6 +13,7 @@ its own `ran_at`, instead of replacing the earlier one.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,6 +84,14 @@ def docs_place(lake_root: Path) -> DocsPlace:
 
     quality = quality_dir(lake_root.resolve())
     return DocsPlace(docs_dir=quality / DATA_DOCS_DIR, results_dir=quality / GE_RESULTS_DIR)
+
+
+def safe_name(batch_id: str) -> str:
+    """A file-name-safe form of a batch id (ids are generated, but never trust a name)."""
+    cleaned = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in batch_id)
+    if cleaned != batch_id or not cleaned:
+        cleaned = f"{cleaned[:40]}-{hashlib.sha256(batch_id.encode()).hexdigest()[:8]}"
+    return cleaned
 
 
 def _stamp(outcome: ValidationOutcome) -> str:
@@ -207,8 +216,6 @@ def record_batch_quality(outcome: ValidationOutcome, batch_id: str, lake_root: P
     """Write every quality output of one validated batch."""
     if outcome.ran_at is None:
         return
-    from cablestream.tasks.datadocs import safe_name
-
     quality = quality_dir(lake_root)
     name = f"part-{safe_name(batch_id)}-{_stamp(outcome)}.parquet"
     if outcome.results:

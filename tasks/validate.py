@@ -227,11 +227,11 @@ def run_checkpoint(
     from great_expectations.core.run_identifier import RunIdentifier
 
     from cablestream.tasks import datadocs
-    from cablestream.tasks.quality import docs_place
+    from cablestream.tasks.quality import docs_place, safe_name
 
     engine = _engine()
     place = docs_place(lake_root)
-    run_name = datadocs.safe_name(batch_id)
+    run_name = safe_name(batch_id)
     with engine.lock:
         site = datadocs.ensure_site(engine.context, engine.docs_sites, place)
         action = datadocs.LakeBatchAction(

@@ -25,16 +25,33 @@ class DecodedSource:
     detail: str = ""
 
 
+class GzipTooLarge(ValueError):
+    """The gzip data decompresses to more than the cap."""
+
+
 def gunzip_capped(data: bytes, limit: int = MAX_DECOMPRESSED_BYTES) -> bytes:
-    """Decompress gzip data, raising ValueError past `limit` bytes (a gzip bomb stops early)."""
-    inflater = zlib.decompressobj(wbits=47)
-    out = inflater.decompress(data, limit + 1)
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise ValueError(f"decompressed size exceeds {limit} bytes")
-    # zlib does not raise on a stream that stops early: a cut-off file is not a cable file.
-    if not inflater.eof:
-        raise ValueError("gzip stream is truncated")
-    return out
+    """Decompress every member of gzip data (`cat a.gz b.gz` is one valid gzip file).
+
+    Raises GzipTooLarge once the members together pass `limit` bytes (a gzip bomb stops
+    there, having inflated at most `limit + 1` bytes), ValueError on a cut-off or corrupt
+    stream or on data after the last member that is not zero padding.
+    """
+    out = bytearray()
+    rest = data
+    while True:
+        inflater = zlib.decompressobj(wbits=47)
+        # Never 0 here: max_length 0 would mean "no limit".
+        out += inflater.decompress(rest, limit + 1 - len(out))
+        if len(out) > limit or inflater.unconsumed_tail:
+            raise GzipTooLarge(f"decompressed size exceeds {limit} bytes")
+        # zlib does not raise on a stream that stops early: a cut-off file is not a cable file.
+        if not inflater.eof:
+            raise ValueError("gzip stream is truncated")
+        rest = inflater.unused_data.lstrip(b"\x00")
+        if not rest:
+            return bytes(out)
+        if rest[:2] != _GZIP_MAGIC:
+            raise ValueError("data after the last gzip member is not gzip")
 
 
 def _looks_binary(data: bytes) -> bool:
@@ -51,7 +68,9 @@ def decode_source(data: bytes, source_path: str = "") -> DecodedSource:
     if data[:2] == _GZIP_MAGIC:
         try:
             data = gunzip_capped(data)
-        except (ValueError, zlib.error, EOFError) as error:
+        except GzipTooLarge as error:
+            return DecodedSource(None, failure="gzip_too_large", detail=str(error))
+        except (ValueError, zlib.error) as error:
             return DecodedSource(None, failure="bad_gzip", detail=str(error))
     if not data.strip():
         return DecodedSource(None, failure="empty", detail="file holds no text")

@@ -3,50 +3,74 @@
 Every field parser reads the plain telegram text this module produces: LF
 line ends, no HTML/markdown/LaTeX markup, spaced-out words joined, page-break
 lines dropped, the partial-extract notice lifted into a flag.
+
+Speed and safety: each step runs only where its pattern can match. A literal
+every match must contain is looked for first (`str` search runs at memory speed,
+a regex scan at a tenth of it), and the patterns that do run are linear: bounded
+repeats, line-anchored, tried once per line at most. Each is compiled with
+`guard.compile`, so the parse budget stops any that is not.
 """
 
 from __future__ import annotations
 
 import html
+import string
 from dataclasses import dataclass
 
 import regex
 
+from cablestream.tasks.parse import guard
+
 # `<a href='/tag/PREL_0.html'>PREL</a>`, `<u>`, `<br />` …
-_HTML_TAG = regex.compile(r"<(?:/?[A-Za-z][A-Za-z0-9]*)(?:\s[^<>]{0,500})?/?>")
-_HTML_LINE_BREAK = regex.compile(r"<br\s*/?>|&#x0*A;|&#0*10;", regex.IGNORECASE)
-_HTML_ENTITY = regex.compile(r"&(?:#\d{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z]{2,8});")
+_HTML_TAG = guard.compile(r"<(?:/?[A-Za-z][A-Za-z0-9]*)(?:\s[^<>]{0,500})?/?>")
+_HTML_LINE_BREAK = guard.compile(r"<br\s*/?>|&#x0*A;|&#0*10;", regex.IGNORECASE)
+_HTML_ENTITY = guard.compile(r"&(?:#\d{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z]{2,8});")
 # `[KNNP](#)`
-_MARKDOWN_LINK = regex.compile(r"\[([^\[\]\n]{0,200})\]\([^()\s]{0,500}\)")
+_MARKDOWN_LINK = guard.compile(r"\[([^\[\]\n]{0,200})\]\([^()\s]{0,500}\)")
 # `\underline{\mbox{1}}` and friends, innermost first.
-_LATEX_COMMAND = regex.compile(r"\\(?:mbox|underline|textbf|textit|emph|text)\{([^{}\n]{0,200})\}")
+_LATEX_COMMAND = guard.compile(r"\\(?:mbox|underline|textbf|textit|emph|text)\{([^{}\n]{0,200})\}")
 # `$11.$` left once the commands are gone.
-_LATEX_MATH = regex.compile(r"\$([^$\n]{0,40})\$")
+_LATEX_MATH = guard.compile(r"\$([^$\n]{0,40})\$")
 # `C O N F I D E N T I A L`, `S e c r e t`, `SE C R E T`: letters spaced out, the
 # first group sometimes two letters wide.
-_SPACED_WORD = regex.compile(r"(?<![A-Za-z])[A-Za-z]{1,2}(?: [A-Za-z]){3,}(?![A-Za-z])")
+_SPACED_WORD = guard.compile(r"(?<![A-Za-z])[A-Za-z]{1,2}(?: [A-Za-z]){3,}(?![A-Za-z])")
 # Markdown scrape writes paragraph numbers `1 .`
-_SPACED_PARAGRAPH_DOT = regex.compile(r"(?m)^([ \t]*\d{1,3}) \.(?=\s)")
+_SPACED_PARAGRAPH_DOT = guard.compile(r"(?m)^([ \t]*\d{1,3}) \.(?=\s)")
 # `ALGIERS 00000085  002 OF 002`: page header repeated inside the text.
-_PAGE_BREAK_LINE = regex.compile(
+_PAGE_BREAK_LINE = guard.compile(
     r"(?m)^[ \t]*[A-Z][A-Z .'-]{1,30} 0{3,}\d{1,6}\s+\d{3}(?:\.\d)? OF \d{3}[ \t]*$\n?"
 )
-_PARTIAL_NOTICE = regex.compile(
+_PARTIAL_NOTICE = guard.compile(
     r"(?im)^[ \t]*This record is a partial extract of the original cable\.[^\n]*$\n?"
 )
 # Release dumps continue lines with a backslash: `UNCLAS BERN 000896 \`.
-_BACKSLASH_CONTINUATION = regex.compile(r"(?m)(?<![ \t])[ \t]*\\$")
+_BACKSLASH_CONTINUATION = guard.compile(r"(?m)(?<![ \t])[ \t]*\\$")
 # A preface date glued to the classification line in scraped extracts:
 # `Tuesday, 08 September 2009, 05:22 UNCLAS …`, `Cable dated:2008-06-03T15:39:00C O N …`.
-_GLUED_PREFACE_DATE = regex.compile(
+_GLUED_PREFACE_DATE = guard.compile(
     r"(?m)^([ \t]*(?:Cable dated:[ \t]*\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?"
     r"|[A-Z][a-z]{2,8}day, \d{1,2} [A-Z][a-z]{2,8} \d{4}, \d{2}:\d{2}))[ \t]*(?=\S)"
 )
 # Header fields run together when a rendering unwrapped lines: `000868SIPDISNEA FOR …
 # TCOYNEE.O. 12958: DECL: 06/03/2018 TAGS: EPET`. Each field goes back on its own line.
-_GLUED_FIELD = regex.compile(
+_GLUED_FIELD = guard.compile(
     r"(?:E\.O\. ?\d{5}|TAGS:|SUBJECT:|Classified By:|CLASSIFIED BY:|REF(?:TEL)?S?: |SIPDIS)"
 )
+# How each of those fields starts: none can start inside another, so each place one
+# starts is judged on its own.
+_GLUED_FIELD_OPENERS = (
+    "E.O.",
+    "TAGS:",
+    "SUBJECT:",
+    "Classified By:",
+    "CLASSIFIED BY:",
+    "REF",
+    "SIPDIS",
+)
+# `\underline{\mbox{1}}` is two commands deep; real renderings never nest more.
+_MAX_LATEX_NESTING = 6
+# Every ASCII letter reads `a`: in that copy of a text, a spaced word shows as `a a a a`.
+_LETTER_SHAPES = bytes.maketrans(string.ascii_letters.encode(), b"a" * len(string.ascii_letters))
 
 
 @dataclass(slots=True)
@@ -60,9 +84,9 @@ def detect_rendering(text: str, default: str) -> str:
     """Name the rendering from its markup; `default` comes from the splitter."""
     if "\\mbox" in text or "\\underline" in text:
         return "latex"
-    if "](#)" in text or _SPACED_PARAGRAPH_DOT.search(text):
+    if "](#)" in text or (" ." in text and _SPACED_PARAGRAPH_DOT.search(text)):
         return "markdown"
-    if default == "telegram" and _HTML_TAG.search(text):
+    if default == "telegram" and "<" in text and _HTML_TAG.search(text):
         return "html_fragment"
     return default
 
@@ -71,42 +95,110 @@ def strip_markup(text: str, rendering: str) -> str:
     """Remove HTML tags and entities, markdown links and LaTeX residue."""
     if "<" in text or "&#" in text:
         text = _HTML_LINE_BREAK.sub("\n", text)
-        text = _HTML_TAG.sub("", text)
-    if _HTML_ENTITY.search(text):
+        if "<" in text:
+            text = _HTML_TAG.sub("", text)
+    if "&" in text and _HTML_ENTITY.search(text):
         text = html.unescape(text)
     text = text.replace("¶", "")
-    text = _MARKDOWN_LINK.sub(r"\1", text)
-    previous = None
-    while previous != text:
-        previous = text
-        text = _LATEX_COMMAND.sub(r"\1", text)
+    if "](" in text:
+        text = _MARKDOWN_LINK.sub(r"\1", text)
+    if "\\" in text:
+        # Innermost command first, one level per pass: bounded, so nesting cannot make it quadratic.
+        for _ in range(_MAX_LATEX_NESTING):
+            text, replaced = _LATEX_COMMAND.subn(r"\1", text)
+            if not replaced:
+                break
     # Only LaTeX renderings own `$…$`; elsewhere a dollar sign is money.
     return _LATEX_MATH.sub(r"\1", text) if rendering == "latex" else text
 
 
-def _unglue_field(match: regex.Match[str]) -> str:
-    """Start a header field on its own line when text precedes it on the same line.
+def _unglued_at(text: str, start: int) -> bool:
+    """Whether the header field at `start` is glued to text before it on the same line.
 
     `REF:` needs whitespace before it, `SIPDIS` a digit (the serial it was glued to).
     """
-    text, start, field = match.string, match.start(), match.group(0)
+    field = _GLUED_FIELD.match(text, start)
+    if field is None:
+        return False
     # Look back over blanks only: scanning the whole line would be quadratic on long lines.
     glued_to = start
     while glued_to > 0 and text[glued_to - 1] in " \t":
         glued_to -= 1
     previous = text[glued_to - 1] if glued_to > 0 else "\n"
     if previous == "\n":
-        return field
-    if field.startswith("REF") and glued_to == start:
-        return field
-    if field == "SIPDIS" and not (glued_to == start and previous.isdigit()):
-        return field
-    return "\n" + field
+        return False
+    if field.group(0).startswith("REF") and glued_to == start:
+        return False
+    return not (field.group(0) == "SIPDIS" and not (glued_to == start and previous.isdigit()))
+
+
+def unglue_fields(text: str) -> str:
+    """Start each header field on its own line when text precedes it on the same line."""
+    starts = set()
+    for opener in _GLUED_FIELD_OPENERS:
+        at = text.find(opener)
+        while at != -1:
+            starts.add(at)
+            at = text.find(opener, at + 1)
+    cuts = [start for start in sorted(starts) if _unglued_at(text, start)]
+    if not cuts:
+        return text
+    pieces = [text[begin:end] for begin, end in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+    return "\n".join(pieces)
+
+
+def _join_spaces(match: regex.Match[str]) -> str:
+    return match.group(0).replace(" ", "")
 
 
 def join_spaced_words(text: str) -> str:
-    """`C O N F I D E N T I A L` -> `CONFIDENTIAL`."""
-    return _SPACED_WORD.sub(lambda match: match.group(0).replace(" ", ""), text)
+    """`C O N F I D E N T I A L` -> `CONFIDENTIAL`.
+
+    Only lines holding four spaced letters (`X X X X`, which every spaced word has)
+    are rewritten; they are found in a byte copy of the text where each letter reads
+    `a` (Latin-1 with replacement keeps one byte per character, so offsets agree).
+    """
+    shapes = text.encode("latin-1", errors="replace").translate(_LETTER_SHAPES)
+    at = shapes.find(b"a a a a")
+    if at == -1:
+        return text
+    pieces = []
+    done = 0
+    while at != -1:
+        line_start = text.rfind("\n", done, at) + 1 or done
+        line_end = text.find("\n", at)
+        if line_end == -1:
+            line_end = len(text)
+        pieces += [text[done:line_start], _SPACED_WORD.sub(_join_spaces, text[line_start:line_end])]
+        done = line_end
+        at = shapes.find(b"a a a a", line_end)
+    pieces.append(text[done:])
+    return "".join(pieces)
+
+
+def drop_page_break_lines(text: str) -> str:
+    """Drop the page headers repeated inside the text (`ALGIERS 00000085  002 OF 002`).
+
+    Every such line holds `000` after its post name: only lines with one are tried,
+    each once, where its pattern is anchored.
+    """
+    at = text.find("000")
+    if at == -1 or " OF " not in text:
+        return text
+    pieces = []
+    done = 0
+    while at != -1:
+        line_start = text.rfind("\n", done, at) + 1 or done
+        page_break = _PAGE_BREAK_LINE.match(text, line_start)
+        if page_break is not None:
+            pieces.append(text[done:line_start])
+            done = page_break.end()
+            at = text.find("000", done)
+            continue
+        line_end = text.find("\n", at)
+        at = -1 if line_end == -1 else text.find("000", line_end)
+    pieces.append(text[done:])
+    return "".join(pieces)
 
 
 def normalize(text: str, rendering: str = "telegram") -> NormalizedText:
@@ -116,13 +208,16 @@ def normalize(text: str, rendering: str = "telegram") -> NormalizedText:
     text = strip_markup(text, rendering)
     if "\\\n" in text or text.endswith("\\"):
         text = _BACKSLASH_CONTINUATION.sub("", text)
-    text = _GLUED_PREFACE_DATE.sub("\\1\n", text)
-    text = _GLUED_FIELD.sub(_unglue_field, text)
+    if "Cable dated:" in text or "day, " in text:
+        text = _GLUED_PREFACE_DATE.sub("\\1\n", text)
+    text = unglue_fields(text)
     text = join_spaced_words(text)
-    text = _SPACED_PARAGRAPH_DOT.sub(r"\1.", text)
-    is_partial = bool(_PARTIAL_NOTICE.search(text))
-    text = _PARTIAL_NOTICE.sub("", text)
-    text = _PAGE_BREAK_LINE.sub("", text)
+    if " ." in text:
+        text = _SPACED_PARAGRAPH_DOT.sub(r"\1.", text)
+    partial_notice = _PARTIAL_NOTICE.search(text)
+    if partial_notice is not None:
+        text = _PARTIAL_NOTICE.sub("", text)
+    text = drop_page_break_lines(text)
     # Per-line rstrip: ten times faster than a regex over the text, and linear on blank runs.
     text = "\n".join(line.rstrip(" \t\u00a0") for line in text.split("\n")).strip("\n")
-    return NormalizedText(text=text, rendering=rendering, is_partial=is_partial)
+    return NormalizedText(text=text, rendering=rendering, is_partial=partial_notice is not None)

@@ -9,9 +9,21 @@ from __future__ import annotations
 import hashlib
 
 from cablestream.schemas.record import CableRecord, NoCable, ParseResult
+from cablestream.tasks.parse import guard
 from cablestream.tasks.parse.decode import decode_source
 from cablestream.tasks.parse.fields.cable import parse_cable
 from cablestream.tasks.parse.split import split_cables
+
+# Time budget of one file's parse: a fixed part plus a part per MB of its text. A real
+# cable parses in milliseconds (40 ms per MB at 25 MB/s); the budget is only the last
+# guard against an input that makes some pattern slow, and leaves room for a loaded machine.
+PARSE_BUDGET_BASE_S = 2.0
+PARSE_BUDGET_PER_MB_S = 1.0
+
+
+def parse_budget_s(text_length: int) -> float:
+    """Seconds one source file's parse may take before it is given up as `parse_timeout`."""
+    return PARSE_BUDGET_BASE_S + PARSE_BUDGET_PER_MB_S * text_length / 1_000_000
 
 
 def record_id_for(source_sha256: str, index: int) -> str:
@@ -43,7 +55,8 @@ def parse_source(data: bytes, source_path: str) -> list[ParseResult]:
     """Parse every cable in one source file's bytes.
 
     Returns one CableRecord per recognised cable, or a single NoCable when the
-    file holds none. Never raises on any input.
+    file holds none. Never raises on any input, and never runs (much) past its time
+    budget: a parse that does gives one file-level NoCable `parse_timeout`.
     """
     source_sha256 = hashlib.sha256(data).hexdigest()
     decoded = decode_source(data, source_path)
@@ -51,9 +64,23 @@ def parse_source(data: bytes, source_path: str) -> list[ParseResult]:
         return [
             NoCable(decoded.failure or "unreadable", decoded.detail, source_path, source_sha256)
         ]
-    byte_offset = ByteOffsets(decoded.text)
+    budget = parse_budget_s(len(decoded.text))
+    try:
+        with guard.time_budget(budget):
+            return _parse_text(decoded.text, decoded.warnings, source_path, source_sha256)
+    except guard.ParseTimeout:
+        detail = f"parse ran past its budget of {budget:.1f} s (a pathological input)"
+        return [NoCable("parse_timeout", detail, source_path, source_sha256)]
+
+
+def _parse_text(
+    text: str, decode_warnings: list[str], source_path: str, source_sha256: str
+) -> list[ParseResult]:
+    byte_offset = ByteOffsets(text)
     results: list[ParseResult] = []
-    for index, chunk in enumerate(split_cables(decoded.text, source_path)):
+    for index, chunk in enumerate(split_cables(text, source_path)):
+        # Between cables too, not only inside patterns: raises once the budget is spent.
+        guard.remaining()
         parsed = parse_cable(chunk.text, chunk.rendering, chunk.release)
         if isinstance(parsed, NoCable):
             results.append(
@@ -70,7 +97,7 @@ def parse_source(data: bytes, source_path: str) -> list[ParseResult]:
         parsed.source_path = source_path
         parsed.source_sha256 = source_sha256
         parsed.source_offset = byte_offset(chunk.offset)
-        parsed.parse_warnings = [*decoded.warnings, *chunk.warnings, *parsed.parse_warnings]
+        parsed.parse_warnings = [*decode_warnings, *chunk.warnings, *parsed.parse_warnings]
         results.append(parsed)
     if not results:
         results.append(NoCable("no_cable", "no cable text found", source_path, source_sha256))

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import regex
 
 from cablestream.schemas.record import ReleaseMetadata
+from cablestream.tasks.parse import guard
 from cablestream.tasks.parse.normalize import strip_markup
 
 
@@ -28,15 +29,21 @@ class CableChunk:
     warnings: list[str] = field(default_factory=list)
 
 
-# `<code><pre>R 250930Z FEB 72 &#x000A;FM …</pre></code>`
-_PRE_BLOCK = regex.compile(r"<pre[^>]{0,200}>(.*?)</pre>", regex.DOTALL | regex.IGNORECASE)
-_RELEASE_TABLE = regex.compile(r"<table class=['\"]cable['\"]>(.*?)</table>", regex.DOTALL)
-_TABLE_CELL = regex.compile(r"<td>(.*?)</td>", regex.DOTALL)
+# `<code><pre>R 250930Z FEB 72 &#x000A;FM …</pre></code>`: opening and closing tags,
+# paired by `_elements` (a lazy `<pre>(.*?)</pre>` rescans the rest of the page for every
+# unclosed opening tag: quadratic).
+_PRE_OPEN = guard.compile(r"<pre[^>]{0,200}>", regex.IGNORECASE)
+_PRE_CLOSE = guard.compile(r"</pre>", regex.IGNORECASE)
+_RELEASE_TABLE_OPEN = guard.compile(r"<table class=['\"]cable['\"]>")
+_RELEASE_TABLE_CLOSE = guard.compile(r"</table>")
+_TABLE_CELL_OPEN = guard.compile(r"<td>")
+_TABLE_CELL_CLOSE = guard.compile(r"</td>")
+_HTML_END = guard.compile(r"</html>", regex.IGNORECASE)
 # First line of a cables.csv row: `"2","2/25/1972 9:30","72TEHRAN1164",…`
-_CSV_ROW_START = regex.compile(r'(?m)^"\d{1,7}","\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}","')
+_CSV_ROW_START = guard.compile(r'(?m)^"\d{1,7}","\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}","')
 # A release record dump: `id: 217139` / `date: 7/17/2009 16:20` / `refid: 09QUITO602` /
 # `origin:` / `classification:` / `destination:` (references) / `header:`, then the cable.
-_RECORD_BLOCK = regex.compile(
+_RECORD_BLOCK = guard.compile(
     r"(?m)^id: \d{1,9}\r?\ndate: (?P<date>[^\r\n]*)\r?\nrefid: (?P<refid>[^\r\n]*)\r?\n"
     r"origin: (?P<origin>[^\r\n]*)\r?\nclassification: (?P<classification>[^\r\n]*)\r?\n"
     r"destination: (?P<references>[^\r\n]*)\r?\nheader:[ \t]*\r?\n"
@@ -44,7 +51,7 @@ _RECORD_BLOCK = regex.compile(
 # A release row embedded in release text, up to where its text column starts:
 # `2007-09-13 05:53:00<TAB>07BERN896<TAB>Embassy Bern<TAB>UNCLASSIFIED//…<TAB>refs<TAB>`,
 # `27613,2/24/2005 16:09,05BOGOTA1775,"Embassy Bogota",CONFIDENTIAL//NOFORN,refs,"`.
-_EMBEDDED_ROW = regex.compile(
+_EMBEDDED_ROW = guard.compile(
     r"(?m)^(?:(?P<tsv_date>\d{4}-\d{2}-\d{2} \d{2}:\d{2}):\d{2}\t(?P<refid>[^\t\n]*)\t"
     r"(?P<origin>[^\t\n]*)\t(?P<classification>[^\t\n]*)\t(?P<references>[^\t\n]*)\t"
     r"|\d{1,9},(?P<csv_date>\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}),(?P<refid>[^,\n]*),"
@@ -52,8 +59,31 @@ _EMBEDDED_ROW = regex.compile(
 )
 _RELEASE_DATE_FORMATS = ("%Y-%m-%d %H:%M", "%m/%d/%Y %H:%M")
 # `NNNN` closes a telegram; `VZCZC` opens one.
-_END_MARKER = regex.compile(r"(?m)^[ \t]*NNNN[ \t]*(?:\r?\n|\Z)")
-_START_MARKER = regex.compile(r"(?m)^[ \t]*VZCZC")
+_END_MARKER = guard.compile(r"(?m)^[ \t]*NNNN[ \t]*(?:\r?\n|\Z)")
+_START_MARKER = guard.compile(r"(?m)^[ \t]*VZCZC")
+
+
+def _elements(
+    text: str,
+    opening: guard.Pattern,
+    closing: guard.Pattern,
+    pos: int = 0,
+    endpos: int | None = None,
+) -> list[tuple[int, int]]:
+    """(start, end) of the content of each element, as `opening(.*?)closing` finds them.
+
+    Linear: each search starts where the last one stopped, and an opening tag with no
+    closing tag after it ends the scan (no later one can have a closing tag either).
+    """
+    end = len(text) if endpos is None else endpos
+    spans = []
+    while (start := opening.search(text, pos, end)) is not None:
+        close = closing.search(text, start.end(), end)
+        if close is None:
+            break
+        spans.append((start.end(), close.start()))
+        pos = close.end()
+    return spans
 
 
 def _cell_text(cell: str) -> str:
@@ -72,13 +102,14 @@ def _parse_release_created(value: str) -> datetime | None:
 
 def split_release_page(page: str) -> list[CableChunk]:
     """A release cable page: metadata table, then header and text in two `<pre>` blocks."""
-    blocks = _PRE_BLOCK.findall(page)
+    blocks = [page[start:end] for start, end in _elements(page, _PRE_OPEN, _PRE_CLOSE)]
     if not blocks:
         return []
     release = ReleaseMetadata()
-    table = _RELEASE_TABLE.search(page)
+    table = _elements(page, _RELEASE_TABLE_OPEN, _RELEASE_TABLE_CLOSE)[:1]
     if table:
-        cells = [_cell_text(cell) for cell in _TABLE_CELL.findall(table.group(1))]
+        cell_spans = _elements(page, _TABLE_CELL_OPEN, _TABLE_CELL_CLOSE, *table[0])
+        cells = [_cell_text(page[start:end]) for start, end in cell_spans]
         if len(cells) >= 5:
             release = ReleaseMetadata(
                 reference_id=cells[0] or None,
@@ -143,9 +174,21 @@ def split_record_dumps(text: str) -> list[CableChunk]:
 
 
 def _opening(text: str) -> list[str]:
-    """The first three non-blank lines: transmission id, precedence, `DE` line with the serial."""
-    lines = (line.strip(" \t\r\\") for line in text.split("\n"))
-    return [line for line in lines if line][:3]
+    """The first three non-blank lines: transmission id, precedence, `DE` line with the serial.
+
+    Read line by line from the start, so a long cable costs no more than its opening.
+    """
+    opening: list[str] = []
+    start = 0
+    while len(opening) < 3 and start <= len(text):
+        end = text.find("\n", start)
+        if end == -1:
+            end = len(text)
+        line = text[start:end].strip(" \t\r\\")
+        if line:
+            opening.append(line)
+        start = end + 1
+    return opening
 
 
 def lift_embedded_row(chunk: CableChunk) -> CableChunk:
@@ -189,11 +232,15 @@ def split_telegrams(text: str) -> list[CableChunk]:
     segment_ends = [match.end() for match in _END_MARKER.finditer(text)]
     for seg_start, seg_end in itertools.pairwise([0, *segment_ends, len(text)]):
         segment = text[seg_start:seg_end]
+        content = segment.strip()
+        if not content or _END_MARKER.fullmatch(content):
+            continue
         if _RECORD_BLOCK.search(segment):
             chunks += _shifted(split_record_dumps(segment), seg_start)
             continue
         starts = [match.start() for match in _START_MARKER.finditer(segment)]
         pieces: list[CableChunk] = []
+        last_opening: list[str] = []
         for start, end in itertools.pairwise(sorted({0, *starts, len(segment)})):
             piece = segment[start:end]
             if not piece.strip() or _END_MARKER.fullmatch(piece.strip()):
@@ -201,12 +248,14 @@ def split_telegrams(text: str) -> list[CableChunk]:
             # Release text prints the header block, then the text opening with the same
             # header again: the first copy is a preview of the second, not a cable.
             # Either copy may come first (some files repeat the header at the end): keep the longer.
-            if pieces and _opening(pieces[-1].text) == _opening(piece):
+            opening = _opening(piece)
+            if pieces and last_opening == opening:
                 if len(piece) > len(pieces[-1].text):
                     pieces[-1] = CableChunk(piece, seg_start + start, "telegram")
                 pieces[-1].warnings = ["repeated_header_dropped"]
                 continue
             pieces.append(CableChunk(piece, seg_start + start, "telegram"))
+            last_opening = opening
         chunks += [lift_embedded_row(piece) for piece in pieces]
     return chunks
 
@@ -215,7 +264,7 @@ def split_cables(text: str, source_path: str = "") -> list[CableChunk]:
     """Every cable chunk of a decoded source, in file order."""
     if _CSV_ROW_START.match(text.lstrip("\ufeff")):
         return split_csv_rows(text)
-    if "<pre" in text and ("</html>" in text.lower() or "<table" in text):
+    if "<pre" in text and ("<table" in text or _HTML_END.search(text)):
         chunks = split_release_page(text)
         if chunks:
             return chunks

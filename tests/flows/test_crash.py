@@ -47,11 +47,13 @@ def test_sigkill_mid_batch_then_rerun_lands_every_cable_once(
         process.send_signal(signal.SIGKILL)
         process.wait()
 
-    # The killed batch is in the lake but not committed.
-    assert lake_ids(lake)
+    # The killed batch is in the lake, past its point of no return, not committed:
+    # recovery finishes it (its rows stay, so no reader saw rows that go away).
+    published = lake_ids(lake)
+    assert published
     with sqlite3.connect(layout.ledger_path(lake)) as db:
         states = dict(db.execute("SELECT state, COUNT(*) FROM batches GROUP BY state").fetchall())
-    assert states == {"claimed": 1}
+    assert states == {"publishing": 1}
 
     result = ingest_flow(inbox=str(inbox), lake=str(lake), settle_seconds=0, max_files_per_batch=20)
     assert len(result["recovered_batches"]) == 1
@@ -59,4 +61,5 @@ def test_sigkill_mid_batch_then_rerun_lands_every_cable_once(
     assert len(rows) == len(set(rows))  # count and distinct record_id
     assert not set(rows) & set(quarantined)
     assert set(rows) | set(quarantined) == expected
+    assert set(published) <= set(rows)
     assert not list((layout.control_root(lake) / layout.STAGING_DIR).glob("*"))

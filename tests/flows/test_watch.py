@@ -7,8 +7,11 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+
+import pytest
 
 from .conftest import lake_ids, parsed_ids, quarantined_ids
 
@@ -75,3 +78,32 @@ def parsed_ids_of(folder: Path, files: list[Path]) -> set[str]:
     for path in files:
         shutil.copy(path, only / path.name)
     return parsed_ids(only)
+
+
+def test_watch_keeps_serving_while_the_ledger_is_unreachable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cablestream.flows import watch
+    from cablestream.flows.settings import IngestSettings
+    from cablestream.schemas import lake as layout
+
+    inbox, lake = tmp_path / "inbox", tmp_path / "lake"
+    inbox.mkdir()
+    (inbox / "a.txt").write_bytes(b"x")
+    blocker = layout.ledger_path(lake)
+    blocker.mkdir(parents=True)  # a folder where the database should be: it cannot be opened
+    monkeypatch.setattr(watch, "ERROR_BACKOFF", 0.2)
+    settings = IngestSettings(inbox=inbox, lake=lake, settle_seconds=0, rescan_seconds=0.1)
+    stop = threading.Event()
+    passes: list[list[str] | None] = []
+
+    def run_pass(paths: list[str] | None) -> dict[str, int]:
+        passes.append(paths)  # the ingest pass itself is not under test here
+        if paths is not None:
+            stop.set()
+        return {"files": 0}
+
+    threading.Timer(1.5, blocker.rmdir).start()  # the fault clears
+    summary = watch.watch_inbox(settings, stop, run_pass)
+    assert summary.errors >= 1  # scans failed while the ledger was unreachable ...
+    assert passes == [None, ["a.txt"]]  # ... and the file was taken once it was back

@@ -140,16 +140,28 @@ def test_settled_files_move_to_the_archive_with_their_markers(tmp_path: Path) ->
     assert list(inbox.iterdir()) == []
 
 
-def test_abandon_undoes_an_unfinished_batch_only(tmp_path: Path) -> None:
+def test_abandon_undoes_a_batch_before_its_point_of_no_return_and_finishes_it_after(
+    tmp_path: Path,
+) -> None:
     lake, ledger, batch = _claim(tmp_path)
     parsed = steps.parse_batch(batch)
-    staged = lake_io.stage_rows(parsed.table, lake, batch.batch_id)
-    ledger.record_outputs(batch.batch_id, [s.relative for s in staged])
-    lake_io.publish(lake, staged)
+    lake_io.stage_rows(parsed.table, lake, batch.batch_id)
     assert steps.abandon(lake, ledger, batch.batch_id, "test")
     assert not list(lake.glob("year=*/month=*/*.parquet"))
+    assert not layout.staging_dir(lake, batch.batch_id).exists()
     assert ledger.counts() == {}
     assert not steps.abandon(lake, ledger, batch.batch_id, "again")
+
+    again = steps.read_and_claim(
+        tmp_path / "inbox", ready_files(tmp_path / "inbox", 0), ledger, steps.new_batch_id(), 10**7
+    )
+    parsed = steps.parse_batch(again)
+    staged = lake_io.stage_rows(parsed.table, lake, again.batch_id)
+    ledger.prepare_commit(again.batch_id, [s.relative for s in staged], parsed.outcomes)
+    lake_io.publish(lake, staged[:0])  # an error right after the point of no return
+    assert steps.abandon(lake, ledger, again.batch_id, "test")
+    assert len(list(lake.glob("year=*/month=*/*.parquet"))) == len(staged) > 0
+    assert ledger.batch_state(again.batch_id) == "committed"
 
 
 def test_recovery_clears_a_dead_batch_at_every_stage(tmp_path: Path) -> None:

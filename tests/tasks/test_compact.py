@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -59,7 +61,7 @@ def _owner_died(ledger: SqliteLedger) -> None:
     """Make the ledger's claimed batches look like a crashed process's."""
     with sqlite3.connect(ledger.path) as db:
         for batch_id, owner in db.execute(
-            "SELECT batch_id, owner FROM batches WHERE state = 'claimed'"
+            "SELECT batch_id, owner FROM batches WHERE state IN ('claimed', 'publishing')"
         ).fetchall():
             dead_pid = os.getpid() + 10**6  # beyond any pid this machine hands out
             db.execute(
@@ -84,18 +86,26 @@ def test_compaction_merges_files_and_keeps_every_row(tmp_path: Path) -> None:
     assert compact_lake(lake, ledger, steps.new_batch_id()).partitions == 0
 
 
-class _DiesBeforeReplacing(SqliteLedger):
-    def record_replaced(self, batch_id: str, paths: list[str]) -> None:
-        raise RuntimeError("killed after publishing, before the point of no return")
+class _DiesBeforeThePointOfNoReturn(SqliteLedger):
+    def prepare_commit(self, batch_id: str, *args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("killed after staging, before the point of no return")
 
 
-class _DiesAfterReplacing(SqliteLedger):
-    def record_replaced(self, batch_id: str, paths: list[str]) -> None:
-        super().record_replaced(batch_id, paths)
+class _DiesAfterThePointOfNoReturn(SqliteLedger):
+    def prepare_commit(self, batch_id: str, *args: Any, **kwargs: Any) -> None:
+        super().prepare_commit(batch_id, *args, **kwargs)
         raise RuntimeError("killed right after the point of no return")
 
 
-@pytest.mark.parametrize("ledger_kind", [_DiesBeforeReplacing, _DiesAfterReplacing])
+class _DiesBetweenRenames(SqliteLedger):
+    def commit(self, batch_id: str) -> None:
+        raise RuntimeError("killed after the renames and deletes, before the commit")
+
+
+@pytest.mark.parametrize(
+    "ledger_kind",
+    [_DiesBeforeThePointOfNoReturn, _DiesAfterThePointOfNoReturn, _DiesBetweenRenames],
+)
 def test_a_crashed_compaction_recovers_to_the_same_rows(
     tmp_path: Path, ledger_kind: type[SqliteLedger]
 ) -> None:
@@ -104,7 +114,7 @@ def test_a_crashed_compaction_recovers_to_the_same_rows(
     dying = ledger_kind(ledger.path)
     with pytest.raises(RuntimeError, match="killed"):
         compact_lake(lake, dying, steps.new_batch_id())
-    assert _rows(lake).num_rows > before.num_rows  # old and new files both visible now
+    assert _rows(lake).equals(before)  # a reader never sees the rows twice
     _owner_died(ledger)
     assert len(steps.recover(lake, ledger)) == 1
     assert _rows(lake).equals(before)
@@ -122,12 +132,25 @@ def test_files_of_a_running_batch_are_left_alone(tmp_path: Path) -> None:
     running = steps.read_and_claim(
         inbox, ready_files(inbox, settle_seconds=0), ledger, steps.new_batch_id(), 10**8
     )
-    staged = lake_io.stage_rows(steps.parse_batch(running).table, lake, running.batch_id)
-    ledger.record_outputs(running.batch_id, [item.relative for item in staged])
+    parsed = steps.parse_batch(running)
+    staged = lake_io.stage_rows(parsed.table, lake, running.batch_id)
+    ledger.prepare_commit(running.batch_id, [item.relative for item in staged], parsed.outcomes)
     published = set(lake_io.publish(lake, staged))
     summary = compact_lake(lake, ledger, steps.new_batch_id())
     assert summary.skipped_in_flight == len(published) > 0
     assert published <= {f for files in partition_files(lake).values() for f in files}
-    # The running batch can still be undone cleanly: only its own files go.
+    # The running batch is finished as it was, its files untouched by the compaction.
     assert steps.abandon(lake, ledger, running.batch_id, "test")
-    assert not published & {f for files in partition_files(lake).values() for f in files}
+    assert published <= {f for files in partition_files(lake).values() for f in files}
+    assert ledger.batch_state(running.batch_id) == "committed"
+
+
+def test_two_compactions_at_once_leave_every_row_once(tmp_path: Path) -> None:
+    lake, ledger = _ingest_in_batches(tmp_path)
+    before = _rows(lake)
+    with ThreadPoolExecutor(2) as pool:
+        runs = [pool.submit(compact_lake, lake, ledger, steps.new_batch_id()) for _ in range(2)]
+        summaries = [run.result() for run in runs]
+    assert sorted(s.partitions > 0 for s in summaries) == [False, True]  # one waited, then no-op
+    assert _rows(lake).equals(before)
+    assert all(len(files) == 1 for files in partition_files(lake).values())

@@ -11,6 +11,7 @@ from cablestream.schemas import lake as layout
 from cablestream.schemas.arrow import records_to_table
 from cablestream.schemas.record import CableRecord
 from cablestream.tasks import lake as lake_io
+from cablestream.tasks.ledger import SqliteLedger
 from cablestream.tasks.quarantine import keep_source_copy
 
 BATCH = "20261125T100450Z-3f9a1c2b"
@@ -67,12 +68,24 @@ def test_paths_from_data_cannot_leave_the_lake(tmp_path: Path) -> None:
     assert _files(tmp_path) == set()
 
 
-def test_remove_outputs_deletes_only_what_was_recorded(tmp_path: Path) -> None:
+def test_publish_is_idempotent_and_finish_rolls_a_batch_forward(tmp_path: Path) -> None:
     lake = tmp_path / "lake"
+    ledger = SqliteLedger(layout.ledger_path(lake))
+    ledger.begin(BATCH)
     table = records_to_table([CableRecord(record_id="a")])
-    lake_io.stage_rows(table, lake, BATCH)
-    published = lake_io.publish(lake, lake_io.staged_tree(lake, BATCH))
-    keep = lake / "year=0/month=0/part-other.parquet"
-    keep.write_bytes(b"")
-    assert lake_io.remove_outputs(lake, published, BATCH) == 1
-    assert _files(lake) == {keep}
+    staged = lake_io.stage_rows(table, lake, BATCH)
+    old = lake / "year=0/month=0/part-old.parquet"
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"")
+    ledger.prepare_commit(
+        BATCH, [s.relative for s in staged], {}, replaced=[old.relative_to(lake).as_posix()]
+    )
+    lake_io.publish(lake, staged[:1])  # a crash after the first rename
+    publishing = ledger.publishing_batch(BATCH)
+    assert publishing is not None
+    lake_io.finish(lake, ledger, publishing)
+    lake_io.finish(lake, ledger, publishing)  # a second finisher changes nothing
+    assert lake_io.publish(lake, staged) == [s.relative for s in staged]  # nor a late owner
+    assert _files(lake) == {lake / s.relative for s in staged}
+    assert ledger.batch_state(BATCH) == "committed"
+    assert not layout.staging_dir(lake, BATCH).exists()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -7,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from cablestream.tasks.ledger import Candidate, ClaimedFile, FileOutcome, SqliteLedger
+from cablestream.tasks.ledger import (
+    BatchLost,
+    Candidate,
+    ClaimedFile,
+    FileOutcome,
+    SqliteLedger,
+    forget_running,
+)
 
 
 def _ledger(tmp_path: Path) -> SqliteLedger:
@@ -15,7 +23,26 @@ def _ledger(tmp_path: Path) -> SqliteLedger:
 
 
 def _commit_all(ledger: SqliteLedger, batch_id: str, claimed: list[ClaimedFile]) -> None:
-    ledger.commit(batch_id, {c.file_id: FileOutcome("committed") for c in claimed})
+    ledger.prepare_commit(batch_id, [], {c.file_id: FileOutcome("committed") for c in claimed})
+    ledger.commit(batch_id)
+
+
+def _dead_pid() -> str:
+    return subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def _set_owner(ledger: SqliteLedger, batch_id: str, pid: str, lease_until: float = 1e12) -> None:
+    with sqlite3.connect(ledger.path) as db:
+        host = db.execute("SELECT owner FROM batches").fetchone()[0].rpartition(":")[0]
+        db.execute(
+            "UPDATE batches SET owner = ?, lease_until = ? WHERE batch_id = ?",
+            (f"{host}:{pid}", lease_until, batch_id),
+        )
 
 
 def test_exactly_once_by_path_and_hash(tmp_path: Path) -> None:
@@ -52,31 +79,65 @@ def test_commit_needs_an_outcome_for_every_file(tmp_path: Path) -> None:
     ledger = _ledger(tmp_path)
     claimed = ledger.claim("b1", [Candidate("x", "h", 1, 1), Candidate("y", "g", 1, 1)])
     with pytest.raises(RuntimeError):
-        ledger.commit("b1", {claimed[0].file_id: FileOutcome("committed")})
-    _commit_all(ledger, "b1", claimed)
+        ledger.prepare_commit("b1", [], {claimed[0].file_id: FileOutcome("committed")})
     with pytest.raises(RuntimeError):
-        _commit_all(ledger, "b1", claimed)  # committed once only
+        ledger.commit("b1")  # not past its point of no return
+    _commit_all(ledger, "b1", claimed)
+    ledger.commit("b1")  # committing again is a no-op
+    with pytest.raises(BatchLost):
+        _commit_all(ledger, "b1", claimed)  # but it cannot be prepared twice
 
 
 def test_a_dead_owners_batch_is_stale_and_abort_frees_its_files(tmp_path: Path) -> None:
     ledger = _ledger(tmp_path)
-    dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
     ledger.claim("b1", [Candidate("x", "h", 1, 1)])
-    ledger.record_outputs("b1", ["year=2008/month=5/part-b1-0.parquet"])
     assert ledger.stale_batches() == []  # our own batch: in progress
-    with sqlite3.connect(ledger.path) as db:
-        host = db.execute("SELECT owner FROM batches").fetchone()[0].rpartition(":")[0]
-        db.execute("UPDATE batches SET owner = ?", (f"{host}:{dead}",))
+    _set_owner(ledger, "b1", _dead_pid())
     (stale,) = ledger.stale_batches()
-    assert stale.outputs == ["year=2008/month=5/part-b1-0.parquet"]
-    ledger.abort("b1")
+    assert (stale.batch_id, stale.state, stale.outputs) == ("b1", "claimed", [])
+    assert ledger.abort("b1")
+    assert not ledger.abort("b1")  # only a claimed batch is undone
     assert ledger.fingerprints() == set()
     assert [c.path for c in ledger.claim("b2", [Candidate("x", "h", 1, 1)])] == ["x"]
+
+
+def test_a_batch_taken_over_after_its_lease_can_neither_publish_nor_release(
+    tmp_path: Path,
+) -> None:
+    ledger = _ledger(tmp_path)
+    (claimed,) = ledger.claim("b1", [Candidate("x", "h", 1, 1)])
+    _set_owner(ledger, "b1", str(os.getpid() + 1), lease_until=0)  # alive, lease run out
+    (stale,) = ledger.stale_batches()  # another process sees it stale and undoes it
+    assert ledger.abort(stale.batch_id, "recovered")
+    outcome = {claimed.file_id: FileOutcome("committed")}
+    with pytest.raises(BatchLost):
+        ledger.prepare_commit("b1", ["year=2008/month=5/part-b1-0.parquet"], outcome)
+    with pytest.raises(BatchLost):
+        ledger.release("b1")
+    assert ledger.batch_state("b1") == "aborted"
+    assert ledger.in_flight_outputs() == set()
+
+
+def test_a_batch_past_its_point_of_no_return_is_finished_not_undone(tmp_path: Path) -> None:
+    ledger = _ledger(tmp_path)
+    (claimed,) = ledger.claim("b1", [Candidate("x", "h", 1, 1)])
+    outputs = ["year=2008/month=5/part-b1-0.parquet"]
+    ledger.prepare_commit("b1", outputs, {claimed.file_id: FileOutcome("committed")})
+    assert ledger.in_flight_outputs() == set(outputs)
+    assert not ledger.abort("b1")  # publishing: never undone
+    _set_owner(ledger, "b1", _dead_pid())
+    (stale,) = ledger.stale_batches()
+    assert (stale.state, stale.outputs) == ("publishing", outputs)
+    ledger.commit("b1")
+    assert ledger.stale_batches() == [] and ledger.counts() == {"committed": 1}
+
+
+def test_a_batch_this_process_left_behind_is_stale_at_once(tmp_path: Path) -> None:
+    ledger = _ledger(tmp_path)
+    ledger.claim("b1", [Candidate("x", "h", 1, 1)])
+    assert ledger.stale_batches() == []
+    forget_running("b1")  # an error this process could not clean up after (disk full)
+    assert [stale.batch_id for stale in ledger.stale_batches()] == ["b1"]
 
 
 def test_failures_count_per_file_across_batches(tmp_path: Path) -> None:

@@ -331,9 +331,8 @@ def test_one_ge_run_per_batch_and_one_context_per_process(
 
 def _page(lake: Path, outcome: ValidationOutcome) -> str:
     assert outcome.data_docs_page is not None
-    return (layout.quality_dir(lake) / "data_docs" / outcome.data_docs_page).read_text(
-        encoding="utf-8"
-    )
+    page = layout.quality_dir(lake) / "data_docs" / outcome.data_docs_page
+    return page.read_text(encoding="utf-8")
 
 
 def test_policy_in_force_and_verdict_are_recorded_with_the_run(tmp_path: Path) -> None:

@@ -2,7 +2,12 @@ import gzip
 
 import pytest
 
-from cablestream.tasks.parse.decode import decode_source, gunzip_capped
+from cablestream.tasks.parse.decode import (
+    MAX_DECOMPRESSED_BYTES,
+    GzipTooLarge,
+    decode_source,
+    gunzip_capped,
+)
 
 
 def test_utf8_text() -> None:
@@ -51,3 +56,34 @@ def test_gzip_bomb_stops_at_the_cap() -> None:
     with pytest.raises(ValueError, match="exceeds"):
         gunzip_capped(bomb, limit=1_000_000)
     assert gunzip_capped(bomb, limit=3_000_000) == b"A" * 2_000_000
+
+
+def test_every_gzip_member_is_read() -> None:
+    """`cat a.gz b.gz` is one valid gzip file: the second cable must not be dropped."""
+    data = gzip.compress(b"SECRET ASTANA 000988\n") + gzip.compress(b"SECRET ASTANA 000989\n")
+    assert decode_source(data).text == "SECRET ASTANA 000988\nSECRET ASTANA 000989\n"
+
+
+def test_zero_padding_after_the_last_member_is_allowed() -> None:
+    data = gzip.compress(b"SECRET ASTANA 000988\n") + b"\x00" * 512
+    assert decode_source(data).text == "SECRET ASTANA 000988\n"
+
+
+def test_data_after_the_last_member_is_bad_gzip() -> None:
+    decoded = decode_source(gzip.compress(b"SECRET ASTANA 000988\n") + b"trailing junk")
+    assert (decoded.text, decoded.failure) == (None, "bad_gzip")
+    assert "after the last gzip member" in decoded.detail
+
+
+def test_the_cap_counts_all_members_together() -> None:
+    member = gzip.compress(b"A" * 600_000)
+    with pytest.raises(GzipTooLarge):
+        gunzip_capped(member + member, limit=1_000_000)
+    assert len(gunzip_capped(member + member, limit=1_200_000)) == 1_200_000
+
+
+def test_a_gzip_bomb_is_its_own_reason() -> None:
+    bomb = gzip.compress(b"\n" * (MAX_DECOMPRESSED_BYTES + 1))
+    decoded = decode_source(bomb)
+    assert (decoded.text, decoded.failure) == (None, "gzip_too_large")
+    assert str(MAX_DECOMPRESSED_BYTES) in decoded.detail

@@ -2,9 +2,11 @@ import pytest
 
 from cablestream.tasks.parse.normalize import (
     detect_rendering,
+    drop_page_break_lines,
     join_spaced_words,
     normalize,
     strip_markup,
+    unglue_fields,
 )
 
 
@@ -103,3 +105,35 @@ def test_long_blank_run_not_at_line_end_is_linear(tail: str) -> None:
     started = time.perf_counter()
     normalize(" " * 400_000 + tail)
     assert time.perf_counter() - started < 1.0
+
+
+def test_spaced_words_on_several_lines_and_beside_other_text() -> None:
+    text = "S E C R E T ROME 000123\nplain line\nC O N F I D E N T I A L SECTION 02 OF 03\nA B C"
+    assert join_spaced_words(text) == (
+        "SECRET ROME 000123\nplain line\nCONFIDENTIAL SECTION 02 OF 03\nA B C"
+    )
+
+
+def test_overlapping_sipdis_is_one_field() -> None:
+    assert unglue_fields("000868SIPDISIPDIS") == "000868\nSIPDISIPDIS"
+
+
+@pytest.mark.parametrize(
+    ("raw", "kept"),
+    [
+        # The page number may sit on the next line: the blank run before it spans the line end.
+        ("text\nALGIERS 00000085\n002 OF 002\nmore", "text\nmore"),
+        ("text\nALGIERS 00000085  002 OF 002", "text\n"),
+        # `000` on a line that is not a page header: kept, and the next line still checked.
+        ("serial 000123 OF 004\nROME 00000085  002 OF 002\nend", "serial 000123 OF 004\nend"),
+    ],
+)
+def test_page_break_lines(raw: str, kept: str) -> None:
+    assert drop_page_break_lines(raw) == kept
+
+
+def test_latex_nesting_is_undone_level_by_level_up_to_a_bound() -> None:
+    assert strip_markup(r"\underline{\mbox{\textbf{1}}}.", "latex") == "1."
+    deep = "\\mbox{" * 50 + "x" + "}" * 50
+    # Past the bound the outer commands stay: real renderings nest two deep.
+    assert strip_markup(deep, "latex") == "\\mbox{" * 44 + "x" + "}" * 44

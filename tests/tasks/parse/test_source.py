@@ -2,7 +2,14 @@ import gzip
 from pathlib import Path
 
 from cablestream.schemas.record import CableRecord, NoCable
-from cablestream.tasks.parse.source import ByteOffsets, parse_source, record_id_for
+from cablestream.tasks.parse import guard
+from cablestream.tasks.parse.source import (
+    PARSE_BUDGET_BASE_S,
+    ByteOffsets,
+    parse_budget_s,
+    parse_source,
+    record_id_for,
+)
 
 SEED = Path(__file__).resolve().parents[4] / "shared" / "seeds" / "000_1fc624bd0934a77e.txt"
 CABLE = b"O 270710Z MAY 08\nFM AMEMBASSY ASTANA\n\nSECRET ASTANA 000988\n\nSUBJECT: ONE\n\n1. (S) Text.\nNNNN\n"
@@ -48,3 +55,20 @@ def test_no_cable_and_unreadable_sources() -> None:
 def test_byte_offsets_in_and_out_of_order() -> None:
     offsets = ByteOffsets("a’b’c")  # ’ is three bytes in UTF-8
     assert [offsets(0), offsets(2), offsets(4), offsets(1)] == [0, 4, 8, 1]
+
+
+def test_a_parse_past_its_budget_is_a_file_level_parse_timeout() -> None:
+    """The budget is the last guard: a parse that runs out of it never hangs or raises."""
+    with guard.time_budget(0.0):
+        results = parse_source(CABLE + CABLE, "slow.txt")
+    assert len(results) == 1
+    assert isinstance(results[0], NoCable)
+    assert (results[0].reason, results[0].source_path) == ("parse_timeout", "slow.txt")
+    assert "budget" in results[0].detail
+    # Outside the spent budget the same bytes parse normally.
+    assert all(isinstance(result, CableRecord) for result in parse_source(CABLE, "slow.txt"))
+
+
+def test_the_budget_grows_with_the_text() -> None:
+    assert parse_budget_s(0) == PARSE_BUDGET_BASE_S
+    assert parse_budget_s(10_000_000) > parse_budget_s(1_000_000) > parse_budget_s(0)

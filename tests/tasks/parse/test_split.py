@@ -78,3 +78,23 @@ def test_preview_of_another_cable_is_kept_before_a_record_dump() -> None:
     chunks = split_cables(_corpus_file("0265_1d6dfa7a23bc9c72.txt"))
     assert [c.release.reference_id for c in chunks] == [None, "09ASUNCION13"]
     assert "#0071/01" in chunks[0].text
+
+
+def test_release_page_elements_pair_like_a_lazy_match() -> None:
+    """Unclosed `<pre>`/`<td>` tags neither hide the closed ones nor rescan the page."""
+    page = (
+        "<html><table class='cable'><tr><td>09ROME1<td>x</td><td>2009-01-02 03:04</td>"
+        "<td>a</td><td>SECRET</td><td>Embassy Rome</td></tr></table>"
+        "<pre>unclosed <pre>FM AMEMBASSY ROME</pre><pre>1. Text.</pre><pre>open</html>"
+    )
+    chunks = split_cables(page)
+    assert len(chunks) == 1
+    assert chunks[0].text == "unclosed <pre>FM AMEMBASSY ROME\n\n1. Text."
+    assert chunks[0].release.reference_id == "09ROME1x"
+    assert chunks[0].release.classification == "SECRET"
+
+
+def test_many_unclosed_tags_split_in_linear_time() -> None:
+    page = "<html><table class='cable'>" + "<td><pre>" * 100_000 + "</html>"
+    # Not a timing test: a quadratic scan of this page takes minutes, a linear one no time.
+    assert split_cables(page)[0].rendering == "telegram"

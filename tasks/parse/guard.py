@@ -1,0 +1,130 @@
+"""A time budget for one parse, and compiled patterns that stop when it runs out.
+
+Every pattern over cable text is written to run in linear time (bounded repeats,
+line-anchored scans, literal pre-checks). The budget is the last guard against one
+that is not: a pattern call made by `compile` carries the `regex` module's timeout,
+set to what is left of the budget of the parse in progress, so a pathological input
+ends the parse with `ParseTimeout` (the file goes to quarantine) instead of hanging
+a worker. Outside a budget, patterns run without a timeout.
+
+The budget lives in a context variable: parses in different threads (Prefect task
+runners) each have their own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+import regex
+
+_deadline: ContextVar[float | None] = ContextVar("cablestream_parse_deadline", default=None)
+
+
+class ParseTimeout(TimeoutError):
+    """The parse in progress ran past its time budget."""
+
+
+@contextmanager
+def time_budget(seconds: float) -> Iterator[None]:
+    """Run the block under a budget of `seconds` (nested budgets keep the earlier deadline)."""
+    deadline = time.monotonic() + seconds
+    outer = _deadline.get()
+    token = _deadline.set(deadline if outer is None else min(outer, deadline))
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def remaining() -> float | None:
+    """Seconds left in the current budget (None outside one); raises ParseTimeout when spent."""
+    deadline = _deadline.get()
+    if deadline is None:
+        return None
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise ParseTimeout("parse ran past its time budget")
+    return left
+
+
+class Pattern:
+    """A compiled `regex` pattern whose calls time out with the current parse budget.
+
+    The methods mirror the compiled pattern's (string, pos, endpos); a `regex`
+    TimeoutError becomes ParseTimeout.
+    """
+
+    __slots__ = ("compiled",)
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self.compiled = regex.compile(pattern, flags)
+
+    @property
+    def pattern(self) -> str:
+        return str(self.compiled.pattern)
+
+    def search(
+        self, string: str, pos: int | None = None, endpos: int | None = None
+    ) -> regex.Match[str] | None:
+        try:
+            return self.compiled.search(string, pos, endpos, timeout=remaining())
+        except TimeoutError as error:
+            raise ParseTimeout(str(error)) from None
+
+    def match(
+        self, string: str, pos: int | None = None, endpos: int | None = None
+    ) -> regex.Match[str] | None:
+        try:
+            return self.compiled.match(string, pos, endpos, timeout=remaining())
+        except TimeoutError as error:
+            raise ParseTimeout(str(error)) from None
+
+    def fullmatch(
+        self, string: str, pos: int | None = None, endpos: int | None = None
+    ) -> regex.Match[str] | None:
+        try:
+            return self.compiled.fullmatch(string, pos, endpos, timeout=remaining())
+        except TimeoutError as error:
+            raise ParseTimeout(str(error)) from None
+
+    def finditer(
+        self, string: str, pos: int | None = None, endpos: int | None = None
+    ) -> list[regex.Match[str]]:
+        """All matches, as a list: the timeout must cover the whole scan, not its first step."""
+        try:
+            return list(self.compiled.finditer(string, pos, endpos, timeout=remaining()))
+        except TimeoutError as error:
+            raise ParseTimeout(str(error)) from None
+
+    def findall(
+        self, string: str, pos: int | None = None, endpos: int | None = None
+    ) -> list[object]:
+        try:
+            return list(self.compiled.findall(string, pos, endpos, timeout=remaining()))
+        except TimeoutError as error:
+            raise ParseTimeout(str(error)) from None
+
+    def sub(
+        self, replacement: str | Callable[[regex.Match[str]], str], string: str, count: int = 0
+    ) -> str:
+        try:
+            return str(self.compiled.sub(replacement, string, count, timeout=remaining()))
+        except TimeoutError as error:
+            raise ParseTimeout(str(error)) from None
+
+    def subn(
+        self, replacement: str | Callable[[regex.Match[str]], str], string: str, count: int = 0
+    ) -> tuple[str, int]:
+        try:
+            text, number = self.compiled.subn(replacement, string, count, timeout=remaining())
+        except TimeoutError as error:
+            raise ParseTimeout(str(error)) from None
+        return str(text), int(number)
+
+
+def compile(pattern: str, flags: int = 0) -> Pattern:
+    """Compile a pattern whose calls respect the parse budget."""
+    return Pattern(pattern, flags)
