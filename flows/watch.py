@@ -8,6 +8,7 @@ running pass finish, then returns: nothing is lost or done twice.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -140,7 +141,12 @@ def _in_worker_thread(run_pass: RunPass, paths: list[str] | None) -> dict[str, A
         except BaseException as error:  # re-raised in the caller's thread
             box["error"] = error
 
-    worker = threading.Thread(target=target, name="cablestream-pass", daemon=True)
+    # The thread runs in a copy of this context, so a pass started inside the watch
+    # service's flow run is its child run (the Prefect UI shows the passes under it).
+    context = contextvars.copy_context()
+    worker = threading.Thread(
+        target=context.run, args=(target,), name="cablestream-pass", daemon=True
+    )
     worker.start()
     while worker.is_alive():
         worker.join(0.1)

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,3 +108,35 @@ def test_watch_keeps_serving_while_the_ledger_is_unreachable(
     summary = watch.watch_inbox(settings, stop, run_pass)
     assert summary.errors >= 1  # scans failed while the ledger was unreachable ...
     assert passes == [None, ["a.txt"]]  # ... and the file was taken once it was back
+
+
+def test_a_pass_of_the_watch_service_is_a_child_run_of_it(prefect_harness: str) -> None:
+    """Passes run in a worker thread; they still belong to the service's flow run."""
+    import asyncio
+
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.runtime import flow_run
+
+    from cablestream.flows.watch import _in_worker_thread
+
+    @flow(name="a-pass")
+    def a_pass() -> dict[str, Any]:
+        return {"run": str(flow_run.id)}
+
+    @flow(name="the-service")
+    def service() -> tuple[str, str]:
+        child = _in_worker_thread(lambda paths: a_pass(), None)
+        return str(flow_run.id), child["run"]
+
+    parent_id, child_id = service()
+
+    async def parent_of(run_id: str) -> str | None:
+        async with get_client() as client:
+            child = await client.read_flow_run(run_id)
+            if child.parent_task_run_id is None:
+                return None
+            task_run = await client.read_task_run(child.parent_task_run_id)
+            return str(task_run.flow_run_id)
+
+    assert asyncio.run(parent_of(child_id)) == parent_id
