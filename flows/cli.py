@@ -254,14 +254,23 @@ def report(
         Path | None,
         typer.Option(help="Page to write [default: LAKE.cablestream/quality/report.html]"),
     ] = None,
+    inbox: _Inbox = defaults.INBOX,
+    serve: Annotated[bool, typer.Option("--serve", help="Serve it on 127.0.0.1")] = False,
+    port: Annotated[int, typer.Option(help="Port for --serve")] = 8765,
     verbose: _Verbose = False,
 ) -> None:
-    """Write the offline data-quality dashboard (one self-contained HTML page)."""
-    from cablestream.flows.commands import existing_lake, writable_page
+    """Write the offline data-quality dashboard (small page + shared plotly.js), or serve it."""
+    from cablestream.flows.commands import checked_settings, existing_lake, writable_page
+    from cablestream.flows.report import serve as serve_report
     from cablestream.flows.report import write_report
 
-    lake_dir = existing_lake(_given(ctx, lake=lake))
-    typer.echo(str(write_report(lake_dir, writable_page(out, lake_dir))))
+    given = _given(ctx, lake=lake, inbox=inbox)
+    lake_dir = existing_lake(given)
+    inbox_dir = checked_settings(given, needs_inbox=False).inbox
+    if serve:
+        serve_report(lake_dir, inbox_dir, port)
+        return
+    typer.echo(str(write_report(lake_dir, writable_page(out, lake_dir), inbox_dir)))
 
 
 @app.command()
