@@ -1,7 +1,8 @@
 """The `cablestream` command line.
 
 Heavy imports (prefect, great_expectations, pyarrow) stay inside the commands
-that need them, so `cablestream parse` starts fast.
+that need them, so `cablestream parse` starts fast. Every error ends as one
+line on stderr and a non-zero exit (`main`); `-v` shows the traceback.
 """
 
 from __future__ import annotations
@@ -9,18 +10,46 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+import cablestream.flows.defaults as defaults
 from cablestream.schemas.record import NoCable
 
-app = typer.Typer(no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+# Set by `-v` while the command line is parsed: `main` then lets tracebacks through.
+_verbose = {"on": False}
+
+
+def _remember_verbose(value: bool) -> bool:
+    _verbose["on"] = _verbose["on"] or value
+    return value
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"cablestream {version('cablestream')}")
+        raise typer.Exit()
 
 
 @app.callback()
-def main() -> None:
+def _root(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit"
+        ),
+    ] = False,
+) -> None:
     """cablestream: ingest diplomatic cables into a partitioned Parquet lake."""
 
 
@@ -65,85 +94,121 @@ def parse(
         raise typer.Exit(code=1)
 
 
-# --- ingest, watch, demo (implementations in flows/commands.py) ---------------------------
+# --- options shared by ingest, watch, report, compact, status, quarantine -------------------
+# Defaults and ranges live in flows/settings.py; typer reads the env var (and shows it
+# in --help); only values typed on the command line are passed on as explicit.
 
 _Inbox = Annotated[
-    Path | None, typer.Option(help="Inbox folder [env CABLESTREAM_INBOX; default data/inbox]")
+    Path,
+    typer.Option(help="Inbox folder (must exist)", envvar="CABLESTREAM_INBOX"),
 ]
 _Lake = Annotated[
-    Path | None, typer.Option(help="Lake folder [env CABLESTREAM_LAKE; default data/lake]")
+    Path,
+    typer.Option(
+        help="Lake folder (cable rows only; ledger etc. in LAKE.cablestream beside it)",
+        envvar="CABLESTREAM_LAKE",
+    ),
 ]
 _Settle = Annotated[
-    float | None,
-    typer.Option(help="Seconds a file must stay unchanged [env CABLESTREAM_SETTLE_SECONDS]"),
+    float,
+    typer.Option(help="Seconds a file must stay unchanged", envvar="CABLESTREAM_SETTLE_SECONDS"),
 ]
 _MaxFiles = Annotated[
-    int | None, typer.Option(help="Files per micro-batch [env CABLESTREAM_MAX_FILES_PER_BATCH]")
+    int, typer.Option(help="Files per micro-batch", envvar="CABLESTREAM_MAX_FILES_PER_BATCH")
+]
+_MaxBatchBytes = Annotated[
+    int, typer.Option(help="Bytes per micro-batch", envvar="CABLESTREAM_MAX_BATCH_BYTES")
 ]
 _MaxFileBytes = Annotated[
-    int | None,
-    typer.Option(help="Bigger files are quarantined [env CABLESTREAM_MAX_FILE_BYTES]"),
+    int, typer.Option(help="Bigger files are quarantined", envvar="CABLESTREAM_MAX_FILE_BYTES")
 ]
 _MaxAttempts = Annotated[
-    int | None,
-    typer.Option(help="Validation failures before a batch is quarantined whole"),
+    int,
+    typer.Option(
+        help="Validation failures before a batch is quarantined whole",
+        envvar="CABLESTREAM_MAX_ATTEMPTS",
+    ),
 ]
 _Archive = Annotated[
-    Path | None, typer.Option(help="Move settled source files here [env CABLESTREAM_ARCHIVE]")
+    Path | None,
+    typer.Option(help="Move settled source files here", envvar="CABLESTREAM_ARCHIVE"),
 ]
-_Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs")]
+_Json = Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout")]
+_Verbose = Annotated[
+    bool,
+    typer.Option(
+        "--verbose", "-v", help="Show Prefect's logs and tracebacks", callback=_remember_verbose
+    ),
+]
 
 
-def _options(**values: object) -> dict[str, object]:
-    return {
-        key: (str(value) if isinstance(value, Path) else value)
-        for key, value in values.items()
-        if value is not None
-    }
+def _given(ctx: typer.Context, **values: Any) -> dict[str, Any]:
+    """The values typed on the command line (env vars and defaults are the settings' job)."""
+    given = {}
+    for name, value in values.items():
+        source = ctx.get_parameter_source(name)
+        if source is not None and source.name == "COMMANDLINE":
+            given[name] = str(value) if isinstance(value, Path) else value
+    return given
 
 
 @app.command()
 def ingest(
-    inbox: _Inbox = None,
-    lake: _Lake = None,
-    settle_seconds: _Settle = None,
-    max_files_per_batch: _MaxFiles = None,
-    max_file_bytes: _MaxFileBytes = None,
-    max_attempts: _MaxAttempts = None,
+    ctx: typer.Context,
+    inbox: _Inbox = defaults.INBOX,
+    lake: _Lake = defaults.LAKE,
+    settle_seconds: _Settle = defaults.SETTLE_SECONDS,
+    max_files_per_batch: _MaxFiles = defaults.MAX_FILES_PER_BATCH,
+    max_batch_bytes: _MaxBatchBytes = defaults.MAX_BATCH_BYTES,
+    max_file_bytes: _MaxFileBytes = defaults.MAX_FILE_BYTES,
+    max_attempts: _MaxAttempts = defaults.MAX_ATTEMPTS,
     archive: _Archive = None,
+    as_json: _Json = False,
     verbose: _Verbose = False,
     drop_subjects: Annotated[bool, typer.Option("--drop-subjects", hidden=True)] = False,
 ) -> None:
     """One pass over the inbox: new, complete files into the lake; exits with a summary."""
     from cablestream.flows.commands import run_ingest
 
-    options = _options(
+    options = _given(
+        ctx,
         inbox=inbox,
         lake=lake,
         settle_seconds=settle_seconds,
         max_files_per_batch=max_files_per_batch,
+        max_batch_bytes=max_batch_bytes,
         max_file_bytes=max_file_bytes,
         max_attempts=max_attempts,
         archive=archive,
     )
     if drop_subjects:
         options["drop_subjects"] = True
-    _exit_on_attention(run_ingest(options, verbose))
+    _exit_on_attention(run_ingest(options, verbose, as_json=as_json))
 
 
 @app.command()
 def watch(
-    inbox: _Inbox = None,
-    lake: _Lake = None,
-    settle_seconds: _Settle = None,
-    max_files_per_batch: _MaxFiles = None,
-    max_file_bytes: _MaxFileBytes = None,
+    ctx: typer.Context,
+    inbox: _Inbox = defaults.INBOX,
+    lake: _Lake = defaults.LAKE,
+    settle_seconds: _Settle = defaults.SETTLE_SECONDS,
+    max_files_per_batch: _MaxFiles = defaults.MAX_FILES_PER_BATCH,
+    max_batch_bytes: _MaxBatchBytes = defaults.MAX_BATCH_BYTES,
+    max_file_bytes: _MaxFileBytes = defaults.MAX_FILE_BYTES,
+    max_attempts: _MaxAttempts = defaults.MAX_ATTEMPTS,
     max_wait_seconds: Annotated[
-        float | None, typer.Option(help="Longest wait to gather events into a micro-batch")
-    ] = None,
+        float,
+        typer.Option(
+            help="Longest wait to gather events into a micro-batch",
+            envvar="CABLESTREAM_MAX_WAIT_SECONDS",
+        ),
+    ] = defaults.MAX_WAIT_SECONDS,
     rescan_seconds: Annotated[
-        float | None, typer.Option(help="Full rescan interval (events can be missed)")
-    ] = None,
+        float,
+        typer.Option(
+            help="Full rescan interval (events can be missed)", envvar="CABLESTREAM_RESCAN_SECONDS"
+        ),
+    ] = defaults.RESCAN_SECONDS,
     archive: _Archive = None,
     verbose: _Verbose = False,
 ) -> None:
@@ -151,12 +216,15 @@ def watch(
     from cablestream.flows.commands import run_watch
 
     totals = run_watch(
-        _options(
+        _given(
+            ctx,
             inbox=inbox,
             lake=lake,
             settle_seconds=settle_seconds,
             max_files_per_batch=max_files_per_batch,
+            max_batch_bytes=max_batch_bytes,
             max_file_bytes=max_file_bytes,
+            max_attempts=max_attempts,
             max_wait_seconds=max_wait_seconds,
             rescan_seconds=rescan_seconds,
             archive=archive,
@@ -178,59 +246,38 @@ def _exit_on_attention(result: dict[str, object]) -> None:
         raise typer.Exit(code=2)
 
 
-def _existing_lake(lake: Path | None) -> Path:
-    """The lake a command reads (flag, env var or default); exit 1 when there is none."""
-    from cablestream.flows.settings import IngestSettings
-    from cablestream.tasks.lake import move_legacy_control
-
-    lake_dir = IngestSettings.resolve(lake=lake).lake
-    if not lake_dir.is_dir():
-        typer.echo(f"cablestream: no lake at {lake_dir}", err=True)
-        raise typer.Exit(code=1)
-    move_legacy_control(lake_dir)
-    return lake_dir
-
-
 @app.command()
 def report(
-    lake: _Lake = None,
+    ctx: typer.Context,
+    lake: _Lake = defaults.LAKE,
     out: Annotated[
         Path | None,
-        typer.Option(help="Page to write [default LAKE.cablestream/quality/report.html]"),
+        typer.Option(help="Page to write [default: LAKE.cablestream/quality/report.html]"),
     ] = None,
+    verbose: _Verbose = False,
 ) -> None:
     """Write the offline data-quality dashboard (one self-contained HTML page)."""
+    from cablestream.flows.commands import existing_lake, writable_page
     from cablestream.flows.report import write_report
 
-    lake_dir = _existing_lake(lake)
-    typer.echo(str(write_report(lake_dir, out)))
+    lake_dir = existing_lake(_given(ctx, lake=lake))
+    typer.echo(str(write_report(lake_dir, writable_page(out, lake_dir))))
 
 
 @app.command()
 def compact(
-    lake: _Lake = None,
+    ctx: typer.Context,
+    lake: _Lake = defaults.LAKE,
     min_files: Annotated[
-        int, typer.Option(help="Merge a partition once it holds this many files")
+        int, typer.Option(help="Merge a partition once it holds this many files", min=2)
     ] = 2,
+    as_json: _Json = False,
+    verbose: _Verbose = False,
 ) -> None:
     """Merge each partition's small Parquet files into one, without changing results."""
-    from cablestream.tasks.batch import new_batch_id, recover
-    from cablestream.tasks.compact import compact_lake
-    from cablestream.tasks.ledger import open_ledger
+    from cablestream.flows.commands import run_compact
 
-    lake_dir = _existing_lake(lake)
-    ledger = open_ledger(lake_dir)
-    recover(lake_dir, ledger)
-    summary = compact_lake(lake_dir, ledger, new_batch_id(), min_files=min_files)
-    typer.echo(
-        f"compacted {summary.partitions} partitions: {summary.files_before} files -> "
-        f"{summary.files_after}, {summary.rows} rows unchanged"
-        + (
-            f"; {summary.skipped_in_flight} files of running batches left alone"
-            if summary.skipped_in_flight
-            else ""
-        )
-    )
+    run_compact(_given(ctx, lake=lake), min_files, as_json=as_json)
 
 
 @app.command()
@@ -247,5 +294,49 @@ def demo(
     run_demo(inbox, lake, verbose)
 
 
+# --- operations: the local Prefect server, the ledger's status, the quarantine -------------
+
+server_app = typer.Typer(
+    no_args_is_help=True, help="The local Prefect server the CLI starts once and reuses."
+)
+app.add_typer(server_app, name="server")
+
+
+@server_app.command("start")
+def server_start(verbose: _Verbose = False) -> None:
+    """Start the local Prefect server in the background (127.0.0.1), or find it running."""
+    from cablestream.flows.commands import print_server
+    from cablestream.flows.server import start
+
+    print_server(start())
+
+
+@server_app.command("stop")
+def server_stop(verbose: _Verbose = False) -> None:
+    """Stop the local Prefect server this CLI started."""
+    from cablestream.flows.server import stop
+
+    typer.echo("stopped the local Prefect server" if stop() else "no local Prefect server running")
+
+
+@server_app.command("status")
+def server_status(as_json: _Json = False, verbose: _Verbose = False) -> None:
+    """Say whether the local Prefect server runs, and where (exit 1 when it does not)."""
+    from cablestream.flows.commands import print_server
+    from cablestream.flows.server import status
+
+    current = status()
+    print_server(current, as_json=as_json)
+    if not current.healthy:
+        raise typer.Exit(code=1)
+
+
+def main() -> None:
+    """The console script: every error is one line on stderr (`-v`: the traceback)."""
+    from cablestream.flows.errors import run_cli
+
+    run_cli(app, _verbose)
+
+
 if __name__ == "__main__":
-    app()
+    main()

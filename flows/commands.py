@@ -1,4 +1,4 @@
-"""What the `ingest`, `watch` and `demo` commands do (the typer signatures live in cli.py).
+"""What the CLI commands do (the typer signatures live in cli.py).
 
 Prefect is configured here before it is imported: analytics off (offline),
 the logging config with the shutdown-noise filter, console logs at WARNING
@@ -7,28 +7,84 @@ unless `--verbose` (progress and the summary come from rich instead).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import threading
 import time
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
+from cablestream.flows.settings import InputError, refuse_url, writable_folder
 from cablestream.schemas import lake as layout
+
+if TYPE_CHECKING:  # pragma: no cover
+    from cablestream.flows.server import ServerStatus
+    from cablestream.flows.settings import IngestSettings
 
 console = Console(stderr=True)
 
 
 def prepare_prefect(verbose: bool = False) -> None:
-    """Env for Prefect, set before its first import (the temporary server inherits it)."""
+    """Env for Prefect, set before its first import (a server it starts inherits it)."""
     from cablestream.flows.logfilter import settings_path
 
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_SETTINGS_PATH", settings_path())
+    # Only for a temporary server (flows run from Python without PREFECT_API_URL): a new
+    # database's migrations overrun Prefect's 20 s default on a busy machine.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+
+
+def connect_prefect(verbose: bool = False) -> str:
+    """The local server (started once, then reused) or PREFECT_API_URL; returns the UI address."""
+    from cablestream.flows.server import ensure_api, status
+
+    prepare_prefect(verbose)
+    if not status().healthy and "PREFECT_API_URL" not in os.environ:
+        console.print(
+            "starting the local Prefect server (once; a new database takes ~20 s to migrate)"
+        )
+    url, explicit = ensure_api()
+    ui = url.removesuffix("/api")
+    if not explicit:
+        console.print(f"Prefect UI: {ui}  (cablestream server stop stops the server)")
+    return ui
+
+
+def print_server(current: ServerStatus, as_json: bool = False) -> None:
+    facts = {
+        "running": current.healthy,
+        "api_url": current.url,
+        "ui": current.ui,
+        "pid": current.pid,
+        "log": str(current.log),
+    }
+    if as_json:
+        print(json.dumps(facts))
+        return
+    if not current.healthy:
+        print(f"no Prefect server answers at {current.url} (cablestream server start starts one)")
+        return
+    owner = f"pid {current.pid}" if current.pid else "not started by cablestream"
+    print(f"Prefect server at {current.url} ({owner}); UI {current.ui}; log {current.log}")
+
+
+def checked_settings(options: dict[str, Any], *, needs_inbox: bool = True) -> IngestSettings:
+    """Settings from the options, env vars and defaults, with every path checked."""
+    from cablestream.flows.settings import IngestSettings
+
+    settings = IngestSettings.resolve(
+        **{key: value for key, value in options.items() if key != "drop_subjects"}
+    )
+    settings.check_paths(needs_inbox=needs_inbox)
+    return settings
 
 
 SUMMARY_ROWS = [
@@ -67,18 +123,31 @@ def summary_table(title: str, result: dict[str, Any], extra: dict[str, str]) -> 
     return table
 
 
-def run_ingest(options: dict[str, Any], verbose: bool = False) -> dict[str, Any]:
+def _print_json(summary: dict[str, Any]) -> None:
+    print(json.dumps(summary, default=str, sort_keys=True))
+
+
+def run_ingest(
+    options: dict[str, Any], verbose: bool = False, as_json: bool = False
+) -> dict[str, Any]:
     """One pass with a progress bar; prints the closing summary and returns it."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from cablestream.tasks.batch import has_work
+
     started = time.perf_counter()
-    if not _has_work(options):
-        console.print(
-            "nothing to ingest: no new ready files and no batch to recover "
-            "(Prefect was not started)"
-        )
-        return {"files": 0, "cables": 0, "rows_written": 0, "seconds": 0.0}
-    prepare_prefect(verbose)
+    settings = checked_settings(options)
+    if not has_work(settings.inbox.resolve(), settings.lake.resolve(), settings.settle_seconds):
+        idle: dict[str, Any] = {"files": 0, "cables": 0, "rows_written": 0, "seconds": 0.0}
+        if as_json:
+            _print_json(idle)
+        else:
+            console.print(
+                "nothing to ingest: no new ready files and no batch to recover "
+                "(Prefect was not started)"
+            )
+        return idle
+    ui = connect_prefect(verbose)
     _warm_up_validation()
     with Progress(
         TextColumn("[progress.description]{task.description}"),
@@ -91,25 +160,28 @@ def run_ingest(options: dict[str, Any], verbose: bool = False) -> dict[str, Any]
         bar = progress.add_task("starting Prefect", total=None)
         from cablestream.flows.ingest import add_progress_listener, ingest_flow
 
-        first_event: list[float] = []
-
         def listen(event: str, details: dict[str, Any]) -> None:
             if event == "discovered":
-                first_event.append(time.perf_counter())
                 progress.update(bar, description="ingesting files", total=details["files"])
             elif event == "batch":
                 progress.advance(bar, details["files"])
 
         unsubscribe = add_progress_listener(listen)
         try:
-            result: dict[str, Any] = ingest_flow(**options)
+            state = ingest_flow(**options, return_state=True)
         finally:
             unsubscribe()
+    run_url = f"{ui}/runs/flow-run/{state.state_details.flow_run_id}"
+    result: dict[str, Any] = state.result()  # the flow's own error, if it failed
     total = time.perf_counter() - started
+    result = {**result, "flow_run_url": run_url, "wall_seconds": round(total, 3)}
+    if as_json:
+        _print_json(result)
+        return result
     work = float(result.get("seconds", 0.0))
     megabytes = result.get("bytes", 0) / 1e6
     extra = {
-        "inbox → lake": f"{options.get('inbox') or '(default)'} → {options.get('lake') or '(default)'}",
+        "inbox → lake": f"{settings.inbox} → {settings.lake}",
         "flow time": f"{work:.1f} s ({result.get('cables', 0) / max(work, 1e-9):.0f} cables/s, "
         f"{megabytes / max(work, 1e-9):.2f} MB/s)",
         "total incl. Prefect start": f"{total:.1f} s",
@@ -117,41 +189,39 @@ def run_ingest(options: dict[str, Any], verbose: bool = False) -> dict[str, Any]
     if result.get("recovered_batches"):
         extra["recovered batches"] = str(len(result["recovered_batches"]))
     console.print(summary_table("cablestream ingest", result, extra))
+    console.print(f"flow run: {run_url}", overflow="ignore", crop=False)
     return result
 
 
 def _warm_up_validation() -> None:
-    """Import Great Expectations in a thread while Prefect's temporary server starts."""
+    """Import Great Expectations in a thread while Prefect starts its flow run."""
     from cablestream.tasks.validate import warm_up_in_background
 
     warm_up_in_background()
 
 
-def _has_work(options: dict[str, Any]) -> bool:
-    """A cheap look (no Prefect) at whether a pass would do anything."""
-    from cablestream.flows.settings import IngestSettings
-    from cablestream.tasks.batch import has_work
-
-    settings = IngestSettings.resolve(
-        **{key: value for key, value in options.items() if key != "drop_subjects"}
-    )
-    return has_work(settings.inbox.resolve(), settings.lake.resolve(), settings.settle_seconds)
-
-
 def run_watch(options: dict[str, Any], verbose: bool = False) -> dict[str, Any]:
     """Watch until SIGINT/SIGTERM; one line per pass, totals at the end."""
-    prepare_prefect(verbose)
+    settings = checked_settings(options)
+    ui = connect_prefect(verbose)
+    # Prefect and GE are started before "watching" is said, so the first file waits for neither.
     from cablestream.flows.ingest import ingest_flow
-    from cablestream.flows.settings import IngestSettings
     from cablestream.flows.watch import install_stop_handlers, watch_inbox
+    from cablestream.tasks.validate import warm_up_in_background
 
-    settings = IngestSettings.resolve(**options)
-    _warm_up_validation()
+    warm_up_in_background().join()
     stop = install_stop_handlers()
+    running: dict[str, Any] = {}
     flow_options = {key: value for key, value in options.items() if key in _FLOW_OPTIONS}
 
+    def remember_run(flow: Any, flow_run: Any, state: Any) -> None:
+        running["id"] = flow_run.id
+
+    tracked_flow = ingest_flow.with_options(on_running=[remember_run])
+
     def run_pass(paths: list[str] | None) -> dict[str, Any]:
-        summary: dict[str, Any] = ingest_flow(**{**flow_options, "paths": paths})
+        summary: dict[str, Any] = tracked_flow(**{**flow_options, "paths": paths})
+        running.pop("id", None)
         return summary
 
     def on_pass(result: dict[str, Any]) -> None:
@@ -163,14 +233,41 @@ def run_watch(options: dict[str, Any], verbose: bool = False) -> dict[str, Any]:
                 f"{result['files_quarantined'] + result['rows_quarantined']} quarantined"
             )
 
+    def announce_stop() -> None:
+        stop.wait()
+        console.print("stopping: finishing the current pass (Ctrl-C again stops at once)")
+
+    threading.Thread(target=announce_stop, name="cablestream-stop-notice", daemon=True).start()
     console.print(
         f"watching [bold]{settings.inbox}[/] → [bold]{settings.lake}[/] "
-        f"(settle {settings.settle_seconds} s; Ctrl-C stops)"
+        f"(settle {settings.settle_seconds} s; Ctrl-C stops; Prefect UI {ui})"
     )
-    summary = watch_inbox(settings, stop, run_pass, on_pass)
+    try:
+        summary = watch_inbox(settings, stop, run_pass, on_pass)
+    except KeyboardInterrupt:
+        _cancel_flow_run(running.get("id"))
+        raise
     totals: dict[str, Any] = {**summary.totals, "passes": summary.passes}
     console.print(summary_table("cablestream watch (stopped)", totals, {}))
     return totals
+
+
+def _cancel_flow_run(flow_run_id: Any) -> None:
+    """Mark the interrupted pass's flow run cancelled (else it shows Running forever)."""
+    if flow_run_id is None:
+        console.print("stopped at once")
+        return
+    from prefect.client.orchestration import get_client
+    from prefect.states import Cancelled
+
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(
+            flow_run_id, Cancelled(message="stopped by a second Ctrl-C"), force=True
+        )
+    console.print(
+        f"stopped at once: flow run {flow_run_id} marked cancelled; "
+        "its batch is undone by the next run's recovery"
+    )
 
 
 _FLOW_OPTIONS = {
@@ -184,6 +281,57 @@ _FLOW_OPTIONS = {
     "archive",
     "drop_subjects",
 }
+
+
+def existing_lake(options: dict[str, Any]) -> Path:
+    """The lake a command reads (flag, env var or default); InputError when there is none."""
+    from cablestream.tasks.lake import move_legacy_control
+
+    lake = checked_settings(options, needs_inbox=False).lake
+    if lake.is_dir():
+        move_legacy_control(lake)
+    ledger = layout.ledger_path(lake)
+    if not lake.is_dir() or not ledger.is_file():
+        raise InputError(f"no lake at {lake} (no ledger at {ledger}; ingest creates one)")
+    return lake
+
+
+def writable_page(out: Path | None, lake: Path) -> Path:
+    """Where `report` writes: never inside the lake, which holds only cable rows."""
+    if out is None:
+        return layout.report_path(lake)
+    refuse_url("--out", out)
+    if out.resolve().is_relative_to(lake.resolve()):
+        raise InputError(f"--out {out} is inside the lake (it holds only cable rows)")
+    if out.is_dir():
+        raise InputError(f"--out {out} is a folder; give a file name")
+    writable_folder("--out's folder", out.resolve().parent)
+    return out
+
+
+def run_compact(options: dict[str, Any], min_files: int, as_json: bool = False) -> None:
+    from cablestream.tasks.batch import new_batch_id, recover
+    from cablestream.tasks.compact import compact_lake
+    from cablestream.tasks.ledger import open_ledger
+
+    lake = existing_lake(options)
+    ledger = open_ledger(lake)
+    recover(lake, ledger)
+    summary = compact_lake(lake, ledger, new_batch_id(), min_files=min_files)
+    if as_json:
+        facts = asdict(summary)
+        facts.pop("replaced")
+        _print_json(facts)
+        return
+    print(
+        f"compacted {summary.partitions} partitions: {summary.files_before} files -> "
+        f"{summary.files_after}, {summary.rows} rows unchanged"
+        + (
+            f"; {summary.skipped_in_flight} files of running batches left alone"
+            if summary.skipped_in_flight
+            else ""
+        )
+    )
 
 
 def examples_inbox() -> Path:

@@ -265,13 +265,12 @@ def ingest_flow(
     )
     logger = get_run_logger()
     summary = IngestSummary()
+    settings.check_paths()  # InputError: a missing inbox, nested folders, an unwritable lake
     lake_root = settings.lake.resolve()
     lake_root.mkdir(parents=True, exist_ok=True)
     for moved in lake_io.move_legacy_control(lake_root):
         logger.warning("moved %s out of the lake into its control folder", moved)
     inbox_root = settings.inbox.resolve()
-    if inbox_root == lake_root or lake_root.is_relative_to(inbox_root):
-        raise ValueError(f"the lake {lake_root} must not be inside the inbox {inbox_root}")
 
     # 6. Recover first: a batch a crash left claimed is removed and its files are taken again.
     summary.recovered_batches = recover_task(lake_root)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
+import shutil
+import socket
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,21 +21,53 @@ CORPUS_FILES = SHARED / "corpus" / "files"
 SEEDS = SHARED / "seeds"
 
 
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+# The session's Prefect server (started by the `prefect_harness` fixture) is chosen
+# before Prefect is first imported, so every flow run in this process and in the
+# CLI processes tests start uses it; the CLI finds it through CABLESTREAM_HOME.
+_HOME = Path(tempfile.mkdtemp(prefix="cablestream-test-home-"))
+atexit.register(shutil.rmtree, _HOME, True)
+_PORT = _free_port()
+os.environ.update(
+    CABLESTREAM_HOME=str(_HOME),
+    CABLESTREAM_SERVER_PORT=str(_PORT),
+    PREFECT_HOME=str(_HOME / "prefect"),
+    PREFECT_API_URL=f"http://127.0.0.1:{_PORT}/api",
+)
+
+
 @pytest.fixture(scope="session")
 def prefect_harness() -> Iterator[str]:
-    """A real Prefect API (temporary server, temporary database) for the session.
+    """A real Prefect API for the session: the local server the CLI starts (flows/server.py).
 
-    Entering it costs ~17 s, so every test that runs flows shares this one.
-    Yields the API URL, so subprocesses can use the same server.
+    On a free port, with its pid, log and a new database in a temporary home.
+    Starting it migrates that database (~15-20 s), so every test that runs
+    flows shares this one. It is stopped at the end and leaves no process.
+    Yields the API URL.
     """
-    from cablestream.flows.logfilter import settings_path
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
 
-    os.environ.setdefault("PREFECT_LOGGING_SETTINGS_PATH", settings_path())
-    from prefect.settings import PREFECT_API_URL
-    from prefect.testing.utilities import prefect_test_harness
+    from cablestream.flows import server
+    from cablestream.flows.commands import prepare_prefect
 
-    with prefect_test_harness(server_startup_timeout=120):
-        yield str(PREFECT_API_URL.value())
+    prepare_prefect()
+    started = server.start()
+    try:
+        assert started.url == os.environ["PREFECT_API_URL"]
+        yield started.url
+    finally:
+        # Send what is queued before the server goes (else the workers retry at exit).
+        with contextlib.suppress(RuntimeError):
+            APILogWorker.instance().drain()
+        EventsWorker.drain_all()
+        assert server.stop(), "the session's Prefect server was gone before the end"
+        assert not server.status().healthy
 
 
 @pytest.fixture(scope="session")

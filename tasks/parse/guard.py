@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 
 import regex
 
@@ -99,11 +100,15 @@ class Pattern:
         except TimeoutError as error:
             raise ParseTimeout(str(error)) from None
 
-    def findall(
-        self, string: str, pos: int | None = None, endpos: int | None = None
-    ) -> list[object]:
+    def findall(self, string: str, pos: int | None = None, endpos: int | None = None) -> list[Any]:
         try:
             return list(self.compiled.findall(string, pos, endpos, timeout=remaining()))
+        except TimeoutError as error:
+            raise ParseTimeout(str(error)) from None
+
+    def split(self, string: str, maxsplit: int = 0) -> list[str | Any]:
+        try:
+            return list(self.compiled.split(string, maxsplit, timeout=remaining()))
         except TimeoutError as error:
             raise ParseTimeout(str(error)) from None
 

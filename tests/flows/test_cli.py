@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
-CLI = [sys.executable, "-c", "from cablestream.flows.cli import app; app()"]
+CLI = [sys.executable, "-m", "cablestream.flows.cli"]
 
 
 def test_parse_jsonl_prints_one_object_per_cable() -> None:
@@ -72,13 +72,19 @@ def test_folders_are_walked_and_hidden_files_skipped(tmp_path: Path) -> None:
 
 
 def test_compact_needs_a_lake_and_leaves_an_empty_one_alone(tmp_path: Path) -> None:
+    from cablestream.schemas import lake as layout
+    from cablestream.tasks.ledger import open_ledger
+
     missing = subprocess.run(
         [*CLI, "compact", "--lake", str(tmp_path / "none")], capture_output=True, text=True
     )
-    assert missing.returncode == 1 and "no lake" in missing.stderr
-    (tmp_path / "lake").mkdir()
+    assert missing.returncode == 2 and "no lake" in missing.stderr
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    open_ledger(lake)  # a lake ingest made, with nothing written yet
     empty = subprocess.run(
-        [*CLI, "compact", "--lake", str(tmp_path / "lake")], capture_output=True, text=True
+        [*CLI, "compact", "--lake", str(lake), "--json"], capture_output=True, text=True
     )
-    assert empty.returncode == 0
-    assert "compacted 0 partitions" in empty.stdout
+    assert empty.returncode == 0, empty.stderr
+    assert json.loads(empty.stdout)["partitions"] == 0
+    assert layout.ledger_path(lake).is_file() and not any(lake.iterdir())

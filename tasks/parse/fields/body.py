@@ -7,46 +7,47 @@ import itertools
 import regex
 
 from cablestream.schemas.record import Paragraph
+from cablestream.tasks.parse import guard
 
 # `1. (S) Per reftel …`, `12. (C/NF) …`, `1.(C) Summary: …`, `3.  CONFIDENTIAL - ENTIRE TEXT.`
 _MARKING = r"\((?P<marking>[A-Z]{1,4}(?:[ \t]*/{1,2}[ \t]*[A-Z]{1,6}){0,3})\)[ \t]*"
-PARAGRAPH_START = regex.compile(
+PARAGRAPH_START = guard.compile(
     rf"(?m)^[ \t]*(?P<number>\d{{1,3}})\.(?:[ \t]+|$|(?=\())(?:{_MARKING})?"
 )
 # Unnumbered paragraphs that open with their marking: `(SBU) Poloff delivered …`.
-_MARKED_PARAGRAPH_START = regex.compile(rf"(?m)^[ \t]*{_MARKING}(?=\S)")
+_MARKED_PARAGRAPH_START = guard.compile(rf"(?m)^[ \t]*{_MARKING}(?=\S)")
 # Summary openers: `SUMMARY:`, `BEGIN SUMMARY`, `Summary and Comment:`, `Summary/Comment:`,
 # `SUMMARY AND ACTION REQUEST:`, `1. (C) Summary:` inside a paragraph.
-_SUMMARY_START = regex.compile(
+_SUMMARY_START = guard.compile(
     r"(?i)(?<!END[ \t]{1,3})\b(?:BEGIN[ \t]{1,10}+)?SUMMARY"
     r"(?:[ \t]{1,10}+AND[ \t]{1,10}+(?:COMMENT|ACTION[ \t]+REQUEST)|[ \t]{0,3}+/[ \t]{0,3}+COMMENT)?"
     r"[ \t]{0,10}+[:.-]"
 )
 # A heading line: `BEGIN SUMMARY`, `---- SUMMARY ----`, or `Summary` over a `====` rule.
-_SUMMARY_HEADING = regex.compile(
+_SUMMARY_HEADING = guard.compile(
     r"(?im)^[ \t-]{0,40}+(?:BEGIN[ \t]{1,10}+)?SUMMARY[ \t-]{0,40}+$"
     r"(?:\n[ \t]{0,10}+[=-]{3,}+[ \t]{0,10}+$)?"
 )
-_SUMMARY_END = regex.compile(r"(?i)\bEND\s{1,10}+(?:OF\s{1,10}+)?SUMMARY\b")
+_SUMMARY_END = guard.compile(r"(?i)\bEND\s{1,10}+(?:OF\s{1,10}+)?SUMMARY\b")
 # Lines an opener never sits on: the subject (`FRAUD SUMMARY---HERMOSILLO`), tags, refs.
-_NOT_SUMMARY_LINE = regex.compile(r"(?i)^[ \t]*(?:SUBJ|TAGS|REF)")
+_NOT_SUMMARY_LINE = guard.compile(r"(?i)^[ \t]*(?:SUBJ|TAGS|REF)")
 _MAX_OPENERS = 10
-_PARAGRAPH_BREAK = regex.compile(r"\n[ \t]*\n")
+_PARAGRAPH_BREAK = guard.compile(r"\n[ \t]*\n")
 # The signer, alone on the last line: `ORDWAY`, `VAN VOORST`, `KEEGAN/SMITH`, or in
 # mixed case `Creamer`, `Gfoeller`.
-_SIGNER_LINE = regex.compile(
+_SIGNER_LINE = guard.compile(
     r"^[ \t]*+(?P<names>[A-Z][A-Z'.-]{1,24}(?:[ /][A-Z][A-Z'.-]{1,24}){0,2}"
     r"|[A-Z][a-z][A-Za-z'-]{1,23}(?: [A-Z][a-z][A-Za-z'-]{1,23})?)$"
 )
 # ... or run on after the last sentence: `… End Comment. NALAND`.
-_SIGNER_RUN_ON = regex.compile(r"(?<=[.!?)\]'\"’][ \t]{1,3})(?P<names>[A-Z][A-Z'-]{2,24})$")
+_SIGNER_RUN_ON = guard.compile(r"(?<=[.!?)\]'\"’][ \t]{1,3})(?P<names>[A-Z][A-Z'-]{2,24})$")
 # A release date stamp after the signer: `SOBEL 2008-01-08`.
-_TRAILING_DATE = regex.compile(r"[ \t]\d{4}-\d{2}-\d{2}")
+_TRAILING_DATE = guard.compile(r"[ \t]\d{4}-\d{2}-\d{2}")
 # Dots, quotes, commas and `##` damage after the signer (`GILLESPIE##`).
 _TRAILER_CHARACTERS = " \t.,\"'#"
 # Lines after the signer that are not part of the text: end markers, publishers' rulers,
 # classification banners, page headers, operator notes, release stamps.
-_END_LINE = regex.compile(
+_END_LINE = guard.compile(
     r"^[ \t]*+(?:NNNN|BT|=++[A-Z ]*+=++|[\"'.,]++"
     r"|(?:UNCLASSIFIED|UNCLAS|CONFIDENTIAL|SECRET|TOP SECRET|LIMITED OFFICIAL USE)\b.*+"
     r"|PAGE[ \t]+\d.*+|NOTE BY OC/.*+|Declassified/Released.*+)?[ \t]*+$",
@@ -207,7 +208,7 @@ def parse_summary(text: str) -> str | None:
             start = inline
         return _clean_summary(text[start.end() : end.start()])
     body_start = start.end()
-    if start.re is _SUMMARY_HEADING:
+    if start.re is _SUMMARY_HEADING.compiled:
         # A heading: the summary is the paragraph under it.
         skipped = len(text[body_start:]) - len(text[body_start:].lstrip())
         body_start += skipped

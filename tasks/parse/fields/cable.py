@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import regex
 
 from cablestream.schemas.record import CableRecord, NoCable, ParseResult, ReleaseMetadata
+from cablestream.tasks.parse import guard
 from cablestream.tasks.parse.fields import (
     body,
     classification,
@@ -29,9 +30,9 @@ from cablestream.tasks.parse.fields.topics import parse_subject, parse_tags
 from cablestream.tasks.parse.normalize import normalize
 
 # Where the preamble starts in a headerless extract.
-_PREAMBLE_FIELD = regex.compile(r"(?im)^[ \t]*(?:E\.? ?O\.?[ \t]*\d|TAGS?\b|SUBJ(?:ECT)?\b)")
+_PREAMBLE_FIELD = guard.compile(r"(?im)^[ \t]*(?:E\.? ?O\.?[ \t]*\d|TAGS?\b|SUBJ(?:ECT)?\b)")
 # Header lines the routing parsers understand; anything else is kept in `rescued`.
-_KNOWN_HEADER_LINE = regex.compile(
+_KNOWN_HEADER_LINE = guard.compile(
     r"^[ \t]*(?:$|VZCZC|DE[ \t]|ZNY|ZNR|ZZH|ZFR|BT\b|FM[ \t]|TO[ \t]|INFO[ \t]|[A-Z][A-Z0-9]{3,7}/|"
     r"[ZOPR]{1,2}(?: [ZOPR])?[ \t]+\d{6}Z|\d{6}Z|"
     # `OO RUEHCHI RUEHCN …` and its continuation lines: relay routing indicators.

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import regex
 
+from cablestream.tasks.parse import guard
+
 CAVEATS = (
     "SIPDIS",
     "STPDTS",
@@ -35,9 +37,9 @@ _CLASSIFICATION_WORD = (
 # Lines that may be the serial line: a classification word opens them (publishers sometimes
 # left a stray `]` or `>` before it). Only these lines are matched in full, each cut to
 # _MAX_SERIAL_LINE characters, so the scan stays linear on any input.
-_SERIAL_CANDIDATE = regex.compile(rf"(?im)^[ \t\]\[|>*#.-]{{0,10}}+(?={_CLASSIFICATION_WORD})")
+_SERIAL_CANDIDATE = guard.compile(rf"(?im)^[ \t\]\[|>*#.-]{{0,10}}+(?={_CLASSIFICATION_WORD})")
 _MAX_SERIAL_LINE = 400
-_SERIAL_LINE = regex.compile(
+_SERIAL_LINE = guard.compile(
     rf"(?i)(?P<classification>{_CLASSIFICATION_WORD})"
     rf"(?P<markers>(?:[ \t]{{0,10}}+/{{1,2}}+[ \t]{{0,10}}+|[ \t]{{1,10}}+)(?:{_CAVEAT_ALTERNATION}|E F T O))*+"
     r"[ \t]{1,10}+(?:SECTION[ \t]{1,10}+\d{1,2}[ \t]{1,10}+OF[ \t]{1,10}+\d{1,2}[ \t]{1,10}+)?"
@@ -46,16 +48,16 @@ _SERIAL_LINE = regex.compile(
     # The serial may be glued to what follows (`ANKARA 008305S/CT FOR REAP`), never to a digit.
     r"(?P<trailer>[^\n\d][^\n]*+)?$"
 )
-_CAVEAT_TOKEN = regex.compile(rf"(?i)\b(?:{_CAVEAT_ALTERNATION})\b")
+_CAVEAT_TOKEN = guard.compile(rf"(?i)\b(?:{_CAVEAT_ALTERNATION})\b")
 # A run of caveats, also glued together (`SIPDISNOFORN` is two), ending at a word boundary.
-_LEADING_CAVEATS = regex.compile(rf"(?i)(?:[ \t,/]*(?:{_CAVEAT_ALTERNATION}))+\b")
-_CAVEAT_IN_RUN = regex.compile(rf"(?i){_CAVEAT_ALTERNATION}")
+_LEADING_CAVEATS = guard.compile(rf"(?i)(?:[ \t,/]*(?:{_CAVEAT_ALTERNATION}))+\b")
+_CAVEAT_IN_RUN = guard.compile(rf"(?i){_CAVEAT_ALTERNATION}")
 # A bare classification line at the very top of old printouts and some renderings.
 # Also the field form `CLASSIFICATION: SECRET` of some extracts.
-_BARE_CLASSIFICATION = regex.compile(
+_BARE_CLASSIFICATION = guard.compile(
     rf"(?im)^[ \t]{{0,40}}+(?:CLASSIFICATION:[ \t]{{0,10}}+)?({_CLASSIFICATION_WORD})[ \t]{{0,40}}+$"
 )
-_DOUBLED_FIRST_LETTER = regex.compile(r"^(\w)\1(?=[A-Z])")
+_DOUBLED_FIRST_LETTER = guard.compile(r"^(\w)\1(?=[A-Z])")
 _FOUO_CLASSIFICATION = "UNCLASSIFIED//FOR OFFICIAL USE ONLY"
 
 
@@ -98,7 +100,7 @@ _RELEASE_CLASSIFICATIONS = {
 
 
 # The routing header's security line: `ZNY SSSSS ZZH` (secret), `ZNR UUUUU ZZH` (unclassified).
-_SECURITY_LINE = regex.compile(r"(?m)^[ \t]*ZN[YR][ \t]+(?P<code>TTTTT|SSSSS|CCCCC|UUUUU)\b")
+_SECURITY_LINE = guard.compile(r"(?m)^[ \t]*ZN[YR][ \t]+(?P<code>TTTTT|SSSSS|CCCCC|UUUUU)\b")
 _SECURITY_CODES = {
     "TTTTT": "TOP SECRET",
     "SSSSS": "SECRET",
@@ -214,10 +216,10 @@ def parse_caveat_lines(lines: list[str]) -> list[str]:
 
 # A caveat written in capitals as a word of an upper-case handling line, also at its end
 # (`SOUTHCOM ALSO FOR POLAD SENSITIVE SIPDIS`, `… USDA FOR FAS/OA SIPDIS SENSITIVE`).
-_CAVEAT_WORD = regex.compile(
+_CAVEAT_WORD = guard.compile(
     rf"(?<![A-Za-z])(?:{_CAVEAT_ALTERNATION.replace('(?i)', '')})(?![a-z])"
 )
-_LOWER_CASE = regex.compile(r"[a-z]")
+_LOWER_CASE = guard.compile(r"[a-z]")
 
 
 def parse_caveat_words(lines: list[str]) -> list[str]:

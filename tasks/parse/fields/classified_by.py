@@ -4,31 +4,32 @@ from __future__ import annotations
 
 import regex
 
+from cablestream.tasks.parse import guard
 from cablestream.tasks.parse.fields.body import PARAGRAPH_START
 from cablestream.tasks.parse.fields.markers import FIELD_START
 
 # At a line start, or after a paragraph opener such as `1. (U)`.
-_CLASSIFIED_BY = regex.compile(
+_CLASSIFIED_BY = guard.compile(
     r"(?im)^[ \t]*(?:\d{1,2}\.[ \t]*)?(?:\([A-Z/]{1,8}\)[ \t]*)?CLASSIFIED[ \t]+BY[ \t]*[:.;-]?[ \t]*"
     r"(?P<rest>[^\n]*)"
 )
 # Where the authority ends and the reasons begin: `, Reasons`, `for reasons`, `Reason:`, `1.4`.
-_REASONS_START = regex.compile(
+_REASONS_START = guard.compile(
     r"(?i)[ \t,;.]*(?:\bfor\b[ \t]*)?(?:\breasons?\b|\bE\.?O\.?[ \t]*\d{5}\b|\b1\.[45]\b)"
 )
 # `1.4 (b) and (d)`, `1.4(B), (C), AND (D)`, `1.5 (b,d)`, `1.4 ( b) and (d)`, `1.4 (b/d)`.
-_REASON_SECTION = regex.compile(
+_REASON_SECTION = guard.compile(
     r"(?i)\b(?P<section>1\.[45])\.?[ \t]*(?P<letters>(?:[ \t,&/()]|and\b|[a-h](?![a-z]))*)"
 )
 # Lines that continue the block although they look like a new field: `for reasons …`,
 # `E.O. 12958 reasons …`, reason letters `(a) (b)`, `& d).`
-_WRAP_START = regex.compile(r"(?i)^[ \t]*(?:for\b|reasons?\b|E\.?O\.?|\(|&|and\b)")
+_WRAP_START = guard.compile(r"(?i)^[ \t]*(?:for\b|reasons?\b|E\.?O\.?|\(|&|and\b)")
 # A section number split by a wrap: `1.\n4 (b)`, `1\n.4 (b)`.
-_SPLIT_SECTION = regex.compile(r"\b1[ \t]*\.[ \t]*([45])\b")
+_SPLIT_SECTION = guard.compile(r"\b1[ \t]*\.[ \t]*([45])\b")
 _MAX_WRAPPED_LINES = 3
 # Some writers repeat the label: `Classified By: Classified by Pol/Econ Officer …`.
-_REPEATED_LABEL = regex.compile(r"(?i)^classified[ \t]+by[ \t]*:?[ \t]*")
-_REASON_LETTER = regex.compile(r"(?i)(?<![a-z])([a-h])(?![a-z])")
+_REPEATED_LABEL = guard.compile(r"(?i)^classified[ \t]+by[ \t]*:?[ \t]*")
+_REASON_LETTER = guard.compile(r"(?i)(?<![a-z])([a-h])(?![a-z])")
 
 
 def _block(text: str, match: regex.Match[str]) -> str:

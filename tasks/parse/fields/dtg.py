@@ -8,6 +8,8 @@ from datetime import UTC, date, datetime
 
 import regex
 
+from cablestream.tasks.parse import guard
+
 MONTHS = {
     name: number
     for number, name in enumerate(
@@ -17,7 +19,7 @@ MONTHS = {
 PROSIGNS = {"Z": "FLASH", "O": "IMMEDIATE", "P": "PRIORITY", "R": "ROUTINE"}
 
 # `O 270710Z MAY 08`, `P R 281848Z DEC 66`, a bare `201247Z Jan 04` in partial extracts.
-_DTG = regex.compile(
+_DTG = guard.compile(
     r"(?im)^[ \t]*(?:(?P<prosign>[ZOPR]{1,2}(?: [ZOPR])?)[ \t]+)?"
     r"(?P<day>\d{2})(?P<hour>\d{2})(?P<minute>\d{2})Z[ \t]+(?P<month>[A-Z]{3})[ \t]+(?P<year>\d{2}|\d{4})\b"
 )
@@ -30,7 +32,7 @@ def expand_year(two_digits: int) -> int:
 
 # A routing header unwrapped onto one line: `… ZNY SSSSS ZZH R 052031Z JUN 09 FM AMCONSUL
 # MONTERREY TO …`. The `ZZH` before and the `FM … TO` after tell it from a date in prose.
-UNWRAPPED_HEADER = regex.compile(
+UNWRAPPED_HEADER = guard.compile(
     r"\bZZH[ \t]+(?:(?P<prosign>[ZOPR]{1,2}(?: [ZOPR])?)[ \t]+)?"
     r"(?P<day>\d{2})(?P<hour>\d{2})(?P<minute>\d{2})Z[ \t]+(?P<month>[A-Z]{3})[ \t]+(?P<year>\d{2})"
     r"(?:[ \t]+Z[A-Z]{2})?[ \t]+FM[ \t]+(?P<post>[A-Z][A-Z .'-]{1,60}?)[ \t]+TO\b"
@@ -70,7 +72,7 @@ def _first_valid_dtg(
 
 # Preface dates of scraped extracts: `Tuesday, 08 September 2009, 05:22`,
 # `Cable dated:2008-06-03T15:39:00`.
-_PREFACE_DATE = regex.compile(
+_PREFACE_DATE = guard.compile(
     r"(?m)^[ \t]*(?:[A-Z][a-z]{2,8}day, (?P<day>\d{1,2}) (?P<month>[A-Z][a-z]{2,8}) (?P<year>\d{4}), "
     r"(?P<hour>\d{2}):(?P<minute>\d{2})"
     r"|Cable dated:[ \t]*(?P<iso>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}))"
@@ -104,7 +106,7 @@ _USUAL_HOLDS = (10, 15, 20, 25, 30)
 # Holds a weekday in the text can pick instead: five years was common too.
 _OTHER_HOLDS = (5,)
 # `Tuesday, April 12`, `Thursday (June 2)`: a weekday named with its date.
-_WEEKDAY_DATE = regex.compile(
+_WEEKDAY_DATE = guard.compile(
     r"(?i)\b(?P<weekday>MON|TUES|WEDNES|THURS|FRI|SATUR|SUN)DAY,?\s{1,4}+\(?"
     r"(?P<month>JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)[A-Z]{0,6}+\.?[ \t]{1,3}+"
     r"(?P<day>\d{1,2})(?!\d)"

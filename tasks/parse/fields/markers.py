@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import regex
+from cablestream.tasks.parse import guard
 
 # A line that opens another header field or the body, so a wrapped field ends there.
-FIELD_START = regex.compile(
+FIELD_START = guard.compile(
     r"(?i)^[ \t]*(?:E\.? ?O\.?[ \t]*\d|TAGS?\b|SUBJ(?:ECT)?\b|REFS?\b|REFTEL|"
     r"CLASSIFIED[ \t]+BY|DECL\b|\d{1,3}\.[ \t(]|\(?[A-Z]\)[ \t]|SUMMARY|BEGIN[ \t]+SUMMARY|"
     r"PASS[ \t]|DEPT[ \t]+FOR|FOR[ \t]|SIPDIS|NOFORN|NNNN|BT\b)"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import regex
+from cablestream.tasks.parse import guard
 
 # `08ASTANA988`: what a well-formed id looks like (the release garbled a few).
-_REFERENCE_ID = regex.compile(r"^(?P<year>\d{2})(?P<station>[A-Z]{2,40})(?P<serial>\d{1,7})$")
+_REFERENCE_ID = guard.compile(r"^(?P<year>\d{2})(?P<station>[A-Z]{2,40})(?P<serial>\d{1,7})$")
 
 
 @dataclass(slots=True)

@@ -11,46 +11,47 @@ from __future__ import annotations
 import regex
 
 from cablestream.schemas.record import Reference
+from cablestream.tasks.parse import guard
 from cablestream.tasks.parse.fields.markers import FIELD_START
 from cablestream.tasks.parse.fields.stations import canonical_station
 
 _LABEL_WORD = r"(?:REF\(S\)|REF(?:TEL)?S?)"
 # `REF: …`, `REFS: …`, `REFTEL: …`, `Ref(s): …`, `REF A) …` at a line start; glued after a
 # word only with its colon (`… PRIMEREF: …`).
-_REF_LABEL = regex.compile(
+_REF_LABEL = guard.compile(
     rf"(?im)^[ \t]*{_LABEL_WORD}(?![A-Z])[ \t]*[:.;-]?[ \t]*|(?<=[A-Z)])(?-i:{_LABEL_WORD}):[ \t]*"
 )
 # A repeated label: `REF: REF: A. …`.
-_REPEATED_LABEL = regex.compile(rf"(?i)^(?:{_LABEL_WORD}[ \t]*:[ \t]*)+")
+_REPEATED_LABEL = guard.compile(rf"(?i)^(?:{_LABEL_WORD}[ \t]*:[ \t]*)+")
 # What ends the block on the same line: the next field, or paragraph 1 run on (`… 480  1. (U) …`).
-_BLOCK_END = regex.compile(
+_BLOCK_END = guard.compile(
     r"(?i)\bClassified[ \t]+By\b|\bSUBJECT:|(?<=\s)\d{1,2}\.[ \t]+\([A-Z/]{1,6}\)"
 )
 _MAX_BLOCK_LINES = 30
 # A list item's bullet: `A.`, `(A)`, `[A]`, `A)`, `A:`, `A -`, `a.`.
-_BULLET = regex.compile(
+_BULLET = guard.compile(
     r"(?:^|(?<=[\s;,]))(?:\((?P<letter>[A-Za-z])\)|\[(?P<letter>[A-Za-z])\]"
     r"|(?P<letter>[A-Za-z])(?:[.):]|[ \t]+-))(?=\s|$)"
 )
-_LINE_BULLET = regex.compile(
+_LINE_BULLET = guard.compile(
     r"^[ \t]*(?:\([A-Za-z]\)|\[[A-Za-z]\]|[A-Za-z](?:[.):]|[ \t]+-))(?=\s|$)"
 )
 _STATION_WORDS = r"[A-Z][A-Z'.-]*(?:[ \t]+[A-Z][A-Z'.-]*){0,3}"
 # `STATE 55259`, `08 STATE 55259`, `'08 BUENOS AIRES 12`, `(99) ROME 3`, `2003 RIO DE JANEIRO 12`,
 # `ASUNCION 701 (08)`, `QUITO 4525-91`, with more serials: `MALABO 19, 21`, `KABUL 936/935`.
-_CABLE = regex.compile(
+_CABLE = guard.compile(
     r"(?<![A-Z0-9'])(?:(?P<year>'\d{2}|\(\d{2}\)|(?:19|20)\d{2}|\d{2})[ \t]+)?"
     rf"(?P<station>{_STATION_WORDS})[ \t]+0*+(?P<serial>\d{{1,7}}+)"
     r"(?:[ \t]*\((?P<paren_year>\d{2})\)|-(?P<dash_year>\d{2})(?!\d)|(?![.:]\d|/\d{1,2}/))"
     r"(?P<more>(?:[ \t]*(?:,|/|&|\bAND\b)[ \t]*0*+\d{1,7}+(?![.:]\d|/\d{1,2}/))*+)"
 )
 # `09CAIRO0561`, `10-OTTAWA-57`: the id written whole.
-_WHOLE_ID = regex.compile(
+_WHOLE_ID = guard.compile(
     r"(?<![A-Z0-9])(?P<year>\d{2})-?(?P<station>[A-Z]{3,30})-?0*(?P<serial>\d{1,7})(?![\dA-Z])"
 )
-_MORE_SERIAL = regex.compile(r"\d{1,7}")
+_MORE_SERIAL = guard.compile(r"\d{1,7}")
 # Items that name something other than a cable: e-mails, memos, reports, a post's airgram.
-_NOT_A_CABLE = regex.compile(
+_NOT_A_CABLE = guard.compile(
     r"(?i)E-?MAIL|@|\bMEMO|\bTALKING\s+POINTS|\bLETTER\b|\bFAX\b|\bTELCON|\bMEMCON|\bIIR\b|"
     r"\bNOTE\b|\bPHONE|\bCONVERSATION|\bREPORT\b|\bARTICLE\b|'S\b|\bA-\d"
 )

@@ -12,12 +12,11 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 
-import regex
-
 from cablestream.schemas.record import ReleaseMetadata
+from cablestream.tasks.parse import guard
 
 _SEPARATOR = r"(?:[ \t]*[\n\t,][ \t]*|[ \t]+)"
-_METADATA = regex.compile(
+_METADATA = guard.compile(
     rf"(?:(?<![\w/])(?:id:[ \t]*)?\d{{1,7}}{_SEPARATOR})?(?:date:[ \t]*)?"
     r"(?P<date>\d{4}-\d{2}-\d{2} \d{2}:\d{2}(?::\d{2})?|\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2})"
     rf"{_SEPARATOR}(?:refid:[ \t]*)?(?P<refid>\d{{2}}[A-Z]{{2,30}}\d{{1,7}})\b"
@@ -53,7 +52,7 @@ def find_release_metadata(text: str) -> ReleaseMetadata:
 
 # What a release id looks like, garbled ones included (`7575LIBREVILLE1895`); a date
 # taken from a damaged row (`2009-06-23 10:45:00`) is not one.
-_ID_SHAPE = regex.compile(r"^\d{2}[A-Z0-9]*[A-Z][A-Z0-9]*\d$")
+_ID_SHAPE = guard.compile(r"^\d{2}[A-Z0-9]*[A-Z][A-Z0-9]*\d$")
 
 
 def merged(carried: ReleaseMetadata, found: ReleaseMetadata) -> ReleaseMetadata:

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import regex
-
 from cablestream.schemas.record import Recipient
+from cablestream.tasks.parse import guard
 from cablestream.tasks.parse.fields.dtg import UNWRAPPED_HEADER
 
 # `VZCZCXYZ0002 OO RUEHWEB`
-_TRANSMISSION = regex.compile(r"(?m)^[ \t]*(VZCZC[A-Z0-9]{1,20})")
+_TRANSMISSION = guard.compile(r"(?m)^[ \t]*(VZCZC[A-Z0-9]{1,20})")
 # `FM AMEMBASSY ASTANA`
-_ORIGIN = regex.compile(r"(?m)^[ \t]*FM[ \t]+(\S[^\n]{0,120}?)[ \t]*$")
+_ORIGIN = guard.compile(r"(?m)^[ \t]*FM[ \t]+(\S[^\n]{0,120}?)[ \t]*$")
 # `RUEHC/SECSTATE WASHDC IMMEDIATE 2481`, old style `SECSTATE WASHDC 7561`.
-_RECIPIENT = regex.compile(
+_RECIPIENT = guard.compile(
     r"^(?:(?P<route>[A-Z][A-Z0-9]{3,7})/)?(?P<name>[^\n]{1,120}?)"
     r"(?:[ \t]+(?P<precedence>NIACT IMMEDIATE|IMMEDIATE|PRIORITY|ROUTINE|FLASH))?"
     r"(?:[ \t]+(?P<mcn>\d{1,6}))?[ \t]*$"
 )
-BLOCK_START = regex.compile(r"^[ \t]*(TO|INFO)[ \t]+(.*)$")
+BLOCK_START = guard.compile(r"^[ \t]*(TO|INFO)[ \t]+(.*)$")
 # Lines that end a routing block: a blank, `BT`, the classification line and so on.
-_BLOCK_END = regex.compile(r"^[ \t]*(?:$|BT\b|FM\b|[A-Z]?[A-Z] \d{6}Z|ZEN\b)")
+_BLOCK_END = guard.compile(r"^[ \t]*(?:$|BT\b|FM\b|[A-Z]?[A-Z] \d{6}Z|ZEN\b)")
 
 
 def parse_transmission_id(header: str) -> str | None:
@@ -28,7 +27,7 @@ def parse_transmission_id(header: str) -> str | None:
 
 
 # `AMEMBASSY MEXICO//POL//`: an office after the post is not part of the origin.
-_OFFICE_SUFFIX = regex.compile(r"[ \t]*//[^\n]*$")
+_OFFICE_SUFFIX = guard.compile(r"[ \t]*//[^\n]*$")
 
 
 def parse_origin(header: str) -> str | None:
@@ -44,7 +43,7 @@ def parse_unwrapped_origin(text: str) -> str | None:
 
 
 # `DE RUEHAC #0071/01 0421519`: routing indicator, then the station's serial number.
-_DE_LINE = regex.compile(r"(?m)^[ \t]*DE[ \t]+[A-Z]{4,7}[ \t]+#(?P<serial>\d{1,7})")
+_DE_LINE = guard.compile(r"(?m)^[ \t]*DE[ \t]+[A-Z]{4,7}[ \t]+#(?P<serial>\d{1,7})")
 
 
 def parse_de_serial(header: str) -> int | None:

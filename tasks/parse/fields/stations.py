@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import regex
 
+from cablestream.tasks.parse import guard
 from cablestream.tasks.parse.fields.station_table import STATIONS
 
 # Short and old telegram names of posts whose station is spelled otherwise in ids.
@@ -28,17 +29,17 @@ TELEGRAM_ALIASES = {
     "USNATOBRUSSELS": "USNATO",
 }
 # Words before the place in FM lines and release Origin texts: the post's kind.
-_POST_KIND = regex.compile(
+_POST_KIND = guard.compile(
     r"^(?:AMEMBASSY|AMEMB|AMCONSUL|AMCONGEN|USMISSION|USINT|USLO|USOFFICE|USDEL|AIT|"
     r"EMBASSY|CONSULATE(?:[ \t]+GENERAL)?|(?:US[ \t]+)?MISSION(?:[ \t]+TO)?|US[ \t]+INTERESTS[ \t]+SECTION|"
     r"AMERICAN[ \t]+INSTITUTE[ \t]+TAIWAN,?|REO|BRANCH[ \t]+OFFICE)[ \t]+",
     regex.IGNORECASE,
 )
 # `SECSTATE WASHDC`, `Secretary of State`: the Department itself.
-_DEPARTMENT = regex.compile(r"^(?:SECSTATE\b|SECRETARY[ \t]+OF[ \t]+STATE\b)", regex.IGNORECASE)
+_DEPARTMENT = guard.compile(r"^(?:SECSTATE\b|SECRETARY[ \t]+OF[ \t]+STATE\b)", regex.IGNORECASE)
 # Office suffixes after the place: `AMEMBASSY MEXICO//POL//`.
-_OFFICE_SUFFIX = regex.compile(r"[ \t]*//.*$")
-_NOT_LETTERS = regex.compile(r"[^A-Z]+")
+_OFFICE_SUFFIX = guard.compile(r"[ \t]*//.*$")
+_NOT_LETTERS = guard.compile(r"[^A-Z]+")
 
 # The release's Origin text -> its station (the station with most cables when several).
 _BY_ORIGIN: dict[str, str] = {}

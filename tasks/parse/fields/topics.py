@@ -6,53 +6,54 @@ import itertools
 
 import regex
 
+from cablestream.tasks.parse import guard
 from cablestream.tasks.parse.fields.classification import dedupe
 from cablestream.tasks.parse.fields.markers import FIELD_START
 
 # The TAGS label: `TAGS:`, `TAG:`, `TAGS` without colon, lower case, and the misspellings
 # of real cables (`TAS:`, `TGS:`, `TAGES:`) at a line start; after the E.O. text on the same
 # line with its colon, or without one in upper case (the LaTeX form `… DECL: 02/10/2019 TAGS PREL`).
-_TAGS = regex.compile(
+_TAGS = guard.compile(
     r"(?m)(?:^[ \t]*(?i:tags?)\b[:;]?|^[ \t]*(?i:tas|tgs|tages)[:;]|[ \t](?i:tags?):"
     # The literal first, so that the bounded look-behind runs only where ` TAGS` stands.
     r"|[ \t]TAGS(?=[ \t]+[A-Z]{2})(?<=^[ \t]{0,8}E\.? ?O\.?[^\n]{0,80}[ \t]TAGS))"
     r"[ \t]*(?P<tags>[^\n]*)"
 )
-_SUBJECT_ON_TAGS_LINE = regex.compile(r"(?i)\bSUBJ(?:ECT)?\b")
-_TAG_TOKEN = regex.compile(r"[A-Za-z0-9][A-Za-z0-9_&-]*")
+_SUBJECT_ON_TAGS_LINE = guard.compile(r"(?i)\bSUBJ(?:ECT)?\b")
+_TAG_TOKEN = guard.compile(r"[A-Za-z0-9][A-Za-z0-9_&-]*")
 # A token that can be a tag on a continuation line: upper case, no prose.
-_TAG_SHAPED = regex.compile(r"^[A-Z][A-Z0-9_&-]{0,24}$")
+_TAG_SHAPED = guard.compile(r"^[A-Z][A-Z0-9_&-]{0,24}$")
 # Words that are prose or addressing, never tags (`USDOC FOR ITA`, `PASS TO`).
 _NOT_TAG_WORDS = frozenset({"FOR", "PASS", "TO", "AND", "THE", "OF", "PLEASE", "ALSO", "INFO"})
 # What ends the tag list on the next lines: a record dump (`id: 67870`), a page header
 # (`SECRET PAGE 02 ROME 03067 211833Z`), a handling caveat.
-_NOT_A_TAG_LINE = regex.compile(
+_NOT_A_TAG_LINE = guard.compile(
     r"(?i)^(?:\w+:[ \t]*\d|[A-Z ]*\bPAGE[ \t]+\d|(?:SENSITIVE|UNCLAS|CONFIDENTIAL|SECRET)\b)"
 )
 # A comma-separated item of several words of which some are not tag codes: one tag
 # (`…, HUMAN RIGHTS`, `…, Organized Crime`).
-_TAG_CODE = regex.compile(r"^[A-Z]{2,5}$")
+_TAG_CODE = guard.compile(r"^[A-Z]{2,5}$")
 _MAX_TAG_LINES = 4
 # Markers tried before giving up: a real preamble has one or two.
 _MAX_TAG_MARKERS = 20
 # `SUBJECT: …` / `SUBJ: …` at a line start; sharing a line with TAGS only with its colon
 # (`… the subject of …` in a passing instruction is not one).
 # A damaged `UBJECT:` (first letter lost) counts with its colon.
-_SUBJECT = regex.compile(
+_SUBJECT = guard.compile(
     r"(?m)(?:^[ \t]*(?i:subj(?:ect)?)\b[ \t]*[:.;-]?|^[ \t]*(?i:ubject):|[ \t](?i:subj(?:ect)?):)"
     r"[ \t]*(?P<subject>[^\n]*)"
 )
 # A doubled label: `SUBJECT: SUBJECT: …`.
-_REPEATED_SUBJECT_LABEL = regex.compile(r"^(?:(?i:subj(?:ect)?)[ \t]*:[ \t]*)+")
+_REPEATED_SUBJECT_LABEL = guard.compile(r"^(?:(?i:subj(?:ect)?)[ \t]*:[ \t]*)+")
 # Where a subject runs on into the next field on the same or the next line, also glued
 # (`… EGYPTREF: …`): REF labels in capitals or `Ref(s):`, and `Classified By`.
-_SUBJECT_RUN_ON = regex.compile(
+_SUBJECT_RUN_ON = guard.compile(
     r"(?:(?<=[ \t])|(?<=[A-Z]))(?:REF(?:TEL)?S?[ \t]*:|(?i:ref\(s\)):)|[ \t](?i:classified[ \t]+by)\b"
 )
 _MAX_SUBJECT_LINES = 4
 _MAX_SUBJECT_LABELS = 3
-_TAG_TOKEN = regex.compile(r"[A-Za-z0-9][A-Za-z0-9_&-]*")
-_CONNECTOR_END = regex.compile(
+_TAG_TOKEN = guard.compile(r"[A-Za-z0-9][A-Za-z0-9_&-]*")
+_CONNECTOR_END = guard.compile(
     r"(?i)(?:\b(?:OF|THE|AND|TO|IN|ON|FOR|A|AN|WITH|AT|BY|FROM|OR|ITS|HIS|HER|THEIR|NEW)|[,:;-])$"
 )
 

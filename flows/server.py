@@ -1,0 +1,254 @@
+"""The local Prefect server the CLI starts once in the background and then reuses.
+
+A one-shot `cablestream ingest` against Prefect's temporary server pays its
+start (11-20 s here, more on a new database) on every run; a long-running
+server is paid once. `ensure_api()` is what `ingest`, `watch` and `demo` call
+before Prefect is imported: an explicit `PREFECT_API_URL` wins; otherwise the
+server recorded under `CABLESTREAM_HOME/server/` (default `~/.cablestream`) is
+reused, or started (`prefect server start` on 127.0.0.1 only, in its own
+process group, its pid and log beside each other there).
+
+The server applies Prefect's database migrations when it starts; its start is
+awaited here with `CABLESTREAM_SERVER_START_TIMEOUT` (120 s by default) rather
+than Prefect's 20 s temporary-server limit, which a new database on a busy
+machine overruns.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+HOME_ENV = "CABLESTREAM_HOME"
+PORT_ENV = "CABLESTREAM_SERVER_PORT"
+START_TIMEOUT_ENV = "CABLESTREAM_SERVER_START_TIMEOUT"
+HOST = "127.0.0.1"
+DEFAULT_PORT = 4200
+DEFAULT_START_TIMEOUT = 120.0
+STOP_GRACE_SECONDS = 10.0
+
+
+class ServerError(RuntimeError):
+    """The local server could not be started or reached (the message is one line for the user)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStatus:
+    url: str  # the API, as PREFECT_API_URL wants it
+    pid: int | None  # None: not a server this module started (or none at all)
+    healthy: bool
+    log: Path
+
+    @property
+    def ui(self) -> str:
+        return self.url.removesuffix("/api")
+
+
+def server_dir() -> Path:
+    home = os.environ.get(HOME_ENV) or str(Path.home() / ".cablestream")
+    return Path(home) / "server"
+
+
+def _env_number(name: str, default: float, low: float, high: float) -> float:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ServerError(f"{name}={raw!r} is not a number") from None
+    if not low <= value <= high:
+        raise ServerError(f"{name}={raw} is out of range ({low:g}..{high:g})")
+    return value
+
+
+def server_port() -> int:
+    value = _env_number(PORT_ENV, DEFAULT_PORT, 1, 65535)
+    if value != int(value):
+        raise ServerError(f"{PORT_ENV}={os.environ[PORT_ENV]} is not a whole number")
+    return int(value)
+
+
+def api_url(port: int) -> str:
+    return f"http://{HOST}:{port}/api"
+
+
+def _pid_file() -> Path:
+    return server_dir() / "server.pid"
+
+
+def _log_file() -> Path:
+    return server_dir() / "server.log"
+
+
+def _healthy(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=timeout) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def _port_taken(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        return probe.connect_ex((HOST, port)) == 0
+
+
+def _alive(pid: int) -> bool:
+    """The process lives and is a Prefect server (a recycled pid is not taken for ours)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    return not cmdline.exists() or b"prefect" in cmdline.read_bytes()
+
+
+def _recorded() -> tuple[int, int] | None:
+    """(pid, port) of the server this module started, if it still runs."""
+    try:
+        pid_text, port_text = _pid_file().read_text(encoding="ascii").split()
+        pid, port = int(pid_text), int(port_text)
+    except (OSError, ValueError):
+        return None
+    return (pid, port) if _alive(pid) else None
+
+
+def status() -> ServerStatus:
+    recorded = _recorded()
+    port = recorded[1] if recorded else server_port()
+    url = api_url(port)
+    return ServerStatus(url, recorded[0] if recorded else None, _healthy(url), _log_file())
+
+
+@contextmanager
+def _start_lock() -> Iterator[None]:
+    """One process starts the server; others wait for it and then reuse it."""
+    server_dir().mkdir(parents=True, exist_ok=True)
+    with open(server_dir() / "start.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _server_env(port: int) -> dict[str, str]:
+    from cablestream.flows.logfilter import settings_path
+
+    env = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
+    env.update(
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_SERVER_API_HOST=HOST,
+        PREFECT_SERVER_API_PORT=str(port),
+        PREFECT_LOGGING_SETTINGS_PATH=env.get("PREFECT_LOGGING_SETTINGS_PATH", settings_path()),
+    )
+    return env
+
+
+def _last_log_line(log: Path) -> str:
+    try:
+        lines = [line.strip() for line in log.read_text(errors="replace").splitlines()]
+    except OSError:
+        return ""
+    return next((line for line in reversed(lines) if line), "")
+
+
+def start() -> ServerStatus:
+    """The running local server, started first if there is none (idempotent)."""
+    timeout = _env_number(START_TIMEOUT_ENV, DEFAULT_START_TIMEOUT, 1, 3600)
+    with _start_lock():
+        current = status()
+        if current.healthy:
+            return current  # ours, or a Prefect server someone runs on that port
+        if current.pid is not None:
+            _stop_pid(current.pid)  # ours but not answering: start it again
+        port = server_port()
+        if _port_taken(port):
+            raise ServerError(
+                f"port {port} on {HOST} is taken by a program that is not a Prefect server; "
+                f"set {PORT_ENV} to a free port"
+            )
+        log = _log_file()
+        with open(log, "ab") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "prefect", "server", "start"],
+                env=_server_env(port),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: Ctrl-C here does not stop it
+            )
+        _pid_file().write_text(f"{process.pid} {port}\n", encoding="ascii")
+        url = api_url(port)
+        deadline = time.monotonic() + timeout
+        while not _healthy(url, timeout=1.0):
+            if process.poll() is not None:
+                _pid_file().unlink(missing_ok=True)
+                raise ServerError(
+                    f"the Prefect server stopped while starting ({_last_log_line(log)}); log: {log}"
+                )
+            if time.monotonic() > deadline:
+                _stop_pid(process.pid)
+                raise ServerError(
+                    f"the Prefect server did not answer within {timeout:g} s "
+                    f"(raise {START_TIMEOUT_ENV}); log: {log}"
+                )
+            time.sleep(0.2)
+        return ServerStatus(url, process.pid, True, log)
+
+
+def _stop_pid(pid: int) -> None:
+    """SIGTERM the server's process group, SIGKILL after a grace period."""
+    for sig, wait in ((signal.SIGTERM, STOP_GRACE_SECONDS), (signal.SIGKILL, 2.0)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and _alive(pid):
+            _reap(pid)
+            time.sleep(0.1)
+        if not _alive(pid):
+            break
+    _pid_file().unlink(missing_ok=True)
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status when this process started the server (else it stays a zombie)."""
+    with suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def stop() -> bool:
+    """Stop the server this module started; False when none was running."""
+    recorded = _recorded()
+    if recorded is None:
+        _pid_file().unlink(missing_ok=True)
+        return False
+    _stop_pid(recorded[0])
+    return True
+
+
+def ensure_api() -> tuple[str, bool]:
+    """The API URL Prefect should use, set in PREFECT_API_URL; True when it was given explicitly."""
+    explicit = os.environ.get("PREFECT_API_URL")
+    if explicit:
+        return explicit, True
+    url = start().url
+    os.environ["PREFECT_API_URL"] = url
+    return url, False
