@@ -474,6 +474,25 @@ class SqliteLedger:
                     stale.append(self._describe(db, str(batch_id), str(state)))
         return stale
 
+    def unsettled_batches(self) -> list[str]:
+        """Batches claimed or publishing (none once every run has ended and recovered)."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT batch_id FROM batches WHERE state IN ('claimed', 'publishing')"
+            ).fetchall()
+        return sorted(str(row[0]) for row in rows)
+
+    def live_outputs(self) -> set[str]:
+        """Outputs of committed batches that no committed compaction replaced: the lake."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT o.path FROM outputs o JOIN batches b USING (batch_id)"
+                " WHERE b.state = 'committed' AND o.path NOT IN ("
+                "   SELECT r.path FROM replaced r JOIN batches c USING (batch_id)"
+                "   WHERE c.state = 'committed')"
+            ).fetchall()
+        return {str(row[0]) for row in rows}
+
     def counts(self) -> dict[str, int]:
         """Files per state: for summaries and tests."""
         with self._connect() as db:
