@@ -482,10 +482,16 @@ def main(argv: list[str] | None = None) -> int:
         write_failures(report, failures)
         print(f"{len(report.failures)} misses written to {failures}\n")
         failing = below_threshold(report, args.min)
-        if failing or report.missed or report.spurious:
+        if failing:
             print(
                 f"{corpus.name} below {100 * args.min:.0f}%: {', '.join(failing)}", file=sys.stderr
             )
+        if report.missed or report.spurious:
+            print(
+                f"{corpus.name}: {report.missed} cables missed, {report.spurious} spurious records",
+                file=sys.stderr,
+            )
+        if failing or report.missed or report.spurious:
             status = 1
     return status
 

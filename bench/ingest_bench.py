@@ -13,6 +13,14 @@ What one run measures, each against something measured in the same run:
   pays), and over an empty inbox (it exits before starting Prefect). Prefect's own
   fixed cost: a subprocess that imports prefect and runs one empty flow, which starts
   the temporary server (no PREFECT_API_URL).
+- fixed cost of ingesting one new file, side by side: the same subprocess (one
+  `ingest_flow` run over a one-file inbox) against the local server that is up, or
+  starting Prefect's temporary server; each with the venv's compiled bytecode, or
+  without (`-X pycache_prefix` at an empty folder, with PYTHONDONTWRITEBYTECODE=1:
+  every module compiled from source, as before `make install` compiled it); plus the
+  real `cablestream ingest` of one new file with the server up (target <= 5 s).
+  The bench starts its own local server (CABLESTREAM_HOME in its temporary folder, a
+  free port) and stops it at the end.
 - watch latency: `cablestream watch` as a subprocess; files land one at a time
   (written under a `.part` name, renamed), either with a `NAME.done` marker or
   without (then the settle interval applies); latency = rename -> every record_id of
@@ -140,6 +148,76 @@ print(imported - started, time.perf_counter() - imported)
 """
 
 
+ONE_FILE_PROBE = """
+import sys, time
+started = time.perf_counter()
+from cablestream.flows.commands import prepare_prefect
+prepare_prefect()
+from cablestream.flows.ingest import ingest_flow
+result = ingest_flow(inbox=sys.argv[1], lake=sys.argv[2], settle_seconds=0)
+assert result["rows_written"] >= 1, result
+print(time.perf_counter() - started, result["seconds"])
+"""
+
+
+def _one_new_file(work: Path, name: str) -> tuple[Path, Path]:
+    inbox = work / f"{name}-inbox"
+    inbox.mkdir()
+    seed = sorted(SEEDS.glob("*.txt"))[0]
+    (inbox / seed.name).write_bytes(seed.read_bytes())
+    return inbox, work / f"{name}-lake"
+
+
+def fixed_cost(work: Path, server_url: str, rounds: int) -> dict[str, Any]:
+    """One new file, one process: wall seconds with/without the server and bytecode (medians)."""
+    no_cache = work / "empty-pycache"
+    report: dict[str, Any] = {"rounds": rounds}
+    for server in ("server_up", "temporary_server"):
+        for bytecode in ("bytecode", "no_bytecode"):
+            walls, flows = [], []
+            for index in range(rounds):
+                inbox, lake = _one_new_file(work, f"{server}-{bytecode}-{index}")
+                probe = env()
+                probe["PYTHONDONTWRITEBYTECODE"] = "1"
+                if server == "server_up":
+                    probe["PREFECT_API_URL"] = server_url
+                else:
+                    probe.pop("PREFECT_API_URL", None)
+                python = [sys.executable]
+                if bytecode == "no_bytecode":
+                    shutil.rmtree(no_cache, ignore_errors=True)
+                    no_cache.mkdir()
+                    python += ["-X", f"pycache_prefix={no_cache}"]
+                started = time.perf_counter()
+                done = subprocess.run(
+                    [*python, "-c", ONE_FILE_PROBE, str(inbox), str(lake)],
+                    env=probe,
+                    capture_output=True,
+                    text=True,
+                )
+                if done.returncode != 0:
+                    raise RuntimeError(done.stderr[-3000:])
+                walls.append(time.perf_counter() - started)
+                flows.append(float(done.stdout.split()[1]))
+            report[f"{server}/{bytecode}"] = {
+                "wall_s": round(statistics.median(walls), 2),
+                "flow_s": round(statistics.median(flows), 2),
+            }
+    walls = []
+    for index in range(rounds):
+        inbox, lake = _one_new_file(work, f"cli-{index}")
+        command = [*CLI, "ingest", "--inbox", str(inbox), "--lake", str(lake)]
+        started = time.perf_counter()
+        done = subprocess.run(
+            [*command, "--settle-seconds", "0"], env=env(), capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr[-3000:])
+        walls.append(time.perf_counter() - started)
+    report["cli_one_new_file_server_up_wall_s"] = round(statistics.median(walls), 2)
+    return report
+
+
 def prefect_fixed_cost() -> dict[str, Any]:
     """What any one-shot flow run pays: import prefect, start its temporary server, one run."""
     probe = env()
@@ -244,7 +322,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-files", type=int, default=20)
     parser.add_argument("--settle", type=float, default=1.0)
     parser.add_argument("--gap", type=float, default=1.5, help="seconds between arrivals")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["oneshot", "watch", "steady"])
+    parser.add_argument(
+        "--skip", nargs="*", default=[], choices=["oneshot", "fixed", "watch", "steady"]
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of each fixed-cost probe")
     args = parser.parse_args(argv)
     # Recursive, as the inbox is: a generated corpus keeps its files in subfolders.
     files = sorted(p for p in args.files.rglob("*") if p.is_file())
@@ -256,27 +337,56 @@ def main(argv: list[str] | None = None) -> int:
     }
     with tempfile.TemporaryDirectory(prefix="cablestream-bench-") as tmp:
         work = Path(tmp)
-        # Median of 5 rounds (the first reads from disk, the rest from the page cache).
-        floor = statistics.median(io_floor(files, work / "floor.parquet") for _ in range(5))
-        report["io_floor"] = {
-            "seconds": round(floor, 3),
-            "mb_per_s": round(report["mb"] / floor, 1),
-        }
-        if "oneshot" not in args.skip:
-            report["cli_nothing_to_do"] = one_shot(None, work, "empty")
-            report["prefect_fixed_cost"] = prefect_fixed_cost()
-            report["cli_corpus"] = one_shot(args.files, work, "corpus")
-        if "watch" not in args.skip:
-            picks = [p for p in files if p.suffix == ".txt"][: args.latency_files + 1]
-            report["watch"] = watch_latency(picks, work, args.settle, args.gap)
-        if "steady" not in args.skip:
-            report["steady"] = steady = steady_ingest(args.files, work)
-            steady["ratio_to_io_floor"] = round(steady["flow_seconds"] / floor, 1)
+        # The bench's own local Prefect server, used by every CLI subprocess below.
+        os.environ.pop("PREFECT_API_URL", None)
+        os.environ["CABLESTREAM_HOME"] = str(work / "home")
+        os.environ["CABLESTREAM_SERVER_PORT"] = str(_free_port())
+        os.environ["PREFECT_HOME"] = str(work / "home" / "prefect")
+        from cablestream.flows import server
+
+        started = time.perf_counter()
+        server_url = server.start().url
+        report["server_first_start_seconds"] = round(time.perf_counter() - started, 2)
+        try:
+            _measure(args, files, report, work, server_url)
+        finally:
+            server.stop()
     out = REPO_ROOT / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
     (out / "ingest_bench.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
     return 0
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _measure(
+    args: argparse.Namespace, files: list[Path], report: dict[str, Any], work: Path, url: str
+) -> None:
+    # Median of 5 rounds (the first reads from disk, the rest from the page cache).
+    floor = statistics.median(io_floor(files, work / "floor.parquet") for _ in range(5))
+    report["io_floor"] = {
+        "seconds": round(floor, 3),
+        "mb_per_s": round(report["mb"] / floor, 1),
+    }
+    if "fixed" not in args.skip:
+        report["fixed_cost_one_new_file"] = fixed_cost(work, url, args.rounds)
+    if "oneshot" not in args.skip:
+        report["cli_nothing_to_do"] = one_shot(None, work, "empty")
+        report["prefect_fixed_cost"] = prefect_fixed_cost()
+        report["cli_corpus"] = one_shot(args.files, work, "corpus")
+    if "watch" not in args.skip:
+        picks = [p for p in files if p.suffix == ".txt"][: args.latency_files + 1]
+        report["watch"] = watch_latency(picks, work, args.settle, args.gap)
+    if "steady" not in args.skip:
+        report["steady"] = steady = steady_ingest(args.files, work)
+        steady["ratio_to_io_floor"] = round(steady["flow_seconds"] / floor, 1)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,9 @@ one process pinned to one CPU, interleaved so that drift in machine load hits al
   least work any ingest of these files must do.
 
 Figures are medians over the rounds. Reported: cables/s and MB/s of each, the speed-up
-new/baseline, parse/floor for both, and the slowest files of the new parser (seconds
-per cable, from the last round). `--check-normalize` also runs both parsers' split and
+new/baseline, parse/floor for both, the same for the stages before the field parsers
+(decode + split + normalize, the text every field reads), and the slowest files of the
+new parser (seconds per cable). `--check-normalize` also runs both parsers' split and
 normalize over the files and counts the cables whose normalised text differs (0 means
 the speed work left the text every field reads unchanged).
 """
@@ -68,6 +69,8 @@ class Figures:
     new_s: float
     baseline_s: float
     floor_s: float
+    new_stages_s: float
+    baseline_stages_s: float
     slowest: list[tuple[str, float]] = field(default_factory=list)
     normalize_differs: int | None = None
 
@@ -125,6 +128,18 @@ def time_parse(parser: Parser, sources: list[tuple[str, bytes]]) -> tuple[float,
     return time.perf_counter() - started, cables
 
 
+def time_stages(package: str, sources: list[tuple[str, bytes]]) -> float:
+    """Seconds for decode + split + normalize of every source with the parser `package`."""
+    decode = importlib.import_module(f"{package}.decode").decode_source
+    split = importlib.import_module(f"{package}.split").split_cables
+    normalize = importlib.import_module(f"{package}.normalize").normalize
+    started = time.perf_counter()
+    for name, data in sources:
+        for chunk in split(decode(data, name).text or "", name):
+            normalize(chunk.text, chunk.rendering)
+    return time.perf_counter() - started
+
+
 def slowest_files(sources: list[tuple[str, bytes]]) -> list[tuple[str, float]]:
     """Seconds per returned result of each file with the new parser, slowest first."""
     per_file = []
@@ -176,7 +191,13 @@ def measure(roots: list[Path], rounds: int, commit: str, check: bool) -> Figures
     cpu = pin_to_one_core()
     paths = [path for root in roots for path in cable_files(root)]
     sources = [(str(path), path.read_bytes()) for path in paths]
-    times: dict[str, list[float]] = {"new": [], "baseline": [], "floor": []}
+    times: dict[str, list[float]] = {
+        "new": [],
+        "baseline": [],
+        "floor": [],
+        "new_stages": [],
+        "baseline_stages": [],
+    }
     cables = 0
     with tempfile.TemporaryDirectory(prefix="cablestream-bench-") as tmp:
         baseline = load_baseline(commit, Path(tmp))
@@ -186,6 +207,8 @@ def measure(roots: list[Path], rounds: int, commit: str, check: bool) -> Figures
             times["baseline"].append(seconds)
             seconds, cables = time_parse(parse_source, sources)
             times["new"].append(seconds)
+            times["baseline_stages"].append(time_stages(baseline.__name__, sources))
+            times["new_stages"].append(time_stages("cablestream.tasks.parse", sources))
         differs = normalize_differences(baseline, sources) if check else None
     return Figures(
         files=len(paths),
@@ -197,6 +220,8 @@ def measure(roots: list[Path], rounds: int, commit: str, check: bool) -> Figures
         new_s=statistics.median(times["new"]),
         baseline_s=statistics.median(times["baseline"]),
         floor_s=statistics.median(times["floor"]),
+        new_stages_s=statistics.median(times["new_stages"]),
+        baseline_stages_s=statistics.median(times["baseline_stages"]),
         slowest=slowest_files(sources),
         normalize_differs=differs,
     )
@@ -226,6 +251,12 @@ def format_figures(figures: Figures) -> str:
         f"speed-up new/baseline: {figures.baseline_s / figures.new_s:.2f}x",
         f"parse/floor: new {figures.new_s / figures.floor_s:.2f}x, "
         f"baseline {figures.baseline_s / figures.floor_s:.2f}x",
+        "decode + split + normalize (before the field parsers):",
+        f"  new           : {figures.rate(figures.new_stages_s)}",
+        f"  baseline      : {figures.rate(figures.baseline_stages_s)}",
+        f"  speed-up {figures.baseline_stages_s / figures.new_stages_s:.2f}x; share of parse time: "
+        f"new {figures.new_stages_s / figures.new_s:.0%}, "
+        f"baseline {figures.baseline_stages_s / figures.baseline_s:.0%}",
         "slowest files (new parser, ms per cable):",
         *(f"  {seconds * 1000:8.1f}  {name}" for name, seconds in figures.slowest),
     ]

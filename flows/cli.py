@@ -254,14 +254,23 @@ def report(
         Path | None,
         typer.Option(help="Page to write [default: LAKE.cablestream/quality/report.html]"),
     ] = None,
+    inbox: _Inbox = defaults.INBOX,
+    serve: Annotated[bool, typer.Option("--serve", help="Serve it on 127.0.0.1")] = False,
+    port: Annotated[int, typer.Option(help="Port for --serve")] = 8765,
     verbose: _Verbose = False,
 ) -> None:
-    """Write the offline data-quality dashboard (one self-contained HTML page)."""
-    from cablestream.flows.commands import existing_lake, writable_page
+    """Write the offline data-quality dashboard (small page + shared plotly.js), or serve it."""
+    from cablestream.flows.commands import checked_settings, existing_lake, writable_page
+    from cablestream.flows.report import serve as serve_report
     from cablestream.flows.report import write_report
 
-    lake_dir = existing_lake(_given(ctx, lake=lake))
-    typer.echo(str(write_report(lake_dir, writable_page(out, lake_dir))))
+    given = _given(ctx, lake=lake, inbox=inbox)
+    lake_dir = existing_lake(given)
+    inbox_dir = checked_settings(given, needs_inbox=False).inbox
+    if serve:
+        serve_report(lake_dir, inbox_dir, port)
+        return
+    typer.echo(str(write_report(lake_dir, writable_page(out, lake_dir), inbox_dir)))
 
 
 @app.command()
@@ -329,6 +338,55 @@ def server_status(as_json: _Json = False, verbose: _Verbose = False) -> None:
     print_server(current, as_json=as_json)
     if not current.healthy:
         raise typer.Exit(code=1)
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    lake: _Lake = defaults.LAKE,
+    as_json: _Json = False,
+    verbose: _Verbose = False,
+) -> None:
+    """The lake's ledger: files per state, last batches, batches in flight, retries, quarantine."""
+    from cablestream.flows.commands import existing_lake, print_status
+
+    print_status(existing_lake(_given(ctx, lake=lake)), as_json=as_json)
+
+
+quarantine_app = typer.Typer(
+    no_args_is_help=True, help="Files the ingest quarantined whole, and taking one again."
+)
+app.add_typer(quarantine_app, name="quarantine")
+
+
+@quarantine_app.command("ls")
+def quarantine_ls(
+    ctx: typer.Context,
+    lake: _Lake = defaults.LAKE,
+    as_json: _Json = False,
+    verbose: _Verbose = False,
+) -> None:
+    """List quarantined source files: inbox path, reason, batch, kept copy."""
+    from cablestream.flows.commands import existing_lake, print_quarantined
+
+    print_quarantined(existing_lake(_given(ctx, lake=lake)), as_json=as_json)
+
+
+@quarantine_app.command("requeue")
+def quarantine_requeue(
+    ctx: typer.Context,
+    path: Annotated[str, typer.Argument(help="The file's inbox path, as `quarantine ls` shows it")],
+    inbox: _Inbox = defaults.INBOX,
+    lake: _Lake = defaults.LAKE,
+    verbose: _Verbose = False,
+) -> None:
+    """Take a quarantined file again on the next pass, once its cause is fixed."""
+    from cablestream.flows.commands import checked_settings, existing_lake
+    from cablestream.flows.status import requeue
+
+    options = _given(ctx, inbox=inbox, lake=lake)
+    settings = checked_settings(options)
+    typer.echo(requeue(existing_lake(options), settings.inbox, path))
 
 
 def main() -> None:

@@ -309,6 +309,63 @@ def writable_page(out: Path | None, lake: Path) -> Path:
     return out
 
 
+def print_status(lake: Path, as_json: bool = False) -> None:
+    from cablestream.flows.status import lake_status
+
+    facts = lake_status(lake)
+    if as_json:
+        _print_json(facts.as_dict())
+        return
+    out = Console()
+    out.print(f"lake [bold]{facts.lake}[/]; control folder {facts.control}")
+    states = ", ".join(f"{state} {count}" for state, count in sorted(facts.files.items()))
+    out.print(f"files: {states or 'none yet'}")
+    for title, batches in (
+        ("batches in flight", facts.in_flight),
+        ("last batches", facts.recent_batches),
+    ):
+        table = Table(title=title, title_justify="left")
+        for column in ("batch", "state", "started", "finished", "files", "note"):
+            table.add_column(column, overflow="fold")
+        for batch in batches:
+            table.add_row(
+                batch.batch_id,
+                batch.state,
+                batch.started_at or "",
+                batch.finished_at or "",
+                str(batch.files),
+                batch.note or "",
+            )
+        out.print(table if batches else f"{title}: none")
+    if facts.retries:
+        out.print(
+            "to be retried (failed validation): "
+            + ", ".join(
+                f"{retry.path} ({retry.failures}x {retry.last_reason or ''})"
+                for retry in facts.retries
+            )
+        )
+    quarantined = ", ".join(f"{r} {n}" for r, n in sorted(facts.quarantined_files.items()))
+    rows = ", ".join(f"{r} {n}" for r, n in sorted(facts.quarantine_rows.items()))
+    out.print(f"quarantined files by reason: {quarantined or 'none'}")
+    out.print(f"quarantine reasons table: {rows or 'empty'}")
+
+
+def print_quarantined(lake: Path, as_json: bool = False) -> None:
+    from cablestream.flows.status import quarantined_files
+
+    listed = quarantined_files(lake)
+    if as_json:
+        print(json.dumps([asdict(item) for item in listed]))
+        return
+    table = Table(title=f"quarantined files of {lake}", title_justify="left")
+    for column in ("inbox path", "reason", "batch", "at", "copy"):
+        table.add_column(column, overflow="fold")
+    for item in listed:
+        table.add_row(item.path, item.reason or "", item.batch_id, item.at or "", item.copy or "")
+    Console().print(table)
+
+
 def run_compact(options: dict[str, Any], min_files: int, as_json: bool = False) -> None:
     from cablestream.tasks.batch import new_batch_id, recover
     from cablestream.tasks.compact import compact_lake

@@ -499,6 +499,17 @@ class SqliteLedger:
             rows = db.execute("SELECT state, COUNT(*) FROM files GROUP BY state").fetchall()
         return {str(state): int(count) for state, count in rows}
 
+    def forget_quarantined(self, path: str, sha256: str) -> bool:
+        """Forget that a file was quarantined whole (and its failed attempts): the next
+        pass takes it again (`cablestream quarantine requeue`). False when it was not."""
+        with self._transaction() as db:
+            gone = db.execute(
+                "DELETE FROM files WHERE path = ? AND sha256 = ? AND state = 'quarantined'",
+                (path, sha256),
+            ).rowcount
+            db.execute("DELETE FROM failures WHERE path = ? AND sha256 = ?", (path, sha256))
+        return bool(gone)
+
 
 def open_ledger(lake: Path) -> SqliteLedger:
     """The lake's own embedded ledger (`state/ledger.sqlite` in its control folder)."""

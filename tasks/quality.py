@@ -31,6 +31,7 @@ VALIDATIONS_DIR = "validations"
 BATCHES_DIR = "batches"
 DATA_DOCS_DIR = "data_docs"
 GE_RESULTS_DIR = "ge_results"
+PROFILES_DIR = "profiles"
 
 VALIDATIONS_SCHEMA = pa.schema(
     [
@@ -61,6 +62,8 @@ BATCHES_SCHEMA = pa.schema(
         ("rows_accepted", pa.int64()),
         ("rows_dropped", pa.int64()),
         ("batch_failed", pa.bool_()),
+        # Nothing of the batch was written (an expectation could not be evaluated): retried.
+        ("held_back", pa.bool_()),
         # `passed` or `failed`: the verdict GE's run, the Data Docs and the artifact carry.
         ("verdict", pa.string()),
         ("failed_expectations", pa.list_(pa.string())),
@@ -70,6 +73,23 @@ BATCHES_SCHEMA = pa.schema(
         ("drop_reasons", pa.list_(pa.string())),
         ("validation_seconds", pa.float64()),
         ("data_docs_page", pa.string()),
+        # The Prefect flow run that validated the batch (and its UI page when the API has one).
+        ("flow_run_id", pa.string()),
+        ("flow_run_url", pa.string()),
+    ]
+)
+
+# Per run, over its accepted rows: rows with a value per field (`kind` field) and rows
+# carrying each parse-warning code (`kind` warning). The dashboard draws them over time
+# from here, without reading the lake.
+PROFILES_SCHEMA = pa.schema(
+    [
+        ("batch_id", pa.string()),
+        ("ran_at", pa.timestamp("ms", tz="UTC")),
+        ("kind", pa.string()),
+        ("name", pa.string()),
+        ("count", pa.int64()),
+        ("rows", pa.int64()),
     ]
 )
 
@@ -112,7 +132,66 @@ def validations_table(outcome: ValidationOutcome) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=VALIDATIONS_SCHEMA)
 
 
+def _flow_run() -> tuple[str | None, str | None]:
+    """Id and UI address of the Prefect flow run this code runs in, if any."""
+    import sys
+
+    if "prefect" not in sys.modules:  # not running under Prefect: never import it here
+        return None, None
+    from prefect.runtime import flow_run
+
+    run_id = flow_run.id
+    return (str(run_id), flow_run.ui_url) if run_id else (None, None)
+
+
+def filled_count(column: pa.ChunkedArray) -> int:
+    """Rows where a field has a value: not null, and not an empty list or string."""
+    import pyarrow.compute as pc
+
+    kind = column.type
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        lengths = pc.fill_null(pc.list_value_length(column), 0)
+        return int(pc.sum(pc.greater(lengths, 0)).as_py() or 0)
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        lengths = pc.fill_null(pc.utf8_length(column), 0)
+        return int(pc.sum(pc.greater(lengths, 0)).as_py() or 0)
+    return int(len(column) - column.null_count)
+
+
+def profile_table(outcome: ValidationOutcome, batch_id: str) -> pa.Table:
+    """Field completeness and parse-warning codes of the run's accepted rows."""
+    import pyarrow.compute as pc
+
+    accepted = outcome.accepted
+    rows = accepted.num_rows
+    entries = [
+        ("field", name, filled_count(accepted.column(name)))
+        for name in accepted.column_names
+        if name not in ("batch_id", "ingested_at")
+    ]
+    if "parse_warnings" in accepted.column_names and rows:
+        codes = pc.list_flatten(accepted.column("parse_warnings"))
+        for item in pc.value_counts(codes).to_pylist():
+            if item["values"] is not None:
+                entries.append(("warning", str(item["values"]), int(item["counts"])))
+    return pa.Table.from_pylist(
+        [
+            {
+                "batch_id": batch_id,
+                "ran_at": outcome.ran_at,
+                "kind": kind,
+                "name": name,
+                "count": count,
+                "rows": rows,
+            }
+            for kind, name, count in entries
+        ],
+        schema=PROFILES_SCHEMA,
+    )
+
+
 def batch_row(outcome: ValidationOutcome, batch_id: str) -> dict[str, Any]:
+    flow_run_id, flow_run_url = _flow_run()
     return {
         "batch_id": batch_id,
         "ran_at": outcome.ran_at,
@@ -120,6 +199,7 @@ def batch_row(outcome: ValidationOutcome, batch_id: str) -> dict[str, Any]:
         "rows_accepted": 0 if outcome.held_back else outcome.accepted.num_rows,
         "rows_dropped": len(outcome.rejections),
         "batch_failed": outcome.failed,
+        "held_back": outcome.held_back,
         "verdict": outcome.verdict,
         "failed_expectations": list(outcome.failed_expectations),
         "unmet_expectations": [row["expectation"] for row in outcome.results if not row["success"]],
@@ -127,6 +207,8 @@ def batch_row(outcome: ValidationOutcome, batch_id: str) -> dict[str, Any]:
         "drop_reasons": [rejection.reason for rejection in outcome.rejections],
         "validation_seconds": outcome.seconds,
         "data_docs_page": outcome.data_docs_page,
+        "flow_run_id": flow_run_id,
+        "flow_run_url": flow_run_url,
     }
 
 
@@ -220,20 +302,26 @@ def record_batch_quality(outcome: ValidationOutcome, batch_id: str, lake_root: P
     name = f"part-{safe_name(batch_id)}-{_stamp(outcome)}.parquet"
     if outcome.results:
         _write_atomic(validations_table(outcome), quality / VALIDATIONS_DIR, name)
+    if not outcome.held_back and outcome.accepted.num_rows:
+        _write_atomic(profile_table(outcome, batch_id), quality / PROFILES_DIR, name)
     batches = pa.Table.from_pylist([batch_row(outcome, batch_id)], schema=BATCHES_SCHEMA)
     _write_atomic(batches, quality / BATCHES_DIR, name)
     publish_artifact(outcome, batch_id)
 
 
 def read_quality_table(lake_root: Path, which: str) -> pa.Table | None:
-    """All runs of `validations` or `batches`, or None when nothing was recorded yet."""
+    """All runs of `validations`, `batches` or `profiles`; None when nothing was recorded yet."""
     directory = quality_dir(lake_root) / which
     files = sorted(p for p in directory.glob("*.parquet") if not p.name.startswith((".", "_")))
     if not files:
         return None
     import pyarrow.dataset as ds
 
-    schema = VALIDATIONS_SCHEMA if which == VALIDATIONS_DIR else BATCHES_SCHEMA
+    schema = {
+        VALIDATIONS_DIR: VALIDATIONS_SCHEMA,
+        BATCHES_DIR: BATCHES_SCHEMA,
+        PROFILES_DIR: PROFILES_SCHEMA,
+    }[which]
     # Files of an older schema read with the columns added since as nulls.
     table: pa.Table = ds.dataset(
         [str(p) for p in files], schema=schema, format="parquet"

@@ -93,12 +93,22 @@ class Pattern:
 
     def finditer(
         self, string: str, pos: int | None = None, endpos: int | None = None
-    ) -> list[regex.Match[str]]:
-        """All matches, as a list: the timeout must cover the whole scan, not its first step."""
-        try:
-            return list(self.compiled.finditer(string, pos, endpos, timeout=remaining()))
-        except TimeoutError as error:
-            raise ParseTimeout(str(error)) from None
+    ) -> Iterator[regex.Match[str]]:
+        """Matches one by one, so a caller that stops early scans no further.
+
+        The `regex` timeout counts per step, not from the first one: the budget is
+        checked again between matches.
+        """
+        matches = self.compiled.finditer(string, pos, endpos, timeout=remaining())
+        while True:
+            try:
+                match = next(matches)
+            except StopIteration:
+                return
+            except TimeoutError as error:
+                raise ParseTimeout(str(error)) from None
+            yield match
+            remaining()
 
     def findall(self, string: str, pos: int | None = None, endpos: int | None = None) -> list[Any]:
         try:

@@ -13,8 +13,6 @@ import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import regex
-
 from cablestream.schemas.record import ReleaseMetadata
 from cablestream.tasks.parse import guard
 from cablestream.tasks.parse.normalize import strip_markup
@@ -32,13 +30,14 @@ class CableChunk:
 # `<code><pre>R 250930Z FEB 72 &#x000A;FM …</pre></code>`: opening and closing tags,
 # paired by `_elements` (a lazy `<pre>(.*?)</pre>` rescans the rest of the page for every
 # unclosed opening tag: quadratic).
-_PRE_OPEN = guard.compile(r"<pre[^>]{0,200}>", regex.IGNORECASE)
-_PRE_CLOSE = guard.compile(r"</pre>", regex.IGNORECASE)
+# Cases spelled out: IGNORECASE would cost the scans their fast search for `<`.
+_PRE_OPEN = guard.compile(r"<[pP][rR][eE][^>]{0,200}>")
+_PRE_CLOSE = guard.compile(r"</[pP][rR][eE]>")
 _RELEASE_TABLE_OPEN = guard.compile(r"<table class=['\"]cable['\"]>")
 _RELEASE_TABLE_CLOSE = guard.compile(r"</table>")
 _TABLE_CELL_OPEN = guard.compile(r"<td>")
 _TABLE_CELL_CLOSE = guard.compile(r"</td>")
-_HTML_END = guard.compile(r"</html>", regex.IGNORECASE)
+_HTML_END = guard.compile(r"</[hH][tT][mM][lL]>")
 # First line of a cables.csv row: `"2","2/25/1972 9:30","72TEHRAN1164",…`
 _CSV_ROW_START = guard.compile(r'(?m)^"\d{1,7}","\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}","')
 # A release record dump: `id: 217139` / `date: 7/17/2009 16:20` / `refid: 09QUITO602` /
@@ -57,6 +56,9 @@ _EMBEDDED_ROW = guard.compile(
     r"|\d{1,9},(?P<csv_date>\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}),(?P<refid>[^,\n]*),"
     r"(?P<origin>\"[^\"\n]*\"|[^,\n]*),(?P<classification>[^,\n]*),(?P<references>[^,\n]*),\"?)"
 )
+# What every unquoted cables.csv row holds (`,2/24/2005 `): a literal-led scan for the
+# rare texts worth the line-anchored pattern above (a TSV row needs a tab).
+_CSV_ROW_HINT = guard.compile(r",\d{1,2}/\d{1,2}/\d{4} ")
 _RELEASE_DATE_FORMATS = ("%Y-%m-%d %H:%M", "%m/%d/%Y %H:%M")
 # `NNNN` closes a telegram; `VZCZC` opens one.
 _END_MARKER = guard.compile(r"(?m)^[ \t]*NNNN[ \t]*(?:\r?\n|\Z)")
@@ -197,6 +199,8 @@ def lift_embedded_row(chunk: CableChunk) -> CableChunk:
     The row's leading columns are cut so the cable text starts its own line; a copy
     of the same header printed before the row is dropped.
     """
+    if "\t" not in chunk.text and not _CSV_ROW_HINT.search(chunk.text):
+        return chunk
     row = _EMBEDDED_ROW.search(chunk.text)
     if row is None:
         return chunk
@@ -229,21 +233,27 @@ def split_telegrams(text: str) -> list[CableChunk]:
     instead, since the dump repeats the `VZCZC` header of its own preview.
     """
     chunks: list[CableChunk] = []
-    segment_ends = [match.end() for match in _END_MARKER.finditer(text)]
+    # Each scan only where its literal is: most files hold one cable and no dump.
+    segment_ends = [match.end() for match in _END_MARKER.finditer(text)] if "NNNN" in text else []
     for seg_start, seg_end in itertools.pairwise([0, *segment_ends, len(text)]):
         segment = text[seg_start:seg_end]
         content = segment.strip()
-        if not content or _END_MARKER.fullmatch(content):
+        # Stripped, an end marker alone reads `NNNN`: nothing to split in this segment.
+        if not content or content == "NNNN":
             continue
-        if _RECORD_BLOCK.search(segment):
+        if "refid: " in segment and _RECORD_BLOCK.search(segment):
             chunks += _shifted(split_record_dumps(segment), seg_start)
             continue
-        starts = [match.start() for match in _START_MARKER.finditer(segment)]
+        starts = (
+            [match.start() for match in _START_MARKER.finditer(segment)]
+            if "VZCZC" in segment
+            else []
+        )
         pieces: list[CableChunk] = []
         last_opening: list[str] = []
         for start, end in itertools.pairwise(sorted({0, *starts, len(segment)})):
             piece = segment[start:end]
-            if not piece.strip() or _END_MARKER.fullmatch(piece.strip()):
+            if piece.strip() in ("", "NNNN"):
                 continue
             # Release text prints the header block, then the text opening with the same
             # header again: the first copy is a preview of the second, not a cable.

@@ -60,8 +60,8 @@ def test_dropped_subjects_fail_the_batch_rule_loudly_and_no_good_file_is_quarant
     assert all(r["unexpected_count"] == r["element_count"] for r in subject)  # every subject null
 
     board = collect(lake)
-    assert [b.verdict for b in board.batches] == ["failed"]
-    assert board.batches[0].rows_written == summary["rows_written"]
+    assert [b.verdict for b in board.runs] == ["failed"]
+    assert board.runs[0].rows_accepted == summary["rows_written"]
 
 
 def test_the_cli_exits_non_zero_when_a_batch_fails_a_fail_rule(

@@ -18,7 +18,7 @@ from cablestream.schemas.arrow import records_to_table
 from cablestream.schemas.expectations import RULES
 from cablestream.schemas.record import CableRecord
 from cablestream.tasks.quality import read_quality_table
-from cablestream.tasks.quarantine import QUARANTINE_SCHEMA
+from cablestream.tasks.quarantine import QUARANTINE_SCHEMA, keep_source_copy
 from cablestream.tasks.validate import record_quality, validate_batch
 
 # Debian's chromium, headless and quiet on a machine without network.
@@ -31,7 +31,7 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-BATCHES = ["20261125T090000Z-00000001", "20261125T091000Z-00000002", "20261125T092000Z-00000003"]
+BATCHES = [f"20261125T09{n}000Z-0000000{n + 1}" for n in range(5)]
 
 
 def rid(n: int) -> str:
@@ -60,7 +60,7 @@ def cable(n: int, **changes: Any) -> CableRecord:
 def ingest_like(lake: Path, batch_id: str, records: list[CableRecord]) -> None:
     """What the ingest flow does with an outcome: write accepted rows, quarantine, record quality."""
     outcome = validate_batch(records_to_table(records), batch_id, lake)
-    if not outcome.failed and outcome.accepted.num_rows:
+    if not outcome.held_back and outcome.accepted.num_rows:
         accepted = outcome.accepted.set_column(
             outcome.accepted.schema.get_field_index("batch_id"),
             "batch_id",
@@ -83,15 +83,11 @@ def ingest_like(lake: Path, batch_id: str, records: list[CableRecord]) -> None:
         }
         for r in outcome.rejections
     ]
-    if outcome.failed:
-        reasons.append(
-            {
-                **dict.fromkeys(QUARANTINE_SCHEMA.names),
-                "reason": "validation_failed",
-                "batch_id": batch_id,
-                "at": datetime.now(UTC),
-            }
-        )
+    write_reasons(lake, batch_id, reasons)
+    record_quality(outcome, batch_id, lake)
+
+
+def write_reasons(lake: Path, batch_id: str, reasons: list[dict[str, Any]]) -> None:
     if reasons:
         folder = layout.quarantine_dir(lake, layout.QUARANTINE_REASONS_DIR)
         folder.mkdir(parents=True, exist_ok=True)
@@ -99,43 +95,82 @@ def ingest_like(lake: Path, batch_id: str, records: list[CableRecord]) -> None:
             pa.Table.from_pylist(reasons, schema=QUARANTINE_SCHEMA),
             folder / f"part-{batch_id}.parquet",
         )
-    record_quality(outcome, batch_id, lake)
+
+
+def quarantine_a_file(lake: Path, batch_id: str) -> str:
+    """A source file rejected whole (binary), with its kept copy, as the ingest flow does."""
+    data = b"\x00\x01 not a cable"
+    sha = hashlib.sha256(data).hexdigest()
+    copy = keep_source_copy(lake, sha, data)
+    write_reasons(
+        lake,
+        batch_id,
+        [
+            {
+                **dict.fromkeys(QUARANTINE_SCHEMA.names),
+                "source_path": "drop/junk.bin",
+                "source_sha256": sha,
+                "reason": "binary",
+                "detail": "NUL bytes: not text",
+                "batch_id": batch_id,
+                "copy_path": copy,
+                "at": datetime.now(UTC),
+            }
+        ],
+    )
+    return copy
 
 
 @pytest.fixture(scope="module")
-def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def lake(prefect_harness: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from prefect import flow
+
     root = tmp_path_factory.mktemp("lake")
-    # batch 1: clean; batch 2: two bad ids and an empty subject; batch 3: subjects gone (fails)
-    ingest_like(root, BATCHES[0], [cable(n) for n in range(12)])
-    second = [cable(n) for n in range(100, 115)]
-    second[0] = cable(100, reference_id="PARIS 1")
-    second[1] = cable(101, reference_id="xx")
-    second[2] = cable(102, subject="")
-    ingest_like(root, BATCHES[1], second)
-    ingest_like(root, BATCHES[2], [cable(n, subject=None) for n in range(200, 220)])
+
+    @flow(name="report-test-batches")
+    def batches() -> None:
+        # 1: clean; 2: two bad ids and an empty subject (dropped); 3: subjects gone, a `fail`
+        # rule breaks (verdict failed); 4: a small batch breaking it (in force as `warn`).
+        ingest_like(root, BATCHES[0], [cable(n) for n in range(12)])
+        second = [cable(n) for n in range(100, 115)]
+        second[0] = cable(100, reference_id="PARIS 1")
+        second[1] = cable(101, reference_id="xx")
+        second[2] = cable(102, subject="")
+        ingest_like(root, BATCHES[1], second)
+        ingest_like(root, BATCHES[2], [cable(n, subject=None) for n in range(200, 220)])
+        ingest_like(root, BATCHES[3], [cable(n, subject=None) for n in range(300, 303)])
+        quarantine_a_file(root, BATCHES[4])
+
+    batches()
     return root
 
 
 def test_collect_counts_rows_per_batch(lake: Path) -> None:
     board = collect(lake)
     rows = {
-        b.batch_id: (b.rows_in, b.rows_written, b.rows_quarantined, b.verdict)
-        for b in board.batches
+        b.batch_id: (
+            b.rows_in,
+            b.rows_accepted,
+            b.rows_dropped,
+            b.verdict,
+            b.downgraded_expectations,
+        )
+        for b in board.runs
     }
     assert rows == {
-        BATCHES[0]: (12, 12, 0, "passed"),
-        BATCHES[1]: (15, 12, 3, "passed"),
-        BATCHES[2]: (20, 0, 1, "failed"),
+        BATCHES[0]: (12, 12, 0, "passed", []),
+        BATCHES[1]: (15, 12, 3, "passed", []),
+        BATCHES[2]: (20, 20, 0, "failed", []),
+        BATCHES[3]: (3, 3, 0, "passed", ["batch_subject_share", "batch_parse_warning_share"]),
     }
-    assert dict(board.reasons) == {
-        "reference_id_format": 2,
-        "subject_length": 1,
-        "validation_failed": 1,
-    }
-    assert dict(board.warnings) == {"paragraph_number_repaired": 5}
-    completeness = {name: (filled, total) for name, filled, total in board.completeness}
-    assert completeness["subject"] == (24, 24)
-    assert completeness["transmission_id"] == (0, 24)
+    # Files count as files, rows as rows.
+    assert (board.quarantined_files, board.quarantined_rows) == (1, 3)
+    (item,) = [q for q in board.quarantine if q.kind == "file"]
+    assert (item.source_path, item.reason) == ("drop/junk.bin", "binary")
+    assert board.partitions == [("year=2009/month=3", 4, 47)]
+    share = {e.expectation: e for e in board.expectations}["batch_subject_share"]
+    assert (share.runs, share.met, dict(share.in_force)) == (4, 2, {"fail": 3, "warn": 1})
+    assert board.health.status in ("amber", "red")  # a failed batch among the recent runs
 
 
 def _chromium() -> str:
@@ -153,72 +188,145 @@ def _cells(page: Any, table_id: str) -> list[list[str]]:
     return rows
 
 
-def test_dashboard_in_headless_chromium_shows_the_quality_tables(lake: Path) -> None:
+def _artifact_verdicts() -> dict[str, str]:
+    """batch id -> verdict line of its `cable-batch-quality` artifact version."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    async def read() -> list[str]:
+        async with get_client() as client:
+            artifacts = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["cable-batch-quality"]))
+            )
+            return [str(a.description) for a in artifacts]
+
+    verdicts = {}
+    for text in asyncio.run(read()):
+        for batch_id in BATCHES:
+            if f"`{batch_id}`" in text:
+                line = next(x for x in text.splitlines() if x.startswith("- verdict: "))
+                verdicts[batch_id] = "passed" if line == "- verdict: passed" else "failed"
+    return verdicts
+
+
+def test_dashboard_data_docs_and_artifacts_agree_in_headless_chromium(lake: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     executable = _chromium()
     report = write_report(lake)
+    assert report.stat().st_size < 1_000_000
     validations = read_quality_table(lake, "validations")
     batches = read_quality_table(lake, "batches")
-    assert validations is not None and batches is not None
+    profiles = read_quality_table(lake, "profiles")
+    assert validations is not None and batches is not None and profiles is not None
+    recorded = {row["batch_id"]: row for row in batches.to_pylist()}
+    docs = layout.quality_dir(lake) / "data_docs"
 
     ARTIFACTS.mkdir(exist_ok=True)
     requests: list[str] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable,
-            args=CHROMIUM_ARGS,
-        )
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.on("request", lambda request: requests.append(request.url))
             page.goto(report.as_uri())
-            page.wait_for_selector("#chart-batches .main-svg", timeout=20_000)
+            page.wait_for_selector("#chart-matrix .main-svg", timeout=30_000)
 
-            # Rows per batch, as the batches table and the lake say.
+            # Verdicts and rows per batch, as the batches table says.
             shown = {row[0]: row for row in _cells(page, "batches")}
-            for row in batches.to_pylist():
-                cells = shown[row["batch_id"]]
-                assert int(cells[2]) == row["rows_in"]
-                written = 0 if row["batch_failed"] else row["rows_accepted"]
-                assert int(cells[3]) == written
-                assert int(cells[4]) == row["rows_dropped"] + (1 if row["batch_failed"] else 0)
-                assert int(cells[5]) == (row["rows_in"] if row["batch_failed"] else 0)
-                assert cells[6] == ("failed" if row["batch_failed"] else "passed")
+            assert set(shown) == set(recorded)
+            dashboard_verdicts = {}
+            for batch_id, row in recorded.items():
+                cells = shown[batch_id]
+                assert [int(c) for c in cells[2:6]] == [
+                    row["rows_in"],
+                    row["rows_accepted"],
+                    row["rows_dropped"],
+                    row["rows_in"] if row["held_back"] else 0,
+                ]
+                dashboard_verdicts[batch_id] = cells[6]
+                assert cells[8] == ", ".join(row["downgraded_expectations"])
+            assert dashboard_verdicts == {r["batch_id"]: r["verdict"] for r in recorded.values()}
+            assert shown[BATCHES[3]][8] == "batch_subject_share, batch_parse_warning_share"
 
-            # Pass rate per expectation, recomputed from the validations table.
+            # Pass rate per expectation and the policies in force, from the validations table.
             per_rule = {row[0]: row for row in _cells(page, "expectations")}
             assert set(per_rule) == {rule.name for rule in RULES}
             for rule in RULES:
                 runs = [r for r in validations.to_pylist() if r["expectation"] == rule.name]
-                passed = sum(r["success"] for r in runs)
+                met = sum(r["success"] for r in runs)
                 cells = per_rule[rule.name]
-                assert (int(cells[3]), int(cells[4])) == (len(runs), passed), rule.name
-                assert cells[5] == f"{100.0 * passed / len(runs):.1f}"
-                assert int(cells[6]) == sum(r["unexpected_count"] for r in runs)
-            assert per_rule["batch_subject_share"][4] == "2"  # the third batch failed it
-            assert per_rule["reference_id_format"][6] == "2"
+                assert cells[2] == rule.policy
+                assert (int(cells[4]), int(cells[5])) == (len(runs), met), rule.name
+                assert cells[6] == f"{100.0 * met / len(runs):.1f}"
+                assert int(cells[7]) == sum(r["unexpected_count"] for r in runs)
+            assert per_rule["batch_subject_share"][3] == "fail 3, warn 1"
 
             totals = _cells(page, "totals")[0]
-            assert totals == ["3", "47", "24", "4", "20", "1"]
-            reasons = dict((r[0], int(r[1])) for r in _cells(page, "reasons"))
-            assert reasons["reference_id_format"] == 2
+            assert totals == ["4", "1", "50", "47", "3", "0", "47", "3", "1"]
+            quarantine = _cells(page, "quarantine")
+            (file_row,) = [row for row in quarantine if row[2] == "file"]
+            assert file_row[3:5] == ["drop/junk.bin", "binary"]
+            copy = page.eval_on_selector_all(
+                "#quarantine a", "as => as.map(a => a.href).filter(h => h.endsWith('.src'))"
+            )
+            assert len(copy) == 1 and Path(copy[0].removeprefix("file://")).is_file()
 
-            # Data Docs are linked and exist on disk.
-            hrefs: list[str] = page.eval_on_selector_all("#batches a", "as => as.map(a => a.href)")
-            assert len(hrefs) == 3
-            assert all(Path(href.removeprefix("file://")).is_file() for href in hrefs)
+            # Completeness and warning codes, from the profiles table.
+            complete = {row[0]: row for row in _cells(page, "completeness")}
+            for name in ("subject", "transmission_id"):
+                filled = [
+                    r for r in profiles.to_pylist() if r["kind"] == "field" and r["name"] == name
+                ]
+                assert int(complete[name][1]) == sum(r["count"] for r in filled)
+            warned = {r[0]: int(r[1]) for r in _cells(page, "warnings")}
+            assert warned == {"paragraph_number_repaired": 3 + 2 + 4 + 1}  # n % 5 == 0, kept rows
 
-            # Every chart rendered from the inlined plotly.js.
-            for chart in ("batches", "expectations", "reasons", "warnings", "completeness"):
+            status = page.inner_text("#status").lower()  # shown upper-case by the style
+            assert status in ("amber", "red")
+            hrefs: list[str] = page.eval_on_selector_all(
+                "#batches a", "as => as.map(a => a.href).filter(h => h.endsWith('.html'))"
+            )
+            assert len(hrefs) == 4
+            for chart in ("runs", "matrix", "days", "completeness", "warnings", "partitions"):
                 assert page.locator(f"#chart-{chart} .main-svg").count() >= 1, chart
             page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+            # The Data Docs say the same verdict for each batch: its run page and the index.
+            for batch_id, row in recorded.items():
+                run_page = browser.new_page()
+                run_page.goto((docs / row["data_docs_page"]).as_uri())
+                header = run_page.inner_text("body")
+                status_line = header.split("Status:", 1)[1].strip().splitlines()[0]
+                expected = "Succeeded" if row["verdict"] == "passed" else "Failed"
+                assert status_line.strip() == expected, batch_id
+                assert f"batch {batch_id}" in header
+                run_page.close()
+            index = browser.new_page()
+            index.goto((docs / "index.html").as_uri())
+            index.wait_for_selector("table tbody tr td a", timeout=10_000)
+            listed = index.eval_on_selector_all(
+                "table tbody tr",
+                "rows => rows.map(r => [r.innerText, !!r.querySelector('.text-danger')])",
+            )
+            index_verdicts = {
+                batch_id: ("failed" if failed else "passed")
+                for text, failed in listed
+                for batch_id in BATCHES
+                if batch_id in text
+            }
+            assert index_verdicts == dashboard_verdicts
+            index.close()
         finally:
             browser.close()
     offline = [
         url for url in requests if not url.startswith(("file://", "data:", "blob:", "about:"))
     ]
     assert offline == [], f"the dashboard fetched from the network: {offline}"
+    # And the Prefect artifacts of the same runs.
+    assert _artifact_verdicts() == dashboard_verdicts
 
 
 def test_data_docs_render_styled_offline(lake: Path) -> None:

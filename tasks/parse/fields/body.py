@@ -19,9 +19,9 @@ _MARKED_PARAGRAPH_START = guard.compile(rf"(?m)^[ \t]*{_MARKING}(?=\S)")
 # Summary openers: `SUMMARY:`, `BEGIN SUMMARY`, `Summary and Comment:`, `Summary/Comment:`,
 # `SUMMARY AND ACTION REQUEST:`, `1. (C) Summary:` inside a paragraph.
 _SUMMARY_START = guard.compile(
-    r"(?i)(?<!END[ \t]{1,3})\b(?:BEGIN[ \t]{1,10}+)?SUMMARY"
+    r"(?i)(?<!END[ \t]{1,3})\b(?:BEGIN[ \t]{1,10}+SUMMARY\b(?:[ \t]{0,10}+[:.-])?|SUMMARY"
     r"(?:[ \t]{1,10}+AND[ \t]{1,10}+(?:COMMENT|ACTION[ \t]+REQUEST)|[ \t]{0,3}+/[ \t]{0,3}+COMMENT)?"
-    r"[ \t]{0,10}+[:.-]"
+    r"[ \t]{0,10}+[:.-])"
 )
 # A heading line: `BEGIN SUMMARY`, `---- SUMMARY ----`, or `Summary` over a `====` rule.
 _SUMMARY_HEADING = guard.compile(

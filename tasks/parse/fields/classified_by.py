@@ -9,17 +9,19 @@ from cablestream.tasks.parse.fields.body import PARAGRAPH_START
 from cablestream.tasks.parse.fields.markers import FIELD_START
 
 # At a line start, or after a paragraph opener such as `1. (U)`.
+# Also mid-line after a sentence: `CONFIDENTIAL - ENTIRE TEXT. CLASSIFIED BY …`.
 _CLASSIFIED_BY = guard.compile(
-    r"(?im)^[ \t]*(?:\d{1,2}\.[ \t]*)?(?:\([A-Z/]{1,8}\)[ \t]*)?CLASSIFIED[ \t]+BY[ \t]*[:.;-]?[ \t]*"
-    r"(?P<rest>[^\n]*)"
+    r"(?im)(?:^[ \t]{0,20}+(?:\d{1,2}\.[ \t]{0,5}+)?(?:\([A-Z/]{1,8}\)[ \t]{0,5}+)?|(?<=[.;][ \t]{1,3}))"
+    r"CLASSIFIED[ \t]{1,5}+BY[ \t]{0,5}+[:.;-]?[ \t]{0,10}+(?P<rest>[^\n]*)"
 )
 # Where the authority ends and the reasons begin: `, Reasons`, `for reasons`, `Reason:`, `1.4`.
 _REASONS_START = guard.compile(
-    r"(?i)[ \t,;.]*(?:\bfor\b[ \t]*)?(?:\breasons?\b|\bE\.?O\.?[ \t]*\d{5}\b|\b1\.[45]\b)"
+    r"(?i)[ \t,;.]*(?:\bfor\b[ \t]*)?(?:\breasons?\b|\bE\.?O\.?[ \t]*\d{5}\b|\b1[.,][45]\b)"
 )
-# `1.4 (b) and (d)`, `1.4(B), (C), AND (D)`, `1.5 (b,d)`, `1.4 ( b) and (d)`, `1.4 (b/d)`.
+# `1.4 (b) and (d)`, `1.4(B), (C), AND (D)`, `1.5 (b,d)`, `1.4 ( b) and (d)`, `1.4 (b/d)`,
+# and `1,4 (b)` with a comma for the dot.
 _REASON_SECTION = guard.compile(
-    r"(?i)\b(?P<section>1\.[45])\.?[ \t]*(?P<letters>(?:[ \t,&/()]|and\b|[a-h](?![a-z]))*)"
+    r"(?i)\b1[.,](?P<section>[45])\.?[ \t]*(?P<letters>(?:[ \t,&/()]|and\b|[a-h](?![a-z]))*+)"
 )
 # Lines that continue the block although they look like a new field: `for reasons …`,
 # `E.O. 12958 reasons …`, reason letters `(a) (b)`, `& d).`
@@ -59,6 +61,7 @@ def parse_classified_by(text: str) -> tuple[str | None, list[str]]:
     for section in _REASON_SECTION.finditer(block):
         letters = section["letters"].replace("and", " ").replace("AND", " ")
         reasons.extend(
-            f"{section['section']}({letter.lower()})" for letter in _REASON_LETTER.findall(letters)
+            f"1.{section['section']}({letter.lower()})"
+            for letter in _REASON_LETTER.findall(letters)
         )
     return authority or None, list(dict.fromkeys(reasons))

@@ -42,8 +42,8 @@ _STATION_WORDS = r"[A-Z][A-Z'.-]*(?:[ \t]+[A-Z][A-Z'.-]*){0,3}"
 _CABLE = guard.compile(
     r"(?<![A-Z0-9'])(?:(?P<year>'\d{2}|\(\d{2}\)|(?:19|20)\d{2}|\d{2})[ \t]+)?"
     rf"(?P<station>{_STATION_WORDS})[ \t]+0*+(?P<serial>\d{{1,7}}+)"
-    r"(?:[ \t]*\((?P<paren_year>\d{2})\)|-(?P<dash_year>\d{2})(?!\d)|(?![.:]\d|/\d{1,2}/))"
-    r"(?P<more>(?:[ \t]*(?:,|/|&|\bAND\b)[ \t]*0*+\d{1,7}+(?![.:]\d|/\d{1,2}/))*+)"
+    r"(?:[ \t]*\((?P<paren_year>\d{2})\)|-(?P<dash_year>\d{2})(?!\d)|(?![.:]\d|/\d{1,2}/\d{2}))"
+    r"(?P<more>(?:[ \t]*(?:,|/|&|\bAND\b)[ \t]*0*+\d{1,7}+(?![.:]\d|/\d{1,2}/\d{2}))*+)"
 )
 # `09CAIRO0561`, `10-OTTAWA-57`: the id written whole.
 _WHOLE_ID = guard.compile(

@@ -15,13 +15,16 @@ from datetime import UTC, datetime
 from cablestream.schemas.record import ReleaseMetadata
 from cablestream.tasks.parse import guard
 
-_SEPARATOR = r"(?:[ \t]*[\n\t,][ \t]*|[ \t]+)"
+# Between values: a line end, tab or comma with blanks around it, or blanks alone. Bounded
+# and possessive, so a long blank run costs linear time.
+_SEPARATOR = r"(?:[ \t]{0,10}+[\n,][ \t]{0,10}+|[ \t]{1,10}+)"
+# Anchored on the date (the record id before it is not needed), then refid, origin and
+# classification in the release's order, each label optional.
 _METADATA = guard.compile(
-    rf"(?:(?<![\w/])(?:id:[ \t]*)?\d{{1,7}}{_SEPARATOR})?(?:date:[ \t]*)?"
     r"(?P<date>\d{4}-\d{2}-\d{2} \d{2}:\d{2}(?::\d{2})?|\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2})"
-    rf"{_SEPARATOR}(?:refid:[ \t]*)?(?P<refid>\d{{2}}[A-Z]{{2,30}}\d{{1,7}})\b"
-    rf"{_SEPARATOR}(?:origin:[ \t]*)?\"?(?P<origin>[A-Z][A-Za-z ,.'()-]{{1,60}}?)\"?"
-    rf"{_SEPARATOR}(?:classification:[ \t]*)?"
+    rf"{_SEPARATOR}(?:refid:[ \t]{{0,5}}+)?(?P<refid>\d{{2}}[A-Z]{{2,30}}+\d{{1,7}}+)\b"
+    rf"{_SEPARATOR}(?:origin:[ \t]{{0,5}}+)?\"?(?P<origin>[A-Z][A-Za-z ,.'()-]{{1,60}}?)\"?"
+    rf"{_SEPARATOR}(?:classification:[ \t]{{0,5}}+)?"
     r"(?P<classification>(?:UNCLASSIFIED|CONFIDENTIAL|SECRET|TOP SECRET)"
     r"(?://(?:NOFORN|FOR OFFICIAL USE ONLY))?)\b"
 )

@@ -16,7 +16,10 @@ _RECIPIENT = guard.compile(
     r"(?:[ \t]+(?P<precedence>NIACT IMMEDIATE|IMMEDIATE|PRIORITY|ROUTINE|FLASH))?"
     r"(?:[ \t]+(?P<mcn>\d{1,6}))?[ \t]*$"
 )
-BLOCK_START = guard.compile(r"^[ \t]*(TO|INFO)[ \t]+(.*)$")
+# `XMT` opens a block of posts excluded from a collective: they are no recipients.
+BLOCK_START = guard.compile(r"^[ \t]{0,20}+(TO|INFO|XMT)[ \t]++(.*+)$")
+# `PAGE 02 STATE 015113 211833Z`: a page header of old printouts, inside the routing block.
+_PAGE_HEADER = guard.compile(r"^[ \t]{0,20}+PAGE[ \t]++\d")
 # Lines that end a routing block: a blank, `BT`, the classification line and so on.
 _BLOCK_END = guard.compile(r"^[ \t]*(?:$|BT\b|FM\b|[A-Z]?[A-Z] \d{6}Z|ZEN\b)")
 
@@ -60,8 +63,11 @@ def parse_recipient(line: str) -> Recipient | None:
 
 
 def parse_recipients(header: str) -> tuple[list[Recipient], list[Recipient]]:
-    """TO and INFO blocks: a keyword line, then one addressee per line until the block ends."""
-    blocks: dict[str, list[Recipient]] = {"TO": [], "INFO": []}
+    """TO and INFO blocks: a keyword line, then one addressee per line until the block ends.
+
+    `XMT` blocks (posts excluded from a collective) and page headers are skipped.
+    """
+    blocks: dict[str, list[Recipient]] = {"TO": [], "INFO": [], "XMT": []}
     current: str | None = None
     for line in header.split("\n"):
         start = BLOCK_START.match(line)
@@ -70,6 +76,8 @@ def parse_recipients(header: str) -> tuple[list[Recipient], list[Recipient]]:
             line = start.group(2)
         elif current is None or _BLOCK_END.match(line):
             current = None
+            continue
+        if _PAGE_HEADER.match(line):
             continue
         recipient = parse_recipient(line)
         if recipient is not None:

@@ -28,7 +28,8 @@ _NOT_TAG_WORDS = frozenset({"FOR", "PASS", "TO", "AND", "THE", "OF", "PLEASE", "
 # What ends the tag list on the next lines: a record dump (`id: 67870`), a page header
 # (`SECRET PAGE 02 ROME 03067 211833Z`), a handling caveat.
 _NOT_A_TAG_LINE = guard.compile(
-    r"(?i)^(?:\w+:[ \t]*\d|[A-Z ]*\bPAGE[ \t]+\d|(?:SENSITIVE|UNCLAS|CONFIDENTIAL|SECRET)\b)"
+    r"(?i)^(?:\w{1,30}+:[ \t]{0,10}+\d|(?:[A-Z]{1,20}+[ \t]++){0,3}+PAGE[ \t]++\d"
+    r"|(?:SENSITIVE|UNCLAS|CONFIDENTIAL|SECRET)\b)"
 )
 # A comma-separated item of several words of which some are not tag codes: one tag
 # (`…, HUMAN RIGHTS`, `…, Organized Crime`).

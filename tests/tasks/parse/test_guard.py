@@ -58,3 +58,13 @@ def test_guarded_pattern_methods_mirror_the_compiled_pattern(
     pattern = guard.compile("ab")
     result = call(pattern)
     assert (result.group(0) if hasattr(result, "group") else result) == expected
+
+
+def test_finditer_is_lazy_and_checks_the_budget_between_matches() -> None:
+    pattern = guard.compile("a")
+    with guard.time_budget(0.05):
+        matches = pattern.finditer("a" * 10)
+        assert next(matches).span() == (0, 1)
+        time.sleep(0.06)
+        with pytest.raises(guard.ParseTimeout):
+            next(matches)

@@ -37,6 +37,22 @@ from cablestream.tasks.parse.fields.classified_by import parse_classified_by
             ["1.4(b)", "1.4(d)"],
         ),
         ("1. (C) Classified by Ambassador Ford for reason 1.4 (d).", "Ambassador Ford", ["1.4(d)"]),
+        # FIELDS.md: mid-line after a sentence, a doubled label, reasons written `1,4`.
+        (
+            "1. CONFIDENTIAL - ENTIRE TEXT. CLASSIFIED BY AMBASSADOR SMITH, REASONS 1.5 (B) AND (D).",
+            "AMBASSADOR SMITH",
+            ["1.5(b)", "1.5(d)"],
+        ),
+        (
+            "Classified By: Classified by Pol/Econ Officer Ann Lee for reasons 1.4 (b)",
+            "Pol/Econ Officer Ann Lee",
+            ["1.4(b)"],
+        ),
+        (
+            "Classified By: Ambassador Ann Lee, Reasons 1,4 (b) and (d)",
+            "Ambassador Ann Lee",
+            ["1.4(b)", "1.4(d)"],
+        ),
         (
             "Classified By: Deputy Chief of Mission Edwin R. Nolan for reasons 1.4 ( b) and (d)",
             "Deputy Chief of Mission Edwin R. Nolan",

@@ -125,3 +125,18 @@ def test_parse_origin(header: str, origin: str | None) -> None:
 )
 def test_parse_unwrapped_origin(text: str, origin: str | None) -> None:
     assert parse_unwrapped_origin(text) == origin
+
+
+def test_xmt_lines_and_page_headers_are_no_recipients() -> None:
+    header = (
+        "FM SECSTATE WASHDC\n"
+        "TO ALL NATO CAPITALS COLLECTIVE IMMEDIATE\n"
+        "PAGE 02 STATE 015113 211833Z\n"
+        "AMEMBASSY KABUL IMMEDIATE 1234\n"
+        "XMT AMEMBASSY REYKJAVIK\n"
+        "AMEMBASSY LUXEMBOURG\n"
+        "INFO USMISSION USNATO IMMEDIATE 0001\n"
+    )
+    to, info = parse_recipients(header)
+    assert [r.name for r in to] == ["ALL NATO CAPITALS COLLECTIVE", "AMEMBASSY KABUL"]
+    assert [r.name for r in info] == ["USMISSION USNATO"]
