@@ -115,7 +115,9 @@ def split_signature(text: str) -> tuple[str, list[str]]:
     Skips what follows the signer in real cables: banners, page headers, `NNNN`,
     operator notes, release stamps.
     """
-    lines = text.rstrip().split("\n")
+    # Only the last lines can hold the signer and what follows it: split those alone.
+    head, *lines = text.rstrip().rsplit("\n", _MAX_END_LINES + 1)
+    lines.insert(0, head)
     dropped = 0
     while lines and dropped < _MAX_END_LINES and _END_LINE.match(lines[-1]):
         lines.pop()
@@ -192,6 +194,8 @@ def _paragraph_end(text: str, start: int) -> int:
 def parse_summary(text: str) -> str | None:
     """The summary: from its opener to `END SUMMARY`, or to the end of the opener's
     paragraph; with only `END SUMMARY`, from the first paragraph up to it."""
+    if "ummar" not in text and "UMMAR" not in text:
+        return None  # a cheap pre-check before the case-insensitive scans
     start = _opener(text)
     if start is None:
         end = _SUMMARY_END.search(text)

@@ -7,7 +7,6 @@ Classified By) and the numbered text. Each field parser reads its region.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import regex
@@ -184,9 +183,10 @@ def _caveat_slot(preamble: str) -> str:
 
 def _second_paragraph_end(text: str) -> int:
     """Classified By sits in the preamble or, in some cables, inside paragraph 1."""
-    # Only the first two starts: listing every paragraph here cost a whole scan of the text.
-    starts = [match.start() for match in itertools.islice(body.PARAGRAPH_START.finditer(text), 2)]
-    return starts[1] if len(starts) > 1 else len(text)
+    # Two searches, not a scan of every paragraph: only the second start matters.
+    first = body.PARAGRAPH_START.search(text)
+    second = body.PARAGRAPH_START.search(text, first.end()) if first else None
+    return second.start() if second else len(text)
 
 
 def _looks_like_cable(record: CableRecord, regions: Regions) -> bool:
