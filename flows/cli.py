@@ -235,7 +235,7 @@ def watch(
 
 
 def _exit_on_attention(result: dict[str, object]) -> None:
-    """Exit 2 when a batch was held back or failed a `fail` rule (the summary says which)."""
+    """Exit 3 when a batch was held back or failed a `fail` rule (the summary says which)."""
     from cablestream.flows.ingest import needs_attention
 
     if needs_attention(result):
@@ -243,7 +243,7 @@ def _exit_on_attention(result: dict[str, object]) -> None:
             "cablestream: some batches were held back or failed `fail` rules (see above)",
             err=True,
         )
-        raise typer.Exit(code=2)
+        raise typer.Exit(code=3)
 
 
 @app.command()

@@ -65,10 +65,8 @@ def run_cli(app: typer.Typer, verbose: dict[str, bool]) -> None:
             if isinstance(error, kind):
                 typer.echo(f"cablestream: {_one_line(str(error))}", err=True)
                 sys.exit(exit_code)
-        typer.echo(
-            f"cablestream: {type(error).__name__}: {_one_line(str(error))} "
-            "(-v shows the traceback)",
-            err=True,
-        )
+        from cablestream.tasks.causes import one_line_cause
+
+        typer.echo(f"cablestream: {one_line_cause(error)} (-v shows the traceback)", err=True)
         sys.exit(FAILURE_EXIT)
     sys.exit(code if isinstance(code, int) else 0)

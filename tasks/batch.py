@@ -22,12 +22,12 @@ from cablestream.schemas import lake as layout
 from cablestream.schemas.arrow import CABLE_SCHEMA, records_to_table
 from cablestream.schemas.record import CableRecord, NoCable
 from cablestream.tasks import lake as lake_io
-from cablestream.tasks import quarantine
+from cablestream.tasks import quarantine, read
 from cablestream.tasks.discover import InboxFile, Settler, scan_inbox
 from cablestream.tasks.ledger import Candidate, ClaimedFile, FileOutcome, Ledger, forget_running
 from cablestream.tasks.parse import parse_source
 from cablestream.tasks.quarantine import QuarantineEntry
-from cablestream.tasks.read import read_source
+from cablestream.tasks.read import read_inbox_file
 
 
 def new_batch_id() -> str:
@@ -141,20 +141,20 @@ def read_and_claim(
 ) -> ClaimedBatch:
     """Read and hash each file (bytes kept for parsing), then claim them in one transaction.
 
-    A file whose size or mtime moved while it was read is left for a later scan.
+    A file that went away, or whose size or mtime (of the opened file) moved since it
+    was found, is left for a later scan. One that cannot be read is claimed under a
+    stand-in hash (it goes to the quarantine) and read again after a back-off.
     """
     loaded: dict[str, tuple[Candidate, bytes | None, str | None, str, Path]] = {}
     for item in files:
         location = item.location(inbox)
-        source = read_source(location, max_file_bytes)
-        try:
-            stat = location.stat()
-            moved = (stat.st_size, stat.st_mtime_ns) != (item.size, item.mtime_ns)
-        except OSError:
-            moved = source.failure is None
-        if moved:
+        source = read_inbox_file(inbox, item.raw_path or item.path, max_file_bytes)
+        if source.failure in (read.VANISHED, read.CHANGING):
             continue
-        candidate = Candidate(item.path, source.sha256, item.size, item.mtime_ns)
+        unreadable = source.failure in (read.UNREADABLE, read.NOT_REGULAR)
+        if not unreadable and (source.size, source.mtime_ns) != (item.size, item.mtime_ns):
+            continue
+        candidate = Candidate(item.path, source.sha256, item.size, item.mtime_ns, unreadable)
         loaded[item.path] = (candidate, source.data, source.failure, source.detail, location)
     claimed = ledger.claim(batch_id, [entry[0] for entry in loaded.values()])
     batch = ClaimedBatch(batch_id, [])

@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 
 DONE_SUFFIX = ".done"
 _TEMP_SUFFIXES = (".tmp", ".part", DONE_SUFFIX)
@@ -55,36 +56,32 @@ def is_walked_folder(name: str) -> bool:
 
 
 def scan_inbox(inbox: Path) -> Iterator[InboxFile]:
-    """Every candidate file under `inbox` (recursive; hidden/temp folders and symlinks skipped)."""
-    stack = [inbox]
-    while stack:
-        folder = stack.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:
-            continue
-        names = {entry.name for entry in entries}
-        for entry in sorted(entries, key=lambda e: e.name):
-            if entry.name.startswith("."):
+    """Every candidate file under `inbox` (recursive; hidden/temp folders and symlinks skipped).
+
+    Walks by folder descriptors (`os.fwalk`), so a path longer than PATH_MAX is
+    still seen (and read: `tasks.read` opens it the same way).
+    """
+    for folder, folders, names, folder_fd in os.fwalk(inbox, follow_symlinks=False):
+        folders[:] = sorted(name for name in folders if is_walked_folder(name))
+        present = set(names)
+        base = Path(folder).relative_to(inbox)
+        for name in sorted(names):
+            if not is_candidate_name(name):
                 continue
             try:
-                if entry.is_dir(follow_symlinks=False):
-                    if is_walked_folder(entry.name):
-                        stack.append(Path(entry.path))
-                    continue
-                # Symlinks are not followed: a link could pull any file of the host into the lake.
-                if not is_candidate_name(entry.name) or not entry.is_file(follow_symlinks=False):
-                    continue
-                stat = entry.stat()
+                stat = os.stat(name, dir_fd=folder_fd, follow_symlinks=False)
             except OSError:
                 continue
-            relative = Path(entry.path).relative_to(inbox).as_posix()
+            # Symlinks are not followed: a link could pull any file of the host into the lake.
+            if not S_ISREG(stat.st_mode):
+                continue
+            relative = (base / name).as_posix()
             text = path_text(relative)
             yield InboxFile(
                 path=text,
                 size=stat.st_size,
                 mtime_ns=stat.st_mtime_ns,
-                has_marker=entry.name + DONE_SUFFIX in names,
+                has_marker=name + DONE_SUFFIX in present,
                 raw_path=relative if text != relative else None,
             )
 

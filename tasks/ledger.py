@@ -75,6 +75,10 @@ CREATE TABLE IF NOT EXISTS replaced (
     path         TEXT NOT NULL,          -- relative to the lake: a file its outputs replace
     PRIMARY KEY (batch_id, path)
 );
+CREATE TABLE IF NOT EXISTS retries (
+    path         TEXT PRIMARY KEY,       -- a file that could not be read ...
+    not_before   REAL NOT NULL           -- ... is read again from this unix time on
+);
 CREATE TABLE IF NOT EXISTS failures (
     path         TEXT NOT NULL,
     sha256       TEXT NOT NULL,
@@ -85,6 +89,9 @@ CREATE TABLE IF NOT EXISTS failures (
 """
 
 DEFAULT_LEASE_SECONDS = 600.0
+# A file that could not be read (permissions, a symlink) is tried again this much later:
+# `chmod` moves no mtime, so its fingerprint alone would skip it forever.
+READ_RETRY_SECONDS = 30.0
 
 # Batches this process is working on right now (claimed or begun, not yet settled).
 # Its other batches in the ledger were left by an error it could not undo: stale.
@@ -108,6 +115,7 @@ class Candidate:
     sha256: str
     size: int
     mtime_ns: int
+    unreadable: bool = False  # `sha256` is a stand-in: read it again after READ_RETRY_SECONDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +252,11 @@ class SqliteLedger:
 
     def fingerprints(self) -> set[tuple[str, int, int]]:
         with self._connect() as db:
-            rows = db.execute("SELECT path, size, mtime_ns FROM files").fetchall()
+            rows = db.execute(
+                "SELECT f.path, f.size, f.mtime_ns FROM files f LEFT JOIN retries r USING (path)"
+                " WHERE r.not_before IS NULL OR r.not_before > ? OR f.state != 'quarantined'",
+                (time.time(),),
+            ).fetchall()
         return {(str(path), int(size), int(mtime)) for path, size, mtime in rows}
 
     def claim(self, batch_id: str, candidates: list[Candidate]) -> list[ClaimedFile]:
@@ -257,6 +269,14 @@ class SqliteLedger:
                 (batch_id, _owner(), now + self.lease_seconds, now),
             )
             for item in candidates:
+                if item.unreadable:
+                    db.execute(
+                        "INSERT INTO retries (path, not_before) VALUES (?, ?) ON CONFLICT (path)"
+                        " DO UPDATE SET not_before = excluded.not_before",
+                        (item.path, now + READ_RETRY_SECONDS),
+                    )
+                else:
+                    db.execute("DELETE FROM retries WHERE path = ?", (item.path,))
                 known = db.execute(
                     "SELECT file_id FROM files WHERE path = ? AND sha256 = ?",
                     (item.path, item.sha256),
@@ -453,6 +473,25 @@ class SqliteLedger:
                 if gone:
                     stale.append(self._describe(db, str(batch_id), str(state)))
         return stale
+
+    def unsettled_batches(self) -> list[str]:
+        """Batches claimed or publishing (none once every run has ended and recovered)."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT batch_id FROM batches WHERE state IN ('claimed', 'publishing')"
+            ).fetchall()
+        return sorted(str(row[0]) for row in rows)
+
+    def live_outputs(self) -> set[str]:
+        """Outputs of committed batches that no committed compaction replaced: the lake."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT o.path FROM outputs o JOIN batches b USING (batch_id)"
+                " WHERE b.state = 'committed' AND o.path NOT IN ("
+                "   SELECT r.path FROM replaced r JOIN batches c USING (batch_id)"
+                "   WHERE c.state = 'committed')"
+            ).fetchall()
+        return {str(row[0]) for row in rows}
 
     def counts(self) -> dict[str, int]:
         """Files per state: for summaries and tests."""

@@ -1,22 +1,44 @@
-"""Read one inbox file with a size cap and hash it (the bytes the ledger keys on)."""
+"""Read one inbox file with a size cap and hash it (the bytes the ledger keys on).
+
+A file is opened once, and only a regular file under the inbox is read: every
+folder from the inbox down and the file itself are opened with `O_NOFOLLOW`
+relative to their parent's descriptor (`openat`), so a name swapped for a
+symlink after discovery is refused, not followed, and a path longer than
+PATH_MAX still opens. Size and mtime come from `fstat` of the opened
+descriptor, before and after the read: what was hashed is what was fingerprinted.
+"""
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
+import stat
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024
 _CHUNK = 1024 * 1024
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+
+# Failure reason codes (quarantine reasons, except VANISHED and CHANGING).
+UNREADABLE = "unreadable"
+OVERSIZED = "oversized"
+NOT_REGULAR = "not_regular"
+# The file went away, or changed while it was read: not a fault of the file, take it later.
+VANISHED = "vanished"
+CHANGING = "changing"
 
 
 @dataclass(frozen=True, slots=True)
 class SourceBytes:
     """A file's content hash, and its bytes unless it could not or should not be read.
 
-    `failure` is a quarantine reason code: `oversized` (bytes not kept, hash of the
-    whole file) or `unreadable` (no hash of the content exists: `sha256` is a
-    stand-in derived from path, size and mtime so the ledger can still key it).
+    `failure` is a reason code: `oversized` (bytes not kept, hash of the whole
+    file), `unreadable` or `not_regular` (no content hash: `sha256` is a stand-in
+    derived from the path and the error, so the ledger can still key it), or
+    `vanished` / `changing` (nothing to record: the file is looked at again later).
+    `size` and `mtime_ns` are those of the opened file (fstat).
     """
 
     sha256: str
@@ -24,29 +46,85 @@ class SourceBytes:
     data: bytes | None
     failure: str | None = None
     detail: str = ""
+    mtime_ns: int = 0
+
+
+def open_under(root: str | os.PathLike[str], relative: str) -> int:
+    """A descriptor of `root/relative`, every component opened without following symlinks."""
+    parts = PurePosixPath(relative).parts
+    if not parts or any(part in ("..", "/") for part in parts):
+        raise OSError(errno.EINVAL, f"not a path inside the inbox: {relative!r}")
+    folder = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for part in parts[:-1]:
+            inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder)
+            os.close(folder)
+            folder = inner
+        return os.open(parts[-1], _OPEN_FLAGS, dir_fd=folder)
+    finally:
+        os.close(folder)
+
+
+def _stand_in(relative: str, error: str) -> str:
+    return hashlib.sha256(f"unreadable:{relative}:{error}".encode("utf-8", "replace")).hexdigest()
+
+
+def read_inbox_file(
+    inbox: str | os.PathLike[str], relative: str, max_bytes: int = DEFAULT_MAX_FILE_BYTES
+) -> SourceBytes:
+    """Read and hash the regular file `inbox/relative`; never raises on I/O errors."""
+    try:
+        fd = open_under(inbox, relative)
+    except OSError as error:
+        return open_failure(relative, error)
+    return _read_open(fd, relative, max_bytes)
 
 
 def read_source(path: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> SourceBytes:
-    """Read and hash `path`; never raises on I/O errors."""
-    digest = hashlib.sha256()
-    kept = bytearray()
-    size = 0
+    """Read and hash a file named by the user (`cablestream parse`); never raises on I/O errors."""
     try:
-        with path.open("rb") as handle:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError as error:
+        return open_failure(str(path), error)
+    return _read_open(fd, str(path), max_bytes)
+
+
+def open_failure(name: str, error: OSError) -> SourceBytes:
+    """What a file that could not be opened becomes (a reason code, a stand-in hash)."""
+    if error.errno == errno.ENOENT:
+        return SourceBytes("", 0, None, VANISHED, "not found")
+    if error.errno in (errno.ELOOP, errno.ENOTDIR):
+        detail = "a symlink (or a path through one): not read"
+        return SourceBytes(_stand_in(name, detail), 0, None, NOT_REGULAR, detail)
+    detail = f"{type(error).__name__}: {error.strerror}"
+    return SourceBytes(_stand_in(name, detail), 0, None, UNREADABLE, detail)
+
+
+def _read_open(fd: int, name: str, max_bytes: int) -> SourceBytes:
+    """Hash (and keep up to `max_bytes` of) an opened file; closes it."""
+    with os.fdopen(fd, "rb") as handle:
+        before = os.fstat(fd)
+        if not stat.S_ISREG(before.st_mode):
+            detail = "not a regular file (a fifo, a device or a folder): not read"
+            return SourceBytes(_stand_in(name, detail), 0, None, NOT_REGULAR, detail)
+        digest = hashlib.sha256()
+        kept = bytearray()
+        size = 0
+        try:
             while chunk := handle.read(_CHUNK):
                 digest.update(chunk)
                 size += len(chunk)
                 if size <= max_bytes:
                     kept += chunk
-    except OSError as error:
-        stand_in = hashlib.sha256(f"unreadable:{path}:{error.errno}".encode()).hexdigest()
-        return SourceBytes(stand_in, size, None, "unreadable", f"{type(error).__name__}: {error}")
+        except OSError as error:
+            detail = f"{type(error).__name__}: {error.strerror}"
+            return SourceBytes(_stand_in(name, detail), size, None, UNREADABLE, detail)
+        after = os.fstat(fd)
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or (
+        size != after.st_size
+    ):
+        return SourceBytes("", size, None, CHANGING, "written to while it was read")
     if size > max_bytes:
-        return SourceBytes(
-            digest.hexdigest(),
-            size,
-            None,
-            "oversized",
-            f"{size} bytes is over the {max_bytes}-byte cap",
-        )
-    return SourceBytes(digest.hexdigest(), size, bytes(kept))
+        detail = f"{size} bytes is over the {max_bytes}-byte cap"
+        return SourceBytes(digest.hexdigest(), size, None, OVERSIZED, detail, after.st_mtime_ns)
+    return SourceBytes(digest.hexdigest(), size, bytes(kept), mtime_ns=after.st_mtime_ns)

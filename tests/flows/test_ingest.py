@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
 import os
 import shutil
@@ -129,14 +130,19 @@ def test_every_bad_file_is_quarantined_with_its_reason(
     (inbox / "bad.txt.gz").write_bytes(gzip.compress(b"")[:10] + b"\xff" * 64)
     unreadable = inbox / "unreadable.txt"
     unreadable.write_bytes(good[0].read_bytes())
-    if os.geteuid() == 0:  # root reads anything: make the read itself fail
+    if os.geteuid() == 0:  # root reads anything: the OS refuses as it would anyone else
         from cablestream.tasks import batch, read
 
-        real = read.read_source
+        real = read.read_inbox_file
+        refused = PermissionError(errno.EACCES, "Permission denied")
         monkeypatch.setattr(
             batch,
-            "read_source",
-            lambda path, cap: real(path / "x" if path.name == unreadable.name else path, cap),
+            "read_inbox_file",
+            lambda root, relative, cap: (
+                read.open_failure(relative, refused)
+                if relative == unreadable.name
+                else real(root, relative, cap)
+            ),
         )
     else:
         unreadable.chmod(0)

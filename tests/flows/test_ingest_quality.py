@@ -75,7 +75,7 @@ def test_the_cli_exits_non_zero_when_a_batch_fails_a_fail_rule(
     command = [sys.executable, "-m", "cablestream.flows.cli", "ingest", "--inbox", str(inbox)]
     command += ["--lake", str(lake), "--settle-seconds", "0", "--drop-subjects"]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.returncode == 3, result.stderr[-2000:]
     assert "failed `fail` rules" in result.stderr
     assert "Traceback" not in result.stderr
     assert lake_ids(lake)  # the rows are in the lake all the same
