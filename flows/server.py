@@ -30,6 +30,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from cablestream.tasks.ledger import pid_alive
+
 HOME_ENV = "CABLESTREAM_HOME"
 PORT_ENV = "CABLESTREAM_SERVER_PORT"
 START_TIMEOUT_ENV = "CABLESTREAM_SERVER_START_TIMEOUT"
@@ -108,12 +110,8 @@ def _port_taken(port: int) -> bool:
 
 def _alive(pid: int) -> bool:
     """The process lives and is a Prefect server (a recycled pid is not taken for ours)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not pid_alive(pid):
         return False
-    except PermissionError:
-        return True
     cmdline = Path(f"/proc/{pid}/cmdline")
     return not cmdline.exists() or b"prefect" in cmdline.read_bytes()
 

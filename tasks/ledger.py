@@ -208,7 +208,8 @@ def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """The process exists (one owned by another user counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -469,7 +470,7 @@ class SqliteLedger:
                 if local and int(pid) == os.getpid():
                     gone = batch_id not in _RUNNING  # left behind by an error in this process
                 else:
-                    gone = (local and not _pid_alive(int(pid))) or float(lease_until) < now
+                    gone = (local and not pid_alive(int(pid))) or float(lease_until) < now
                 if gone:
                     stale.append(self._describe(db, str(batch_id), str(state)))
         return stale
