@@ -42,13 +42,18 @@ def time_budget(seconds: float) -> Iterator[None]:
 
 def remaining() -> float | None:
     """Seconds left in the current budget (None outside one); raises ParseTimeout when spent."""
-    deadline = _deadline.get()
+    deadline = _deadline_get()
     if deadline is None:
         return None
-    left = deadline - time.monotonic()
+    left = deadline - _monotonic()
     if left <= 0:
         raise ParseTimeout("parse ran past its time budget")
     return left
+
+
+# Bound once: a parse makes hundreds of pattern calls per cable, each asking for its timeout.
+_deadline_get = _deadline.get
+_monotonic = time.monotonic
 
 
 class Pattern:

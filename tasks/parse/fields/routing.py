@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import regex
+
 from cablestream.schemas.record import Recipient
 from cablestream.tasks.parse import guard
 from cablestream.tasks.parse.fields.dtg import UNWRAPPED_HEADER
@@ -18,6 +20,7 @@ _RECIPIENT = guard.compile(
 )
 # `XMT` opens a block of posts excluded from a collective: they are no recipients.
 BLOCK_START = guard.compile(r"^[ \t]{0,20}+(TO|INFO|XMT)[ \t]++(.*+)$")
+_BLOCK_KEYWORDS = ("TO", "INFO", "XMT")
 # `PAGE 02 STATE 015113 211833Z`: a page header of old printouts, inside the routing block.
 _PAGE_HEADER = guard.compile(r"^[ \t]{0,20}+PAGE[ \t]++\d")
 # Lines that end a routing block: a blank, `BT`, the classification line and so on.
@@ -55,6 +58,13 @@ def parse_de_serial(header: str) -> int | None:
     return int(match["serial"]) if match else None
 
 
+def block_start(line: str) -> regex.Match[str] | None:
+    """`TO …`, `INFO …`, `XMT …`: the line opening a routing block (literal check first)."""
+    if not line.lstrip(" \t").startswith(_BLOCK_KEYWORDS):
+        return None
+    return BLOCK_START.match(line)
+
+
 def parse_recipient(line: str) -> Recipient | None:
     match = _RECIPIENT.match(" ".join(line.split()))
     if match is None or not match["name"].strip():
@@ -70,14 +80,14 @@ def parse_recipients(header: str) -> tuple[list[Recipient], list[Recipient]]:
     blocks: dict[str, list[Recipient]] = {"TO": [], "INFO": [], "XMT": []}
     current: str | None = None
     for line in header.split("\n"):
-        start = BLOCK_START.match(line)
+        start = block_start(line)
         if start:
             current = start.group(1)
             line = start.group(2)
         elif current is None or _BLOCK_END.match(line):
             current = None
             continue
-        if _PAGE_HEADER.match(line):
+        if "PAGE" in line and _PAGE_HEADER.match(line):
             continue
         recipient = parse_recipient(line)
         if recipient is not None:
