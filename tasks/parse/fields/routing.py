@@ -12,12 +12,12 @@ from cablestream.tasks.parse.fields.dtg import UNWRAPPED_HEADER
 _TRANSMISSION = guard.compile(r"(?m)^[ \t]*(VZCZC[A-Z0-9]{1,20})")
 # `FM AMEMBASSY ASTANA`
 _ORIGIN = guard.compile(r"(?m)^[ \t]*FM[ \t]+(\S[^\n]{0,120}?)[ \t]*$")
-# `RUEHC/SECSTATE WASHDC IMMEDIATE 2481`, old style `SECSTATE WASHDC 7561`.
-_RECIPIENT = guard.compile(
-    r"^(?:(?P<route>[A-Z][A-Z0-9]{3,7})/)?(?P<name>[^\n]{1,120}?)"
-    r"(?:[ \t]+(?P<precedence>NIACT IMMEDIATE|IMMEDIATE|PRIORITY|ROUTINE|FLASH))?"
-    r"(?:[ \t]+(?P<mcn>\d{1,6}))?[ \t]*$"
-)
+# `RUEHC/SECSTATE WASHDC IMMEDIATE 2481`, old style `SECSTATE WASHDC 7561`: an optional
+# routing indicator, the addressee, an optional precedence and message number.
+_ROUTE = guard.compile(r"[A-Z][A-Z0-9]{3,7}/")
+_PRECEDENCES = ("NIACT IMMEDIATE", "IMMEDIATE", "PRIORITY", "ROUTINE", "FLASH")
+_MAX_MCN_DIGITS = 6
+_MAX_NAME = 120
 # `XMT` opens a block of posts excluded from a collective: they are no recipients.
 BLOCK_START = guard.compile(r"^[ \t]{0,20}+(TO|INFO|XMT)[ \t]++(.*+)$")
 _BLOCK_KEYWORDS = ("TO", "INFO", "XMT")
@@ -65,11 +65,40 @@ def block_start(line: str) -> regex.Match[str] | None:
     return BLOCK_START.match(line)
 
 
+def _split_tail(rest: str) -> tuple[str, str | None, str | None]:
+    """(name, precedence, mcn): the longest `[ PRECEDENCE][ MCN]` tail that leaves a name."""
+    name, precedence, mcn = rest, None, None
+    head, _, last = name.rpartition(" ")
+    if head and last.isdecimal() and len(last) <= _MAX_MCN_DIGITS:
+        name, mcn = head, last
+    for word in _PRECEDENCES:
+        if len(name) > len(word) + 1 and name.endswith(" " + word):
+            name, precedence = name[: -len(word) - 1], word
+            break
+    return name, precedence, mcn
+
+
 def parse_recipient(line: str) -> Recipient | None:
-    match = _RECIPIENT.match(" ".join(line.split()))
-    if match is None or not match["name"].strip():
-        return None
-    return Recipient(match["route"], match["name"].strip(), match["precedence"], match["mcn"])
+    """One addressee line, blanks collapsed; None when no addressee name is left.
+
+    String operations, not one pattern: a lazy name followed by optional tails made the
+    pattern try every split of the line.
+    """
+    text = " ".join(line.split())
+    route = _ROUTE.match(text)
+    # With the routing indicator if what follows it can be an addressee, else without.
+    readings: list[tuple[str | None, str]] = (
+        [(route.group(0)[:-1], text[route.end() :])] if route else []
+    )
+    readings.append((None, text))
+    for route_name, rest in readings:
+        if not rest:
+            continue
+        name, precedence, mcn = _split_tail(rest)
+        if len(name) > _MAX_NAME:
+            continue
+        return Recipient(route_name, name.strip(), precedence, mcn) if name.strip() else None
+    return None
 
 
 def parse_recipients(header: str) -> tuple[list[Recipient], list[Recipient]]:

@@ -123,8 +123,8 @@ def parse_tags(text: str) -> list[str]:
 
 
 def _mostly_upper(line: str) -> bool:
-    letters = [char for char in line if char.isalpha()]
-    return bool(letters) and sum(char.isupper() for char in letters) >= 0.8 * len(letters)
+    letters = "".join(filter(str.isalpha, line))
+    return bool(letters) and sum(map(str.isupper, letters)) >= 0.8 * len(letters)
 
 
 def parse_subject(text: str, *, double_spaced: bool) -> str | None:
