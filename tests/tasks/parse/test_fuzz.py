@@ -44,13 +44,27 @@ def test_no_input_raises_or_hangs(report: object) -> None:
     assert report.hangs == []  # type: ignore[attr-defined]
 
 
-def test_adversarial_input_costs_time_linear_in_its_length(report: object) -> None:
-    superlinear = {
+def _superlinear(growth: dict[str, list[float]]) -> dict[str, list[float]]:
+    return {
         family: times
-        for family, times in report.growth.items()  # type: ignore[attr-defined]
+        for family, times in growth.items()
         if times[1] > GROWTH_JUDGED_ABOVE_S and times[1] / max(times[0], 1e-4) > GROWTH_LIMIT
     }
-    assert superlinear == {}, f"CPU s at {GROWTH_SIZES} B: {superlinear}"
+
+
+def test_adversarial_input_costs_time_linear_in_its_length(
+    report: object, fuzz: ModuleType
+) -> None:
+    suspects = _superlinear(report.growth)  # type: ignore[attr-defined]
+    if suspects:
+        # On the shared machine a burst of load can inflate one CPU-time measurement
+        # (seen: 0.02 s -> 1.2 s for a family that is linear alone): a suspect family is
+        # timed again, and fails only if the second measurement is superlinear too.
+        again = fuzz.Report(growth_sizes=GROWTH_SIZES)
+        jobs = [fuzz.Job(-1, family, size) for family in suspects for size in GROWTH_SIZES]
+        fuzz.run_jobs(jobs, SEED, fuzz.CORPORA, 1, HANG_S, again)
+        suspects = _superlinear(again.growth)
+    assert suspects == {}, f"CPU s at {GROWTH_SIZES} B: {suspects}"
 
 
 def test_real_sized_inputs_parse_within_50_ms_per_cable(report: object, fuzz: ModuleType) -> None:
