@@ -9,8 +9,8 @@ import pyarrow.dataset as ds
 import pytest
 
 from cablestream.schemas.record import CableRecord
+from cablestream.tasks.lake.quarantine import read_reasons
 from cablestream.tasks.parse import parse_source
-from cablestream.tasks.quarantine import read_reasons
 
 
 def parsed_ids(folder: Path) -> set[str]:
