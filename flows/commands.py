@@ -133,7 +133,7 @@ def run_ingest(
     """One pass with a progress bar; prints the closing summary and returns it."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from cablestream.tasks.batch import has_work
+    from cablestream.tasks.batch.claim import has_work
 
     started = time.perf_counter()
     settings = checked_settings(options)
@@ -195,7 +195,7 @@ def run_ingest(
 
 def _warm_up_validation() -> None:
     """Import Great Expectations in a thread while Prefect starts its flow run."""
-    from cablestream.tasks.validate import warm_up_in_background
+    from cablestream.tasks.quality.engine import warm_up_in_background
 
     warm_up_in_background()
 
@@ -221,7 +221,7 @@ def run_watch(options: dict[str, Any], verbose: bool = False) -> dict[str, Any]:
         install_stop_handlers,
         watch_inbox,
     )
-    from cablestream.tasks.validate import warm_up_in_background
+    from cablestream.tasks.quality.engine import warm_up_in_background
 
     warm_up_in_background().join()
     stop = install_stop_handlers()
@@ -309,7 +309,7 @@ _FLOW_OPTIONS = {
 
 def existing_lake(options: dict[str, Any]) -> Path:
     """The lake a command reads (flag, env var or default); InputError when there is none."""
-    from cablestream.tasks.lake import move_legacy_control
+    from cablestream.tasks.lake.writer import move_legacy_control
 
     lake = checked_settings(options, needs_inbox=False).lake
     if lake.is_dir():
@@ -391,9 +391,10 @@ def print_quarantined(lake: Path, as_json: bool = False) -> None:
 
 
 def run_compact(options: dict[str, Any], min_files: int, as_json: bool = False) -> None:
-    from cablestream.tasks.batch import new_batch_id, recover
-    from cablestream.tasks.compact import compact_lake
-    from cablestream.tasks.ledger import open_ledger
+    from cablestream.tasks.batch.claim import new_batch_id
+    from cablestream.tasks.batch.commit import recover
+    from cablestream.tasks.batch.compact import compact_lake
+    from cablestream.tasks.ledger.sqlite import open_ledger
 
     lake = existing_lake(options)
     ledger = open_ledger(lake)
