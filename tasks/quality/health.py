@@ -116,13 +116,13 @@ def assess(
     for name in names:
         judged = [run.met[name] for run in recent if name in run.met]
         rate = sum(judged) / len(judged)
-        status = _below(rate, thresholds.pass_rate_amber, thresholds.pass_rate_red)
-        if status == "red" and all(name in run.warn_only for run in recent if name in run.met):
-            status = "amber"  # a warn rule reports (another rendering of a cable ...), no alarm
+        rate_status = _below(rate, thresholds.pass_rate_amber, thresholds.pass_rate_red)
+        if rate_status == "red" and all(name in r.warn_only for r in recent if name in r.met):
+            rate_status = "amber"  # a warn rule reports (another rendering of a cable ...), no alarm
         checks.append(
             Check(
                 f"pass_rate:{name}",
-                status,
+                rate_status,
                 f"{100 * rate:.0f}% of {len(judged)} runs",
                 f"amber < {100 * thresholds.pass_rate_amber:.0f}%, "
                 f"red < {100 * thresholds.pass_rate_red:.0f}%",
