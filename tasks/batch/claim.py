@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from cablestream.schemas import lake as layout
 from cablestream.tasks.inbox import read
@@ -20,10 +21,19 @@ def new_batch_id() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
 
 
-def plan_batches(files: list[InboxFile], max_files: int, max_bytes: int) -> list[list[InboxFile]]:
-    """Group ready files into micro-batches of at most `max_files` files / `max_bytes` bytes."""
-    batches: list[list[InboxFile]] = []
-    current: list[InboxFile] = []
+class _Sized(Protocol):
+    @property
+    def size(self) -> int: ...
+
+
+_File = TypeVar("_File", bound=_Sized)
+
+
+def plan_batches(files: list[_File], max_files: int, max_bytes: int) -> list[list[_File]]:
+    """Group files (ready inbox files, sources to parse again) into micro-batches of at most
+    `max_files` files / `max_bytes` bytes."""
+    batches: list[list[_File]] = []
+    current: list[_File] = []
     size = 0
     for item in files:
         if current and (len(current) >= max_files or size + item.size > max_bytes):

@@ -28,6 +28,24 @@ class ParsedBatch:
     duplicates: int = 0
 
 
+def route_source(
+    data: bytes, path: str, sha256: str
+) -> tuple[list[CableRecord], list[QuarantineEntry]]:
+    """Parse one source: its cables, and a quarantine entry for each piece that is none."""
+    cables: list[CableRecord] = []
+    entries: list[QuarantineEntry] = []
+    for result in parse_source(data, path):
+        if isinstance(result, CableRecord):
+            cables.append(result)
+        elif isinstance(result, NoCable):
+            entries.append(
+                QuarantineEntry(
+                    path, sha256, result.reason, result.detail, source_offset=result.source_offset
+                )
+            )
+    return cables, entries
+
+
 def parse_batch(batch: ClaimedBatch, drop_subjects: bool = False) -> ParsedBatch:
     """Split and parse every claimed file; NoCable results and read failures become entries.
 
@@ -53,19 +71,8 @@ def parse_batch(batch: ClaimedBatch, drop_subjects: bool = False) -> ParsedBatch
             )
             outcomes[claim.file_id] = FileOutcome("quarantined", item.failure)
             continue
-        results = parse_source(item.data, claim.path)
-        cables = [result for result in results if isinstance(result, CableRecord)]
-        for result in results:
-            if isinstance(result, NoCable):
-                entries.append(
-                    QuarantineEntry(
-                        claim.path,
-                        claim.sha256,
-                        result.reason,
-                        result.detail,
-                        source_offset=result.source_offset,
-                    )
-                )
+        cables, pieces = route_source(item.data, claim.path, claim.sha256)
+        entries.extend(pieces)
         if cables:
             records.extend(cables)
             outcomes[claim.file_id] = FileOutcome("committed")

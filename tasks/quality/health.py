@@ -118,7 +118,9 @@ def assess(
         rate = sum(judged) / len(judged)
         rate_status = _below(rate, thresholds.pass_rate_amber, thresholds.pass_rate_red)
         if rate_status == "red" and all(name in r.warn_only for r in recent if name in r.met):
-            rate_status = "amber"  # a warn rule reports (another rendering of a cable ...), no alarm
+            rate_status = (
+                "amber"  # a warn rule reports (another rendering of a cable ...), no alarm
+            )
         checks.append(
             Check(
                 f"pass_rate:{name}",
