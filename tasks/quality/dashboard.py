@@ -502,7 +502,7 @@ if (window.Plotly) {
       colorscale: [[0, '#c62828'], [0.5, '#ef8f00'], [1, '#2e7d32']], showscale: false,
       hovertemplate: '%{y}<br>batch %{x}<br>%{z}<extra>1 met, 0 not met (warn/drop), -1 not met (fail)</extra>',
     }], {title: 'Expectations per run (green met, amber not met as warn/drop, red not met as fail)',
-      height: 140 + 18 * m.expectations.length, margin: {l: 230, t: 40}, yaxis: {autorange: 'reversed'},
+      height: 200 + 18 * m.expectations.length, margin: {l: 230, t: 40, b: 130}, yaxis: {autorange: 'reversed'},
       xaxis: {type: 'category', tickvals: r.batch_ids, ticktext: r.labels, tickangle: -45,
         showticklabels: r.labels.length <= 40}}, cfg);
   }
