@@ -199,7 +199,8 @@ def write_and_commit(
     replacing = replace.superseding(ledger.older_versions(batch_id), parsed.outcomes, reprocessed)
     rows, rejected = _stamp(accepted, batch_id), _stamp(rejected_rows, batch_id)
     with replace.lake_lock(lake, held=bool(replacing.sources)):
-        kept = replace.keep_other_sources(lake, replacing.sources, ledger.in_flight_outputs())
+        settled = ledger.live_outputs() if replacing.sources else set()
+        kept = replace.keep_other_sources(lake, replacing.sources, settled)
         # A reprocessed source whose rows went meanwhile (a newer version of its file
         # replaced them) is not brought back.
         gone = reprocessed - kept.found

@@ -129,11 +129,12 @@ def _concat(tables: list[pa.Table]) -> pa.Table | None:
     return pa.concat_tables(tables) if tables else None
 
 
-def keep_other_sources(lake: Path, sources: frozenset[str], in_flight: set[str]) -> Kept:
+def keep_other_sources(lake: Path, sources: frozenset[str], settled: set[str]) -> Kept:
     """Find the files holding rows or quarantine entries of `sources`; keep the rest of them.
 
-    Call under the compaction lock. Files in `in_flight` (outputs of batches still
-    publishing) are left alone, as compaction leaves them.
+    Call under the compaction lock. Only `settled` files (outputs of committed batches
+    that are still live) are rewritten; files of batches still publishing are left
+    alone, as compaction leaves them (they hold no rows of sources committed before).
     """
     kept = Kept()
     if not sources:
@@ -141,7 +142,7 @@ def keep_other_sources(lake: Path, sources: frozenset[str], in_flight: set[str])
     rows: list[pa.Table] = []
     for path in data_files(lake):
         relative = path.relative_to(lake).as_posix()
-        if relative in in_flight or not _holds(path, sources):
+        if relative not in settled or not _holds(path, sources):
             continue
         table, removed = _split(versions.conform(pq.read_table(path)), sources)
         rows.append(table)
@@ -158,7 +159,7 @@ def keep_other_sources(lake: Path, sources: frozenset[str], in_flight: set[str])
         root = layout.quarantine_dir(lake, folder)
         for path in sorted(root.glob("*.parquet")) if root.is_dir() else []:
             relative = f"{layout.QUARANTINE_DIR}/{folder}/{path.name}"
-            if relative in in_flight or not _holds(path, sources):
+            if relative not in settled or not _holds(path, sources):
                 continue
             table, removed = _split(pq.read_table(path), sources)
             collected.append(_as_quarantined(table, folder))

@@ -153,6 +153,10 @@ class Ledger(Protocol):
         """The outputs and replaced files of a `publishing` batch (to finish it)."""
         ...
 
+    def live_outputs(self) -> set[str]:
+        """Outputs of committed batches that no committed batch replaced: the lake."""
+        ...
+
     def in_flight_outputs(self) -> set[str]:
         """Outputs of every batch still publishing: files compaction must leave alone."""
         ...
