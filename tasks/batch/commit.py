@@ -212,8 +212,11 @@ def write_and_commit(
         quarantine.stage_rejected_rows(lake, batch_id, replace.merged(rejected, kept.rejected))
         staged = writer.staged_tree(lake, batch_id)
         note = f"{rows.num_rows} rows"
-        if kept.rows_removed:
-            note += f"; replaced {kept.rows_removed} rows of {len(kept.found)} older sources"
+        if kept.found:
+            note += (
+                f"; replaced {kept.rows_removed} rows and {kept.entries_removed} quarantine"
+                f" entries of {len(kept.found)} older sources"
+            )
         if failed_rules:
             note += "; failed rules: " + ", ".join(failed_rules)
         # The point of no return (fenced: raises BatchLost when the claim was taken over).

@@ -65,9 +65,6 @@ class Superseding:
     sources: frozenset[str] = frozenset()
     superseded_files: tuple[int, ...] = ()
 
-    def __bool__(self) -> bool:
-        return bool(self.sources or self.superseded_files)
-
 
 def superseding(
     older: Iterable[OlderVersion],
