@@ -24,7 +24,7 @@ from cablestream.tasks.lake.snapshot import (
 )
 from cablestream.tasks.ledger.sqlite import SqliteLedger
 
-from .test_compact import _DiesBetweenRenames, _ingest_in_batches, _owner_died
+from ..batch.test_compact import _DiesBetweenRenames, _ingest_in_batches, _owner_died
 
 
 def _ids(folder: Path) -> list[str]:
