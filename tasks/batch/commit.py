@@ -25,18 +25,20 @@ from cablestream.tasks.batch.claim import ClaimedBatch
 from cablestream.tasks.batch.route import ParsedBatch
 from cablestream.tasks.lake import quarantine, writer
 from cablestream.tasks.lake.quarantine import QuarantineEntry
+from cablestream.tasks.lake.snapshot import refresh_snapshot
 from cablestream.tasks.ledger.protocol import FileOutcome, Ledger, StaleBatch
 from cablestream.tasks.ledger.sqlite import forget_running
 
 
 def finish(lake: Path, ledger: Ledger, batch: StaleBatch) -> None:
     """Roll a `publishing` batch forward: rename its staged files left, delete the files
-    it replaces (a compaction's, a replacement's), commit it. Idempotent: its owner and recovery may both
-    run it, one after the other or at once."""
+    it replaces (a compaction's, a replacement's), commit it, make the next snapshot.
+    Idempotent: its owner and recovery may both run it, one after the other or at once."""
     writer.publish(lake, writer.staged_tree(lake, batch.batch_id))
     for relative in batch.replaced:
         layout.output_path(lake, relative).unlink(missing_ok=True)
     ledger.commit(batch.batch_id)
+    refresh_snapshot(lake, ledger.live_outputs)
     writer.clear_staging(lake, batch.batch_id)
 
 
@@ -57,6 +59,8 @@ def recover(lake: Path, ledger: Ledger) -> list[str]:
         else:
             continue
         recovered.append(stale.batch_id)
+    # A crash between a commit and its snapshot left the snapshot behind: catch it up.
+    refresh_snapshot(lake, ledger.live_outputs)
     return recovered
 
 
@@ -199,7 +203,7 @@ def write_and_commit(
     replacing = replace.superseding(ledger.older_versions(batch_id), parsed.outcomes, reprocessed)
     rows, rejected = _stamp(accepted, batch_id), _stamp(rejected_rows, batch_id)
     with replace.lake_lock(lake, held=bool(replacing.sources)):
-        settled = ledger.live_outputs() if replacing.sources else set()
+        settled = replace.rewritable(lake, ledger) if replacing.sources else set()
         kept = replace.keep_other_sources(lake, replacing.sources, settled)
         # A reprocessed source whose rows went meanwhile (a newer version of its file
         # replaced them) is not brought back.

@@ -10,8 +10,8 @@ ledger batch (the roll-forward commit of `tasks/ledger.py`):
 
 1. under the lake's compaction lock (a compaction or another replacement never
    rewrites the same files at the same time), find every data file and quarantine
-   table file holding rows of the sources (`source_sha256`), leaving out files of
-   batches still publishing;
+   table file holding rows of the sources (`source_sha256`) among the files of
+   committed batches (`rewritable`: the current snapshot's, as compaction);
 2. stage what stays of them together with the batch's new rows and entries (one
    file per partition and per quarantine table, in the current schema version);
 3. `prepare_commit` records the staged outputs and the files they replace (and marks
@@ -19,9 +19,10 @@ ledger batch (the roll-forward commit of `tasks/ledger.py`):
 4. `finish` renames the staged files in, deletes the replaced ones, commits.
 
 A crash before 3 published nothing (recovery forgets the batch); after it, recovery
-finishes 4. Readers see what they see during a compaction (tasks/batch/compact.py): for
-the moment between the renames and the deletes of step 4, a listing can hold a
-replaced file beside the file replacing it.
+finishes 4, which also makes the next snapshot. Readers see what they see during a
+compaction (tasks/batch/compact.py): readers of a snapshot never see it half done; a
+reader of the lake folder itself can, for the moment between the renames and the
+deletes of step 4.
 """
 
 from __future__ import annotations
@@ -39,8 +40,10 @@ from cablestream.schemas import lake as layout
 from cablestream.schemas import versions
 from cablestream.tasks.lake.partition import data_files
 from cablestream.tasks.lake.quarantine import QUARANTINE_SCHEMA
-from cablestream.tasks.ledger.protocol import FileOutcome, OlderVersion
+from cablestream.tasks.lake.snapshot import refresh_snapshot, snapshot_files
+from cablestream.tasks.ledger.protocol import FileOutcome, Ledger, OlderVersion
 
+QUARANTINE_PREFIX = f"{layout.QUARANTINE_DIR}/"
 # The quarantine column that says why a dropped row was dropped (rows/ table).
 REJECTED_REASON = "quarantine_reason"
 
@@ -102,6 +105,20 @@ def lake_lock(lake: Path, held: bool) -> Iterator[None]:
 
     with compaction_lock(lake):
         yield
+
+
+def rewritable(lake: Path, ledger: Ledger) -> set[str]:
+    """Files a replacement may rewrite: the data files of the current snapshot (made now,
+    so every committed file is in it) and the live quarantine table files.
+
+    As for compaction (tasks/lake/snapshot.py): a file whose lake name a replacement
+    deletes must be in the current snapshot, so that a snapshot made meanwhile by
+    another process can still link it.
+    """
+    snapshot = refresh_snapshot(lake, ledger.live_outputs)
+    data = snapshot_files(snapshot) if snapshot is not None else set()
+    quarantined = {path for path in ledger.live_outputs() if path.startswith(QUARANTINE_PREFIX)}
+    return data | quarantined
 
 
 def without(table: pa.Table, sources: frozenset[str]) -> pa.Table:

@@ -154,9 +154,6 @@ class Ledger(Protocol):
         ...
 
     def live_outputs(self) -> set[str]:
-        """Outputs of committed batches that no committed batch replaced: the lake."""
-        ...
-
-    def in_flight_outputs(self) -> set[str]:
-        """Outputs of every batch still publishing: files compaction must leave alone."""
+        """Outputs of committed batches that no committed batch (a compaction, a
+        replacement) replaced: the lake."""
         ...
