@@ -44,6 +44,10 @@ class FoundSource:
     found_at: str  # `inbox/<path>` or `archive/<path>`
 
     @property
+    def path(self) -> str:
+        return self.source.source_path
+
+    @property
     def size(self) -> int:
         return len(self.data)
 
