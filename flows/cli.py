@@ -73,8 +73,8 @@ def parse(
     jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON object per line")] = False,
 ) -> None:
     """Parse files and print one JSON object per cable (no Prefect, no lake)."""
+    from cablestream.tasks.inbox.read import read_source
     from cablestream.tasks.parse import parse_source
-    from cablestream.tasks.read import read_source
     from cablestream.tasks.serialize import record_to_json_dict
 
     parsed_any = False
@@ -261,8 +261,8 @@ def report(
 ) -> None:
     """Write the offline data-quality dashboard (small page + shared plotly.js), or serve it."""
     from cablestream.flows.commands import checked_settings, existing_lake, writable_page
-    from cablestream.flows.report import serve as serve_report
-    from cablestream.flows.report import write_report
+    from cablestream.flows.dashboard import serve as serve_report
+    from cablestream.tasks.quality.dashboard import write_report
 
     given = _given(ctx, lake=lake, inbox=inbox)
     lake_dir = existing_lake(given)
@@ -287,6 +287,46 @@ def compact(
     from cablestream.flows.commands import run_compact
 
     run_compact(_given(ctx, lake=lake), min_files, as_json=as_json)
+
+
+@app.command()
+def reprocess(
+    ctx: typer.Context,
+    lake: _Lake = defaults.LAKE,
+    inbox: _Inbox = defaults.INBOX,
+    archive: _Archive = None,
+    parser_version_below: Annotated[
+        str | None,
+        typer.Option(
+            help="Re-parse sources of rows written by a parser below this version "
+            "[default: the current parser's version]"
+        ),
+    ] = None,
+    max_files_per_batch: _MaxFiles = defaults.MAX_FILES_PER_BATCH,
+    max_batch_bytes: _MaxBatchBytes = defaults.MAX_BATCH_BYTES,
+    max_file_bytes: _MaxFileBytes = defaults.MAX_FILE_BYTES,
+    as_json: _Json = False,
+    verbose: _Verbose = False,
+) -> None:
+    """Parse again the sources of rows an older parser wrote (from the inbox or the archive)
+    and replace their rows, exactly once; sources found nowhere are listed (exit 3)."""
+    from cablestream.flows.commands import run_reprocess
+
+    result = run_reprocess(
+        _given(
+            ctx,
+            lake=lake,
+            inbox=inbox,
+            archive=archive,
+            max_files_per_batch=max_files_per_batch,
+            max_batch_bytes=max_batch_bytes,
+            max_file_bytes=max_file_bytes,
+        ),
+        parser_version_below,
+        verbose,
+        as_json=as_json,
+    )
+    _exit_on_attention(result)
 
 
 @app.command()

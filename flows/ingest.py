@@ -26,11 +26,13 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 
 from cablestream.flows.settings import IngestSettings
-from cablestream.tasks import batch as steps
-from cablestream.tasks import lake as lake_io
-from cablestream.tasks import validate
-from cablestream.tasks.discover import InboxFile, Settler
-from cablestream.tasks.ledger import BatchLost, SqliteLedger, open_ledger
+from cablestream.tasks.batch import claim, commit, route
+from cablestream.tasks.inbox.folder import InboxFile, archive_settled
+from cablestream.tasks.inbox.settle import Settler
+from cablestream.tasks.lake.writer import move_legacy_control
+from cablestream.tasks.ledger.protocol import BatchLost
+from cablestream.tasks.ledger.sqlite import SqliteLedger, open_ledger
+from cablestream.tasks.quality import tables, validate
 
 # Test hook: seconds to sleep between publishing a batch's files and committing it,
 # so a test can kill the process in the middle of a batch. Never set in normal runs.
@@ -59,46 +61,48 @@ def _emit(event: str, **details: Any) -> None:
 
 @task(name="recover", cache_policy=NONE, persist_result=False)
 def recover_task(lake: Path) -> list[str]:
-    return steps.recover(lake, open_ledger(lake))
+    return commit.recover(lake, open_ledger(lake))
 
 
 @task(name="discover", cache_policy=NONE, persist_result=False)
 def discover_task(
     inbox: Path, lake: Path, settle_seconds: float, only: list[str] | None
 ) -> list[InboxFile]:
-    return Settler(settle_seconds).ready(steps.fresh_files(inbox, open_ledger(lake), only))
+    return Settler(settle_seconds).ready(claim.fresh_files(inbox, open_ledger(lake), only))
 
 
 @task(name="claim", cache_policy=NONE, persist_result=False)
 def claim_task(
     inbox: Path, lake: Path, files: list[InboxFile], batch_id: str, max_file_bytes: int
-) -> steps.ClaimedBatch:
-    return steps.read_and_claim(inbox, files, open_ledger(lake), batch_id, max_file_bytes)
+) -> claim.ClaimedBatch:
+    return claim.read_and_claim(inbox, files, open_ledger(lake), batch_id, max_file_bytes)
 
 
 @task(name="parse", cache_policy=NONE, persist_result=False)
-def parse_task(claimed: steps.ClaimedBatch, drop_subjects: bool) -> steps.ParsedBatch:
-    return steps.parse_batch(claimed, drop_subjects=drop_subjects)
+def parse_task(claimed: claim.ClaimedBatch, drop_subjects: bool) -> route.ParsedBatch:
+    return route.parse_batch(claimed, drop_subjects=drop_subjects)
 
 
 @task(name="validate", cache_policy=NONE, persist_result=False)
-def validate_task(table: pa.Table, batch_id: str, lake: Path) -> validate.ValidationOutcome:
-    return validate.validate_batch(table, batch_id, lake)
+def validate_task(
+    table: pa.Table, batch_id: str, lake: Path, replacing: frozenset[str] = frozenset()
+) -> validate.ValidationOutcome:
+    return validate.validate_batch(table, batch_id, lake, replacing)
 
 
 @task(name="write-and-commit", cache_policy=NONE, persist_result=False)
 def write_commit_task(
     lake: Path,
-    claimed: steps.ClaimedBatch,
-    parsed: steps.ParsedBatch,
+    claimed: claim.ClaimedBatch,
+    parsed: route.ParsedBatch,
     outcome: validate.ValidationOutcome,
-) -> steps.BatchSummary:
+) -> commit.BatchSummary:
     pause = float(os.environ.get(PAUSE_BEFORE_COMMIT_ENV, "0") or 0)
     rejections = [(r.record_id, r.reason, r.detail) for r in outcome.rejections]
     ledger = open_ledger(lake)
     if pause:
         ledger = _PausingLedger(ledger, pause)  # type: ignore[assignment]
-    return steps.write_and_commit(
+    return commit.write_and_commit(
         lake, ledger, claimed, parsed, outcome.accepted, rejections, outcome.failed_expectations
     )
 
@@ -106,23 +110,23 @@ def write_commit_task(
 @task(name="hold-batch", cache_policy=NONE, persist_result=False)
 def hold_task(
     lake: Path,
-    claimed: steps.ClaimedBatch,
-    parsed: steps.ParsedBatch,
+    claimed: claim.ClaimedBatch,
+    parsed: route.ParsedBatch,
     unevaluated: list[str],
     max_attempts: int,
-) -> steps.BatchSummary:
-    return steps.hold_batch(lake, open_ledger(lake), claimed, parsed, unevaluated, max_attempts)
+) -> commit.BatchSummary:
+    return commit.hold_batch(lake, open_ledger(lake), claimed, parsed, unevaluated, max_attempts)
 
 
 @task(name="record-quality", cache_policy=NONE, persist_result=False)
 def quality_task(outcome: validate.ValidationOutcome, batch_id: str, lake: Path) -> None:
-    validate.record_quality(outcome, batch_id, lake)
+    tables.record_batch_quality(outcome, batch_id, lake)
 
 
 @task(name="quality-report", cache_policy=NONE, persist_result=False)
 def report_task(lake: Path, inbox: Path) -> str:
-    """The dashboard rewritten and alerts raised after every pass (flows/report.py)."""
-    from cablestream.flows.report import refresh
+    """The dashboard rewritten and alerts raised after every pass (flows/dashboard.py)."""
+    from cablestream.flows.dashboard import refresh
 
     return refresh(lake, inbox, get_run_logger())
 
@@ -151,6 +155,7 @@ _BATCH_COUNTS = (
     "duplicates",
     "rows_quarantined",
     "files_quarantined",
+    "rows_replaced",
 )
 
 
@@ -165,6 +170,7 @@ class IngestSummary:
     duplicates: int = 0
     rows_quarantined: int = 0
     files_quarantined: int = 0
+    rows_replaced: int = 0  # rows of older versions of files changed in place
     expectations_failed: int = 0
     batches_retry: int = 0
     batches_held: int = 0
@@ -178,7 +184,7 @@ class IngestSummary:
     reasons: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
-    def add(self, batch: steps.BatchSummary) -> None:
+    def add(self, batch: commit.BatchSummary) -> None:
         self.batches += 1
         for name in _BATCH_COUNTS:
             setattr(self, name, getattr(self, name) + getattr(batch, name))
@@ -199,11 +205,14 @@ class IngestSummary:
 
 
 def needs_attention(result: dict[str, Any]) -> bool:
-    """Whether a pass (or the totals of a watch) held a batch back or failed a `fail` rule.
+    """Whether a pass (or the totals of a watch, or a reprocess) held a batch back, failed
+    a `fail` rule, or left sources unavailable (reprocess).
 
     The CLI exits non-zero then: a scheduler must see it, not only the log.
     """
-    return bool(result.get("batches_held") or result.get("batches_flagged"))
+    return bool(
+        result.get("batches_held") or result.get("batches_flagged") or result.get("unavailable")
+    )
 
 
 def _one_batch(
@@ -213,7 +222,7 @@ def _one_batch(
     files: list[InboxFile],
     batch_id: str,
     drop_subjects: bool,
-) -> steps.BatchSummary | None:
+) -> commit.BatchSummary | None:
     """Steps 2-5 for one micro-batch; None when nothing in it could be claimed."""
     # 2. Claim (read + hash, one ledger transaction).
     claimed = claim_task(inbox_root, lake_root, files, batch_id, settings.max_file_bytes)
@@ -221,7 +230,10 @@ def _one_batch(
         return None
     # 3. Process: split, parse, validate (one GE run per batch).
     parsed = parse_task(claimed, drop_subjects)
-    outcome = validate_task(parsed.table, batch_id, lake_root)
+    # Files changed in place: their older versions' rows are replaced (at write), so
+    # they are not "another rendering already in the lake" for validation.
+    older = frozenset(v.sha256 for v in open_ledger(lake_root).older_versions(batch_id))
+    outcome = validate_task(parsed.table, batch_id, lake_root, older)
     # 4-5. Write and commit (failed `fail` rules flag the batch, their rows are quarantined),
     # or hold the batch back when validation could not run at all.
     if outcome.held_back:
@@ -232,7 +244,7 @@ def _one_batch(
         result = write_commit_task(lake_root, claimed, parsed, outcome)
     quality_task(outcome, batch_id, lake_root)
     if settings.archive is not None and result.status == "committed":
-        steps.archive_settled(inbox_root, settings.archive.resolve(), claimed)
+        archive_settled(inbox_root, settings.archive.resolve(), [f.found for f in claimed.files])
     create_markdown_artifact(
         markdown=result.markdown(),
         key="ingest-batch",  # one key: each batch adds a version, the UI shows the history
@@ -276,7 +288,7 @@ def ingest_flow(
     settings.check_paths()  # InputError: a missing inbox, nested folders, an unwritable lake
     lake_root = settings.lake.resolve()
     lake_root.mkdir(parents=True, exist_ok=True)
-    for moved in lake_io.move_legacy_control(lake_root):
+    for moved in move_legacy_control(lake_root):
         logger.warning("moved %s out of the lake into its control folder", moved)
     inbox_root = settings.inbox.resolve()
 
@@ -288,20 +300,20 @@ def ingest_flow(
     # 1. Discover ready files the ledger does not hold.
     ready = discover_task(inbox_root, lake_root, settings.settle_seconds, paths)
     summary.files_seen = len(ready)
-    expanded = steps.expanded_sizes(inbox_root, ready, settings.max_file_bytes)
-    plan = steps.plan_batches(
+    expanded = claim.expanded_sizes(inbox_root, ready, settings.max_file_bytes)
+    plan = claim.plan_batches(
         ready, settings.max_files_per_batch, settings.max_batch_bytes, expanded
     )
     _emit("discovered", files=len(ready), bytes=sum(f.size for f in ready), batches=len(plan))
 
     for files in plan:
-        batch_id = steps.new_batch_id()
+        batch_id = claim.new_batch_id()
         try:
             result = _one_batch(settings, inbox_root, lake_root, files, batch_id, drop_subjects)
         except BatchLost as error:
             # Our lease ran out and another process undid the batch: its files are taken
             # again by whoever comes next; nothing of ours was published.
-            steps.abandon(lake_root, open_ledger(lake_root), batch_id, "lost")
+            commit.abandon(lake_root, open_ledger(lake_root), batch_id, "lost")
             summary.batches_lost += 1
             logger.error("batch %s given up: %s", batch_id, error)
             continue
@@ -309,7 +321,7 @@ def ingest_flow(
             # Settle the batch (undo it, or finish it past its point of no return) as
             # recovery would, before the error goes on; if that fails too, recovery will.
             try:
-                if steps.abandon(lake_root, open_ledger(lake_root), batch_id, f"{error!r}"):
+                if commit.abandon(lake_root, open_ledger(lake_root), batch_id, f"{error!r}"):
                     logger.error("batch %s settled after an error: %r", batch_id, error)
             except Exception as cleanup:
                 logger.error("batch %s left for recovery: %r", batch_id, cleanup)

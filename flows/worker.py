@@ -65,7 +65,7 @@ def run_pass(options: dict[str, Any], environment: dict[str, str]) -> dict[str, 
 
 def _exit_with_the_server(server_pid: int) -> None:
     """Stop when the server this worker belongs to is gone (never an orphan)."""
-    from cablestream.tasks.ledger import pid_alive
+    from cablestream.tasks.ledger.sqlite import pid_alive
 
     while pid_alive(server_pid):
         time.sleep(1.0)
@@ -85,9 +85,7 @@ def main() -> None:
     started = time.perf_counter()
     fingerprint = code_fingerprint()  # the code as it is now, before it is imported
     # Everything a pass needs, imported and built before the worker says it is ready.
-    import cablestream.flows.ingest
-    import cablestream.flows.report  # noqa: F401
-    from cablestream.tasks.validate import warm_up_in_background
+    from cablestream.tasks.quality.engine import warm_up_in_background
 
     warm_up_in_background().join()
     from prefect.task_worker import serve

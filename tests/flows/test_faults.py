@@ -12,7 +12,7 @@ from types import ModuleType
 
 import pytest
 
-from cablestream.tasks.audit import audit_lake
+from cablestream.tasks.batch.audit import audit_lake
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,8 @@ import pytest
 
 from cablestream.flows.ingest import ingest_flow
 from cablestream.schemas import lake as layout
-from cablestream.tasks.quarantine import read_reasons
+from cablestream.tasks.lake.quarantine import read_reasons
+from cablestream.tasks.quality.tables import VALIDATIONS_DIR
 
 from .conftest import lake_ids, parsed_ids, quarantined_ids
 
@@ -131,12 +132,13 @@ def test_every_bad_file_is_quarantined_with_its_reason(
     unreadable = inbox / "unreadable.txt"
     unreadable.write_bytes(good[0].read_bytes())
     if os.geteuid() == 0:  # root reads anything: the OS refuses as it would anyone else
-        from cablestream.tasks import batch, read
+        from cablestream.tasks.batch import claim
+        from cablestream.tasks.inbox import read
 
         real = read.read_inbox_file
         refused = PermissionError(errno.EACCES, "Permission denied")
         monkeypatch.setattr(
-            batch,
+            claim,
             "read_inbox_file",
             lambda root, relative, cap: (
                 read.open_failure(relative, refused)
@@ -225,24 +227,24 @@ def test_growing_file_waits_and_done_marker_is_taken_at_once(
 def test_a_batch_that_fails_mid_write_is_finished_never_undone(
     prefect_harness: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cablestream.tasks import lake as lake_io
+    from cablestream.tasks.lake import writer
 
     inbox, lake = tmp_path / "inbox", tmp_path / "lake"
     inbox.mkdir()
     for seed in sorted(SEEDS.glob("*.txt")):
         shutil.copy(seed, inbox / seed.name)
-    real_publish = lake_io.publish
+    real_publish = writer.publish
 
-    def publish_then_fail(lake_root: Path, staged: list[lake_io.StagedFile]) -> list[str]:
+    def publish_then_fail(lake_root: Path, staged: list[writer.StagedFile]) -> list[str]:
         real_publish(lake_root, staged[:1])
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(lake_io, "publish", publish_then_fail)
+    monkeypatch.setattr(writer, "publish", publish_then_fail)
     with pytest.raises(OSError, match="No space left"):
         _ingest(inbox, lake)
     seen = lake_ids(lake)
     assert seen  # past the point of no return: what a reader saw stays
-    monkeypatch.setattr(lake_io, "publish", real_publish)
+    monkeypatch.setattr(writer, "publish", real_publish)
     result = _ingest(inbox, lake)
     assert len(result["recovered_batches"]) == 1  # finished by this process' next pass
     assert result["files"] == 0
@@ -288,3 +290,31 @@ def test_odd_dates_and_names_do_not_hold_back_the_batch(
         .to_pylist()
     )
     assert "name-\\xff.txt" in paths
+
+
+def test_a_file_changed_in_place_leaves_only_its_new_version(
+    prefect_harness: str, corpus_files: Path, tmp_path: Path
+) -> None:
+    """The older version's rows are replaced (issue 17), not kept beside the new ones, and
+    they are not "another rendering already in the lake" for validation."""
+    inbox, lake = tmp_path / "inbox", tmp_path / "lake"
+    inbox.mkdir()
+    first, second = sorted(corpus_files.glob("*.txt"))[:2]
+    shutil.copy(first, inbox / "cable.txt")
+    _ingest(inbox, lake)
+    # The same cable, one paragraph longer: same reference id, other content.
+    (inbox / "cable.txt").write_bytes(first.read_bytes() + b"\n\n9. (U) Added later.\n")
+    result = _ingest(inbox, lake)
+    assert result["rows_replaced"] == result["rows_written"] > 0
+    assert sorted(lake_ids(lake)) == sorted(parsed_ids(inbox))
+    _assert_exactly_once(lake, parsed_ids(inbox))
+    runs = ds.dataset(layout.quality_dir(lake) / VALIDATIONS_DIR, format="parquet").to_table(
+        filter=ds.field("expectation") == "reference_id_new_to_lake"
+    )
+    assert runs.num_rows == 2 and all(runs["success"].to_pylist())
+    # Another file changed into a copy of it: its own older rows go, no row twice.
+    shutil.copy(second, inbox / "other.txt")
+    _ingest(inbox, lake)
+    shutil.copy(inbox / "cable.txt", inbox / "other.txt")
+    _ingest(inbox, lake)
+    _assert_exactly_once(lake, parsed_ids(inbox))
