@@ -1135,6 +1135,10 @@ def _recorded_pid(case: Path, name: str) -> int | None:
         return None
 
 
+def _recorded(case: Path) -> set[int]:
+    return {pid for pid in (_recorded_pid(case, "server"), _recorded_pid(case, "worker")) if pid}
+
+
 def _stop_own_server(case: Path, own: dict[str, str], seen: set[int], outcome: Outcome) -> None:
     """`cablestream server stop`, then no process seen (server, worker) may be left."""
     stopped = run(["server", "stop"], own, ok=())
@@ -1160,26 +1164,28 @@ def orphan_server(root: Path, env: dict[str, str], files: int) -> Outcome:
     own = _own_server_env(case, env)
     servers: set[int] = set()
     seen: set[int] = set()
-    for number, moment in enumerate([2.0, 6.0, 12.0, 30.0]):
-        lake = case / f"lake-{number}"
-        process = start(ingest_args(inbox, lake, 4), own)
-        time.sleep(moment)
-        kill(process, whole_group=True)
-        outcome.runs += 1
-        if group_left(process):
-            outcome.problems.append(f"kill at {moment} s: processes left in the ingest's group")
-        run(ingest_args(inbox, lake, 4), own)
-        servers.add(_recorded_pid(case, "server") or 0)
-        seen |= {
-            pid for pid in (_recorded_pid(case, "server"), _recorded_pid(case, "worker")) if pid
-        }
-        check(outcome, lake, expected_ids(inbox), [process])
-    outcome.notes.append(
-        f"kills at 2, 6, 12, 30 s; servers in use after each rerun: {len(servers)}"
-    )
-    if len(servers) != 1:
-        outcome.problems.append(f"{len(servers)} servers started (one expected, reused)")
-    _stop_own_server(case, own, seen, outcome)
+    try:
+        for number, moment in enumerate([2.0, 6.0, 12.0, 30.0]):
+            lake = case / f"lake-{number}"
+            process = start(ingest_args(inbox, lake, 4), own)
+            time.sleep(moment)
+            kill(process, whole_group=True)
+            outcome.runs += 1
+            if group_left(process):
+                outcome.problems.append(f"kill at {moment} s: processes left in the ingest's group")
+            run(ingest_args(inbox, lake, 4), own)
+            servers.add(_recorded_pid(case, "server") or 0)
+            seen |= {
+                pid for pid in (_recorded_pid(case, "server"), _recorded_pid(case, "worker")) if pid
+            }
+            check(outcome, lake, expected_ids(inbox), [process])
+        outcome.notes.append(
+            f"kills at 2, 6, 12, 30 s; servers in use after each rerun: {len(servers)}"
+        )
+        if len(servers) != 1:
+            outcome.problems.append(f"{len(servers)} servers started (one expected, reused)")
+    finally:
+        _stop_own_server(case, own, seen, outcome)
     return outcome
 
 
@@ -1189,35 +1195,38 @@ def kill_worker(root: Path, env: dict[str, str], kills: int, files: int) -> Outc
     outcome = Outcome("kill -9 of the warm worker during an ingest pass", group="kill")
     case = root / "kill-worker"
     own = _own_server_env(case, env)
-    run(["server", "start"], own)
-    ready = case / "home" / "server" / "worker.ready"
-    _wait_for(ready.exists, 300)
-    timing = make_inbox(case / "timing", files)
-    seconds = run(ingest_args(timing, case / "timing" / "lake", 4), own).seconds
-    outcome.notes.append(f"uninterrupted {seconds:.1f} s (pass in the worker)")
-    seen = {pid for pid in (_recorded_pid(case, "server"), _recorded_pid(case, "worker")) if pid}
-    for number, moment in enumerate(_moments(seconds, kills)):
+    seen: set[int] = set()
+    try:
+        run(["server", "start"], own)
+        ready = case / "home" / "server" / "worker.ready"
         _wait_for(ready.exists, 300)
-        inbox = make_inbox(case / f"run-{number}", files)
-        lake = case / f"run-{number}" / "lake"
-        worker = _recorded_pid(case, "worker")
-        with both_readers(lake) as (snap, _folder):
-            process = start(ingest_args(inbox, lake, 4), own)
-            time.sleep(moment)
-            if worker is not None:
-                with suppress(ProcessLookupError):
-                    if number % 2:
-                        os.killpg(worker, signal.SIGKILL)
-                    else:
-                        os.kill(worker, signal.SIGKILL)
-            process.communicate(timeout=900)
-            run(ingest_args(inbox, lake, 4), own)
-        seen |= {pid for pid in (_recorded_pid(case, "worker"),) if pid}
-        check(outcome, lake, expected_ids(inbox), [process])
-        outcome.problems += _snapshot_problems(snap)
-        outcome.runs += 1
-    outcome.notes.append(f"moments {', '.join(f'{m:.1f}' for m in _moments(seconds, kills))} s")
-    _stop_own_server(case, own, seen, outcome)
+        timing = make_inbox(case / "timing", files)
+        seconds = run(ingest_args(timing, case / "timing" / "lake", 4), own).seconds
+        outcome.notes.append(f"uninterrupted {seconds:.1f} s (pass in the worker)")
+        seen |= _recorded(case)
+        for number, moment in enumerate(_moments(seconds, kills)):
+            _wait_for(ready.exists, 300)
+            inbox = make_inbox(case / f"run-{number}", files)
+            lake = case / f"run-{number}" / "lake"
+            worker = _recorded_pid(case, "worker")
+            with both_readers(lake) as (snap, _folder):
+                process = start(ingest_args(inbox, lake, 4), own)
+                time.sleep(moment)
+                if worker is not None:
+                    with suppress(ProcessLookupError):
+                        if number % 2:
+                            os.killpg(worker, signal.SIGKILL)
+                        else:
+                            os.kill(worker, signal.SIGKILL)
+                process.communicate(timeout=900)
+                run(ingest_args(inbox, lake, 4), own)
+            seen |= _recorded(case)
+            check(outcome, lake, expected_ids(inbox), [process])
+            outcome.problems += _snapshot_problems(snap)
+            outcome.runs += 1
+        outcome.notes.append(f"moments {', '.join(f'{m:.1f}' for m in _moments(seconds, kills))} s")
+    finally:
+        _stop_own_server(case, own, seen | _recorded(case), outcome)
     return outcome
 
 
