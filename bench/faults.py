@@ -1175,9 +1175,7 @@ def orphan_server(root: Path, env: dict[str, str], files: int) -> Outcome:
                 outcome.problems.append(f"kill at {moment} s: processes left in the ingest's group")
             run(ingest_args(inbox, lake, 4), own)
             servers.add(_recorded_pid(case, "server") or 0)
-            seen |= {
-                pid for pid in (_recorded_pid(case, "server"), _recorded_pid(case, "worker")) if pid
-            }
+            seen |= _recorded(case)
             check(outcome, lake, expected_ids(inbox), [process])
         outcome.notes.append(
             f"kills at 2, 6, 12, 30 s; servers in use after each rerun: {len(servers)}"
@@ -1185,7 +1183,7 @@ def orphan_server(root: Path, env: dict[str, str], files: int) -> Outcome:
         if len(servers) != 1:
             outcome.problems.append(f"{len(servers)} servers started (one expected, reused)")
     finally:
-        _stop_own_server(case, own, seen, outcome)
+        _stop_own_server(case, own, seen | _recorded(case), outcome)
     return outcome
 
 
