@@ -216,11 +216,11 @@ def fixed_cost(work: Path, server_url: str, rounds: int) -> dict[str, Any]:
                     capture_output=True,
                     text=True,
                 )
-                if done.returncode != 0:
-                    raise RuntimeError(done.stderr[-3000:])
                 walls.append(time.perf_counter() - started)
+                if done.returncode != 0 or not done.stdout.strip():
+                    raise RuntimeError(f"{mode}: exit {done.returncode}: {done.stderr[-3000:]}")
                 if mode == "temporary_server":
-                    flows.append(float(done.stdout.split()[1]))
+                    flows.append(float(done.stdout.split()[-1]))
                 else:
                     summary = json.loads(done.stdout)
                     flows.append(float(summary["seconds"]))
