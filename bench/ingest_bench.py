@@ -360,7 +360,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--release-corpus", type=Path, help="reuse this generated corpus")
     parser.add_argument("--compare-cables", type=int, default=25_000)
-    parser.add_argument("--spark", action="store_true", help="with the Spark baseline")
+    parser.add_argument(
+        "--spark",
+        type=int,
+        nargs="?",
+        const=5_000,
+        metavar="CABLES",
+        help="with the Spark baseline on the first CABLES cables (default 5000)",
+    )
     args = parser.parse_args(argv)
     # Recursive, as the inbox is: a generated corpus keeps its files in subfolders.
     files = sorted(p for p in args.files.rglob("*") if p.is_file())
@@ -386,12 +393,20 @@ def main(argv: list[str] | None = None) -> int:
             report["worker_warm_up_seconds"] = _wait_for_worker(started)
             if args.release:
                 os.environ["PREFECT_API_URL"] = server_url  # the stage times are read from it
+                out = REPO_ROOT / "bench" / "out"
+                out.mkdir(parents=True, exist_ok=True)
+
+                def save(section: dict[str, Any]) -> None:
+                    text = json.dumps({**report, "release": section}, indent=2)
+                    (out / "release_run.json").write_text(text + "\n")
+
                 report["release"] = release_run.run(
                     args.release,
                     args.compare_cables,
                     args.release_corpus or work / "release",
                     work,
                     args.spark,
+                    save,
                 )
             else:
                 _measure(args, files, report, work, server_url)
