@@ -28,6 +28,7 @@ from cablestream.schemas import lake as layout
 from cablestream.schemas import versions
 from cablestream.schemas.arrow import PARTITION_SCHEMA, with_partition_columns
 from cablestream.tasks.ledger import Ledger, StaleBatch
+from cablestream.tasks.snapshot import refresh_snapshot
 
 # ~16k cables of ~6 KB text make row groups of tens of MB: large enough for
 # scans, small enough that a reader filtering on a few columns skips well.
@@ -151,12 +152,13 @@ def publish(lake: Path, staged: list[StagedFile]) -> list[str]:
 
 def finish(lake: Path, ledger: Ledger, batch: StaleBatch) -> None:
     """Roll a `publishing` batch forward: rename its staged files left, delete the files
-    it replaces (a compaction's), commit it. Idempotent: its owner and recovery may both
-    run it, one after the other or at once."""
+    it replaces (a compaction's), commit it, make the next snapshot. Idempotent: its
+    owner and recovery may both run it, one after the other or at once."""
     publish(lake, staged_tree(lake, batch.batch_id))
     for relative in batch.replaced:
         layout.output_path(lake, relative).unlink(missing_ok=True)
     ledger.commit(batch.batch_id)
+    refresh_snapshot(lake, ledger.live_outputs)
     clear_staging(lake, batch.batch_id)
 
 

@@ -199,8 +199,8 @@ class Ledger(Protocol):
         """The outputs and replaced files of a `publishing` batch (to finish it)."""
         ...
 
-    def in_flight_outputs(self) -> set[str]:
-        """Outputs of every batch still publishing: files compaction must leave alone."""
+    def live_outputs(self) -> set[str]:
+        """Outputs of committed batches that no committed compaction replaced: the lake."""
         ...
 
 
@@ -426,14 +426,6 @@ class SqliteLedger:
         with self._connect() as db:
             row = db.execute("SELECT state FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
         return None if row is None else str(row[0])
-
-    def in_flight_outputs(self) -> set[str]:
-        with self._connect() as db:
-            rows = db.execute(
-                "SELECT o.path FROM outputs o JOIN batches b USING (batch_id)"
-                " WHERE b.state = 'publishing'"
-            ).fetchall()
-        return {str(row[0]) for row in rows}
 
     @staticmethod
     def _describe(db: sqlite3.Connection, batch_id: str, state: str) -> StaleBatch:
