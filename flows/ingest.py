@@ -91,8 +91,10 @@ def parse_task(claimed: claim.ClaimedBatch, drop_subjects: bool) -> route.Parsed
 
 
 @task(name="validate", cache_policy=NONE, persist_result=False)
-def validate_task(table: pa.Table, batch_id: str, lake: Path) -> validate.ValidationOutcome:
-    return validate.validate_batch(table, batch_id, lake)
+def validate_task(
+    table: pa.Table, batch_id: str, lake: Path, replacing: frozenset[str] = frozenset()
+) -> validate.ValidationOutcome:
+    return validate.validate_batch(table, batch_id, lake, replacing)
 
 
 @task(name="write-and-commit", cache_policy=NONE, persist_result=False)
@@ -158,6 +160,7 @@ _BATCH_COUNTS = (
     "duplicates",
     "rows_quarantined",
     "files_quarantined",
+    "rows_replaced",
 )
 
 
@@ -172,6 +175,7 @@ class IngestSummary:
     duplicates: int = 0
     rows_quarantined: int = 0
     files_quarantined: int = 0
+    rows_replaced: int = 0  # rows of older versions of files changed in place
     expectations_failed: int = 0
     batches_retry: int = 0
     batches_held: int = 0
@@ -206,11 +210,14 @@ class IngestSummary:
 
 
 def needs_attention(result: dict[str, Any]) -> bool:
-    """Whether a pass (or the totals of a watch) held a batch back or failed a `fail` rule.
+    """Whether a pass (or the totals of a watch, or a reprocess) held a batch back, failed
+    a `fail` rule, or left sources unavailable (reprocess).
 
     The CLI exits non-zero then: a scheduler must see it, not only the log.
     """
-    return bool(result.get("batches_held") or result.get("batches_flagged"))
+    return bool(
+        result.get("batches_held") or result.get("batches_flagged") or result.get("unavailable")
+    )
 
 
 def _one_batch(
@@ -229,7 +236,10 @@ def _one_batch(
         return None
     # 3. Process: split, parse, validate (one GE run per batch).
     parsed = parse_task(claimed, drop_subjects)
-    outcome = validate_task(parsed.table, batch_id, lake_root)
+    # Files changed in place: their older versions' rows are replaced (at write), so
+    # they are not "another rendering already in the lake" for validation.
+    older = frozenset(v.sha256 for v in open_ledger(lake_root).older_versions(batch_id))
+    outcome = validate_task(parsed.table, batch_id, lake_root, older)
     # 4-5. Write and commit (failed `fail` rules flag the batch, their rows are quarantined),
     # or hold the batch back when validation could not run at all.
     if outcome.held_back:

@@ -46,6 +46,14 @@ def schema_of_version(version: int) -> pa.Schema:
     return pa.schema([field for field in CABLE_SCHEMA if since(field.name) <= version])
 
 
+def as_version(table: pa.Table, version: int) -> pa.Table:
+    """Rows as version `version` wrote them: later columns left out, no version key.
+
+    What a lake written by an earlier release holds (tests and bench/ build such lakes).
+    """
+    return table.select(schema_of_version(version).names).replace_schema_metadata(None)
+
+
 def file_schema_version(schema: pa.Schema) -> int:
     """The version a data file was written with: its metadata key, else dated by its columns."""
     recorded = (schema.metadata or {}).get(METADATA_KEY)

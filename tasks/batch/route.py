@@ -37,19 +37,29 @@ class ParsedBatch:
     duplicates: int = 0
 
 
-@dataclass(slots=True)
-class _ParsedFile:
-    rows: pa.Table | None  # the file's cables as lake rows; None when it holds none
-    rejects: list[NoCable]
+def route_source(
+    data: bytes, path: str, sha256: str
+) -> tuple[list[CableRecord], list[QuarantineEntry]]:
+    """Parse one source: its cables, and a quarantine entry for each piece that is none."""
+    cables: list[CableRecord] = []
+    entries: list[QuarantineEntry] = []
+    for result in parse_source(data, path, sha256):
+        if isinstance(result, CableRecord):
+            cables.append(result)
+        elif isinstance(result, NoCable):
+            entries.append(
+                QuarantineEntry(
+                    path, sha256, result.reason, result.detail, source_offset=result.source_offset
+                )
+            )
+    return cables, entries
 
 
-def _parse_file(item: LoadedFile) -> _ParsedFile:
-    """One file's cables as Arrow rows, and what in it is not a cable."""
+def _parse_file(item: LoadedFile) -> tuple[pa.Table | None, list[QuarantineEntry]]:
+    """One file's cables as Arrow rows (None when it holds none), and its quarantine entries."""
     assert item.data is not None
-    results = parse_source(item.data, item.claim.path, item.claim.sha256)
-    cables = [result for result in results if isinstance(result, CableRecord)]
-    rejects = [result for result in results if isinstance(result, NoCable)]
-    return _ParsedFile(records_to_table(cables) if cables else None, rejects)
+    cables, entries = route_source(item.data, item.claim.path, item.claim.sha256)
+    return (records_to_table(cables) if cables else None, entries)
 
 
 def parse_batch(batch: ClaimedBatch, workers: int = PARSE_WORKERS) -> ParsedBatch:
@@ -62,27 +72,18 @@ def parse_batch(batch: ClaimedBatch, workers: int = PARSE_WORKERS) -> ParsedBatc
     readable = [item for item in batch.files if _to_parse(item, parsed)]
     tables: list[pa.Table] = []
     with ThreadPoolExecutor(max(1, workers), thread_name_prefix="cablestream-parse") as pool:
-        for item, result in zip(readable, pool.map(_parse_file, readable), strict=True):
+        for item, (rows, entries) in zip(readable, pool.map(_parse_file, readable), strict=True):
             claim = item.claim
-            for reject in result.rejects:
-                parsed.entries.append(
-                    QuarantineEntry(
-                        claim.path,
-                        claim.sha256,
-                        reject.reason,
-                        reject.detail,
-                        source_offset=reject.source_offset,
-                    )
-                )
-            if result.rows is not None:
-                tables.append(result.rows)
-                parsed.cables += result.rows.num_rows
+            parsed.entries.extend(entries)
+            if rows is not None:
+                tables.append(rows)
+                parsed.cables += rows.num_rows
                 parsed.outcomes[claim.file_id] = FileOutcome("committed")
                 item.data = None
             else:
                 assert item.data is not None
                 parsed.source_copies[claim.sha256] = item.data
-                reason = result.rejects[-1].reason if result.rejects else None
+                reason = entries[-1].reason if entries else None
                 parsed.outcomes[claim.file_id] = FileOutcome("quarantined", reason)
     if tables:
         parsed.table = pa.concat_tables(tables)

@@ -19,6 +19,7 @@ from cablestream.tasks.ledger.protocol import (
     Candidate,
     ClaimedFile,
     FileOutcome,
+    OlderVersion,
     StaleBatch,
 )
 
@@ -40,6 +41,7 @@ CREATE TABLE IF NOT EXISTS files (
     mtime_ns     INTEGER NOT NULL,
     batch_id     TEXT NOT NULL REFERENCES batches(batch_id),
     state        TEXT NOT NULL,          -- claimed | committed | duplicate | quarantined | held
+                                         -- | superseded
     duplicate_of TEXT,
     reason       TEXT,
     UNIQUE (path, sha256)
@@ -135,7 +137,8 @@ class SqliteLedger:
         with self._connect() as db:
             rows = db.execute(
                 "SELECT f.path, f.size, f.mtime_ns FROM files f LEFT JOIN retries r USING (path)"
-                " WHERE r.not_before IS NULL OR r.not_before > ? OR f.state != 'quarantined'",
+                " WHERE f.state != 'superseded'"
+                " AND (r.not_before IS NULL OR r.not_before > ? OR f.state != 'quarantined')",
                 (time.time(),),
             ).fetchall()
         return {(str(path), int(size), int(mtime)) for path, size, mtime in rows}
@@ -159,16 +162,22 @@ class SqliteLedger:
                 else:
                     db.execute("DELETE FROM retries WHERE path = ?", (item.path,))
                 known = db.execute(
-                    "SELECT file_id FROM files WHERE path = ? AND sha256 = ?",
+                    "SELECT file_id, state FROM files WHERE path = ? AND sha256 = ?",
                     (item.path, item.sha256),
                 ).fetchone()
-                if known is not None:
+                if known is not None and known[1] != "superseded":
                     # Same path, same content: done (or in progress); remember the new mtime.
                     db.execute(
                         "UPDATE files SET size = ?, mtime_ns = ? WHERE file_id = ?",
                         (item.size, item.mtime_ns, known[0]),
                     )
                     continue
+                other_version = db.execute(
+                    "SELECT 1 FROM files WHERE path = ? AND state = 'claimed' AND batch_id != ?",
+                    (item.path, batch_id),
+                ).fetchone()
+                if other_version is not None:
+                    continue  # another live batch has another version of it: look again later
                 twin = db.execute(
                     "SELECT f.path, f.state, f.batch_id FROM files f"
                     " WHERE f.sha256 = ? AND f.state IN ('committed', 'claimed')"
@@ -178,13 +187,21 @@ class SqliteLedger:
                 if twin is not None and twin[1] == "claimed" and twin[2] != batch_id:
                     continue  # another live batch is ingesting this content: look again later
                 duplicate_of = str(twin[0]) if twin is not None else None
-                cursor = db.execute(
-                    "INSERT INTO files (path, sha256, size, mtime_ns, batch_id, state,"
-                    " duplicate_of) VALUES (?, ?, ?, ?, ?, 'claimed', ?)",
-                    (item.path, item.sha256, item.size, item.mtime_ns, batch_id, duplicate_of),
-                )
-                file_id = cursor.lastrowid
-                assert file_id is not None
+                if known is not None:  # content it held before a newer version replaced it
+                    db.execute(
+                        "UPDATE files SET size = ?, mtime_ns = ?, batch_id = ?, state = 'claimed',"
+                        " duplicate_of = ?, reason = NULL WHERE file_id = ?",
+                        (item.size, item.mtime_ns, batch_id, duplicate_of, known[0]),
+                    )
+                    file_id = int(known[0])
+                else:
+                    cursor = db.execute(
+                        "INSERT INTO files (path, sha256, size, mtime_ns, batch_id, state,"
+                        " duplicate_of) VALUES (?, ?, ?, ?, ?, 'claimed', ?)",
+                        (item.path, item.sha256, item.size, item.mtime_ns, batch_id, duplicate_of),
+                    )
+                    assert cursor.lastrowid is not None
+                    file_id = cursor.lastrowid
                 claimed.append(
                     ClaimedFile(
                         file_id, item.path, item.sha256, item.size, item.mtime_ns, duplicate_of
@@ -222,9 +239,15 @@ class SqliteLedger:
         outcomes: dict[int, FileOutcome],
         note: str = "",
         replaced: list[str] | None = None,
+        superseded: list[int] | None = None,
     ) -> None:
         with self._transaction() as db:
             self._fence(db, batch_id)
+            db.executemany(
+                "UPDATE files SET state = 'superseded', reason = ? WHERE file_id = ?"
+                " AND state = 'committed'",
+                [(f"replaced by a newer version (batch {batch_id})", f) for f in superseded or []],
+            )
             db.executemany(
                 "UPDATE files SET state = ?, reason = ? WHERE file_id = ? AND batch_id = ?",
                 [(o.state, o.reason, fid, batch_id) for fid, o in outcomes.items()],
@@ -301,6 +324,29 @@ class SqliteLedger:
             "UPDATE batches SET state = ?, finished_at = ?, note = ? WHERE batch_id = ?",
             (state, time.time(), note, batch_id),
         )
+
+    def older_versions(self, batch_id: str) -> list[OlderVersion]:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT o.file_id, o.path, o.sha256, n.file_id, EXISTS ("
+                "   SELECT 1 FROM files s WHERE s.sha256 = o.sha256 AND s.path != o.path"
+                "   AND s.state IN ('committed', 'duplicate'))"
+                " FROM files n JOIN files o ON o.path = n.path AND o.sha256 != n.sha256"
+                " WHERE n.batch_id = ? AND n.state = 'claimed' AND o.state = 'committed'",
+                (batch_id,),
+            ).fetchall()
+        return [
+            OlderVersion(int(fid), str(path), str(sha), int(newer), bool(shared))
+            for fid, path, sha, newer, shared in rows
+        ]
+
+    def source_paths(self, sha256: str) -> list[str]:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT path FROM files WHERE sha256 = ? ORDER BY state != 'committed', file_id",
+                (sha256,),
+            ).fetchall()
+        return [str(row[0]) for row in rows]
 
     def batch_state(self, batch_id: str) -> str | None:
         with self._connect() as db:

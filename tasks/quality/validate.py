@@ -146,8 +146,13 @@ def with_flags(table: pa.Table, flags: dict[str, list[str]]) -> pa.Table:
     return table.set_column(index, table.schema.field(index), values)
 
 
-def validate_batch(table: pa.Table, batch_id: str, lake_root: Path) -> ValidationOutcome:
-    """Validate the batch in one GE checkpoint run and route rows by the policies in force."""
+def validate_batch(
+    table: pa.Table, batch_id: str, lake_root: Path, replacing: frozenset[str] = frozenset()
+) -> ValidationOutcome:
+    """Validate the batch in one GE checkpoint run and route rows by the policies in force.
+
+    `replacing`: content hashes of sources whose rows the batch replaces.
+    """
     import time
 
     # Wait for a warm-up import first: two threads importing great_expectations at
@@ -162,7 +167,9 @@ def validate_batch(table: pa.Table, batch_id: str, lake_root: Path) -> Validatio
     started = time.perf_counter()
     frame = build_frame(table)
     reference_ids = table.column("reference_id").combine_chunks()
-    in_lake = existing_reference_ids(lake_root, pc.unique(pc.drop_null(reference_ids)))
+    # Rows the batch replaces (an older version of a changed file, an older parse) are
+    # not "another rendering already in the lake".
+    in_lake = existing_reference_ids(lake_root, pc.unique(pc.drop_null(reference_ids)), replacing)
     suite_result, docs_page = run_checkpoint(
         frame, batch_id, ran_at, lake_root.resolve(), {LAKE_REFERENCE_IDS: sorted(in_lake)}
     )
