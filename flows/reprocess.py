@@ -106,7 +106,7 @@ def reprocess_flow(
     below = parser_version_below or PARSER_VERSION
     summary = ReprocessSummary(below)
     lake_root = settings.lake.resolve()
-    summary.recovered_batches = recover_task(lake_root)
+    summary.recovered_batches = recover_task(lake_root, open_ledger(lake_root))
     roots = {"inbox": settings.inbox.resolve()}
     if settings.archive is not None:
         roots["archive"] = settings.archive.resolve()

@@ -27,6 +27,7 @@ FIRST_VERSION = 1
 # Columns added after the first record schema, with the version that added them.
 COLUMNS_SINCE: dict[str, int] = {
     "station": 2,  # parser 0.2.0: the sending post as in reference ids
+    "quality_flags": 3,  # the `warn` row rules a row broke (issue 15: no real cable dropped)
 }
 SCHEMA_VERSION = max(COLUMNS_SINCE.values(), default=FIRST_VERSION)
 

@@ -174,4 +174,6 @@ def test_compaction_merges_files_of_an_older_schema_version(tmp_path: Path) -> N
     stations = dict(zip(after["record_id"].to_pylist(), after["station"].to_pylist(), strict=True))
     assert {stations[record_id] for record_id in old_ids} == {None}
     for files in partition_files(lake).values():
-        assert versions.file_schema_version(pq.read_schema(lake / files[0])) == 2
+        assert (
+            versions.file_schema_version(pq.read_schema(lake / files[0])) == versions.SCHEMA_VERSION
+        )
