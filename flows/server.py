@@ -155,6 +155,20 @@ def _alive(pid: int, mark: bytes = SERVER_MARK) -> bool:
     return not cmdline.exists() or mark in cmdline.read_bytes()
 
 
+def _ended(pid: int) -> bool:
+    """Gone, or a zombie waiting for its parent (or init) to collect it.
+
+    Not `_alive`: an exiting process has an empty command line while it still tears
+    down its memory (seconds for a warm worker under load), so a stop that went by
+    the command line returned before the process had ended.
+    """
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return True
+    return "State:\tZ" in status
+
+
 def _recorded() -> tuple[int, int] | None:
     """(pid, port) of the server this module started, if it still runs."""
     try:
@@ -375,7 +389,7 @@ def _restart_stale_worker(url: str) -> None:
             _start_worker(url, server[0])
 
 
-def _stop_pid(pid: int, pid_file: Path | None = None, mark: bytes = SERVER_MARK) -> None:
+def _stop_pid(pid: int, pid_file: Path | None = None) -> None:
     """SIGTERM the process group, SIGKILL after a grace period."""
     for sig, wait in ((signal.SIGTERM, STOP_GRACE_SECONDS), (signal.SIGKILL, 2.0)):
         try:
@@ -383,10 +397,10 @@ def _stop_pid(pid: int, pid_file: Path | None = None, mark: bytes = SERVER_MARK)
         except ProcessLookupError:
             break
         deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and _alive(pid, mark):
+        while time.monotonic() < deadline and not _ended(pid):
             _reap(pid)
             time.sleep(0.1)
-        if not _alive(pid, mark):
+        if _ended(pid):
             break
     _reap(pid)
     (pid_file or _pid_file()).unlink(missing_ok=True)
@@ -405,7 +419,7 @@ def stop_worker() -> bool:
     if recorded is None:
         _worker_pid_file().unlink(missing_ok=True)
         return False
-    _stop_pid(recorded[0], _worker_pid_file(), WORKER_MARK)
+    _stop_pid(recorded[0], _worker_pid_file())
     return True
 
 
