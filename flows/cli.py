@@ -425,7 +425,7 @@ def quarantine_requeue(
     from cablestream.flows.status import requeue
 
     options = _given(ctx, inbox=inbox, lake=lake)
-    settings = checked_settings(options)
+    settings = checked_settings(options, local_only="quarantine requeue")
     typer.echo(requeue(existing_lake(options), settings.inbox, path))
 
 

@@ -87,13 +87,20 @@ def print_server(current: ServerStatus, as_json: bool = False) -> None:
         print(f"warm worker pid {worker.pid} ({state}); log {worker.log}")
 
 
-def checked_settings(options: dict[str, Any], *, needs_inbox: bool = True) -> IngestSettings:
-    """Settings from the options, env vars and defaults, with every path checked."""
+def checked_settings(
+    options: dict[str, Any], *, needs_inbox: bool = True, local_only: str | None = None
+) -> IngestSettings:
+    """Settings from the options, env vars and defaults, with every path checked.
+
+    `local_only` names a command that needs a local inbox and lake (not object stores).
+    """
     from cablestream.flows.settings import IngestSettings
 
     settings = IngestSettings.resolve(
         **{key: value for key, value in options.items() if key != "drop_subjects"}
     )
+    if local_only is not None:
+        settings.local_only(local_only)
     settings.check_paths(needs_inbox=needs_inbox)
     return settings
 
@@ -150,7 +157,7 @@ def run_ingest(
 
     started = time.perf_counter()
     settings = checked_settings(options)
-    if not has_work(settings.inbox.resolve(), settings.lake.resolve(), settings.settle_seconds):
+    if not has_work(settings.inbox_location(), settings.lake_root(), settings.settle_seconds):
         idle: dict[str, Any] = {"files": 0, "cables": 0, "rows_written": 0, "seconds": 0.0}
         if as_json:
             _print_json(idle)
@@ -177,7 +184,7 @@ def run_ingest(
     work = float(result.get("seconds", 0.0))
     megabytes = result.get("bytes", 0) / 1e6
     extra = {
-        "inbox → lake": f"{settings.inbox} → {settings.lake}",
+        "inbox → lake": f"{settings.inbox_location()} → {settings.lake_url or settings.lake}",
         "flow time": f"{work:.1f} s ({result.get('cables', 0) / max(work, 1e-9):.0f} cables/s, "
         f"{megabytes / max(work, 1e-9):.2f} MB/s)",
         "total incl. Prefect start": f"{total:.1f} s",
@@ -232,6 +239,8 @@ def _pass_on_worker(
     """
     from cablestream.flows import server
 
+    if settings.uses_object_store:
+        return None  # the worker was started without this command's store settings
     storage = server.warm_worker(
         os.environ["PREFECT_API_URL"],
         lambda: console.print("waiting for the warm worker to start (once per server start)"),
@@ -298,7 +307,7 @@ def run_watch(options: dict[str, Any], verbose: bool = False) -> dict[str, Any]:
     deployment (`WATCH_TAGS`), and every pass is a child run of it (with the same
     tags): the Prefect UI's filters find the passes of a CLI watch as well.
     """
-    settings = checked_settings(options)
+    settings = checked_settings(options, local_only="watch")
     ui = connect_prefect(verbose)
     # Prefect and GE are started before "watching" is said, so the first file waits for neither.
     from prefect import flow, tags
@@ -487,6 +496,7 @@ def run_compact(options: dict[str, Any], min_files: int, as_json: bool = False) 
     from cablestream.tasks.batch.compact import compact_lake
     from cablestream.tasks.ledger.sqlite import open_ledger
 
+    checked_settings(options, needs_inbox=False, local_only="compact")
     lake = existing_lake(options)
     ledger = open_ledger(lake)
     recover(lake, ledger)
@@ -514,8 +524,8 @@ def run_reprocess(
     as_json: bool = False,
 ) -> dict[str, Any]:
     """Bring the lake's rows up to the current parser; prints the summary and returns it."""
+    settings = checked_settings(options, needs_inbox=False, local_only="reprocess")
     lake = existing_lake(options)
-    settings = checked_settings(options, needs_inbox=False)
     connect_prefect(verbose)
     _warm_up_validation()
     from cablestream.flows.reprocess import reprocess_flow

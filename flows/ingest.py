@@ -30,6 +30,7 @@ from cablestream.schemas import lake as layout
 from cablestream.tasks.batch import claim, commit, route
 from cablestream.tasks.inbox.folder import InboxFile, archive_settled
 from cablestream.tasks.inbox.settle import Settler
+from cablestream.tasks.inbox.store import Inbox
 from cablestream.tasks.lake.writer import move_legacy_control
 from cablestream.tasks.ledger.protocol import BatchLost, Ledger
 from cablestream.tasks.ledger.sqlite import SqliteLedger, open_ledger
@@ -67,14 +68,14 @@ def recover_task(lake: Path, ledger: Ledger) -> list[str]:
 
 @task(name="discover", cache_policy=NONE, persist_result=False)
 def discover_task(
-    inbox: Path, ledger: Ledger, settle_seconds: float, only: list[str] | None
+    inbox: Inbox, ledger: Ledger, settle_seconds: float, only: list[str] | None
 ) -> list[InboxFile]:
     return Settler(settle_seconds).ready(claim.fresh_files(inbox, ledger, only))
 
 
 @task(name="claim", cache_policy=NONE, persist_result=False)
 def claim_task(
-    inbox: Path, ledger: Ledger, files: list[InboxFile], batch_id: str, max_file_bytes: int
+    inbox: Inbox, ledger: Ledger, files: list[InboxFile], batch_id: str, max_file_bytes: int
 ) -> claim.ClaimedBatch:
     return claim.read_and_claim(inbox, files, ledger, batch_id, max_file_bytes)
 
@@ -129,7 +130,7 @@ def quality_task(outcome: validate.ValidationOutcome, batch_id: str, lake: Path)
 
 
 @task(name="quality-report", cache_policy=NONE, persist_result=False)
-def report_task(lake: Path, inbox: Path) -> str:
+def report_task(lake: Path, inbox: Path | None) -> str:
     """The dashboard rewritten and alerts raised after every pass (flows/dashboard.py)."""
     from cablestream.flows.dashboard import refresh
 
@@ -222,7 +223,7 @@ def needs_attention(result: dict[str, Any]) -> bool:
 
 def _one_batch(
     settings: IngestSettings,
-    inbox_root: Path,
+    inbox_root: Inbox,
     lake_root: Path,
     ledger: Ledger,
     files: list[InboxFile],
@@ -250,6 +251,7 @@ def _one_batch(
         result = write_commit_task(lake_root, ledger, claimed, parsed, outcome)
     quality_task(outcome, batch_id, lake_root)
     if settings.archive is not None and result.status == "committed":
+        assert isinstance(inbox_root, Path)  # settings refuse an archive for an object store
         archive_settled(inbox_root, settings.archive.resolve(), [f.found for f in claimed.files])
     create_markdown_artifact(
         markdown=result.markdown(),
@@ -292,11 +294,11 @@ def ingest_flow(
     logger = get_run_logger()
     summary = IngestSummary()
     settings.check_paths()  # InputError: a missing inbox, nested folders, an unwritable lake
-    lake_root = settings.lake.resolve()
+    lake_root = settings.lake_root()  # an object-store lake: its local control folder
     lake_root.mkdir(parents=True, exist_ok=True)
     for moved in move_legacy_control(lake_root):
         logger.warning("moved %s out of the lake into its control folder", moved)
-    inbox_root = settings.inbox.resolve()
+    inbox_root = settings.inbox_location()
     # The ledger is opened once per pass and handed to the steps.
     pause = float(os.environ.get(PAUSE_BEFORE_COMMIT_ENV, "0") or 0)
     ledger: Ledger = (
@@ -361,6 +363,6 @@ def ingest_flow(
             )
         _emit("batch", files=len(files), bytes=sum(f.size for f in files))
 
-    report_task(lake_root, inbox_root)
+    report_task(lake_root, inbox_root if isinstance(inbox_root, Path) else None)
     summary.seconds = time.perf_counter() - started
     return summary.as_dict()

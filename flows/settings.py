@@ -14,11 +14,19 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, PrivateAttr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import cablestream.flows.defaults as defaults
 from cablestream.schemas import lake as layout
+from cablestream.tasks.inbox.store import Inbox, ObjectInbox
+from cablestream.tasks.lake.store import (
+    StoreError,
+    bind_store,
+    bound_url,
+    open_filesystem,
+    open_store,
+)
 
 ENV_PREFIX = "CABLESTREAM_"
 # `s3://bucket/x` (which pathlib would turn into a local folder `s3:/bucket/x`).
@@ -37,14 +45,22 @@ def flag_name(field: str) -> str:
     return "--" + field.replace("_", "-")
 
 
+def _shown_url(text: str) -> str:
+    """`s3:/bucket/x` (what pathlib made of it) as the URL it was: `s3://bucket/x`."""
+    return re.sub(r"^([A-Za-z0-9+.-]+):/+", r"\1://", text)
+
+
+def _labelled(label: str, value: str) -> str:
+    return f"{label}{value}" if label.endswith("=") else f"{label} {value}"
+
+
 def refuse_url(label: str, value: object) -> None:
-    """Object stores are not supported yet: say so instead of writing a local `s3:` folder."""
+    """A place that must be a local folder: say so instead of writing a local `s3:` folder."""
     text = str(value)
     if _URL.match(text):
-        shown = re.sub(r"^([A-Za-z0-9+.-]+):/+", r"\1://", text)
-        given = f"{label}{shown}" if label.endswith("=") else f"{label} {shown}"
         raise InputError(
-            f"{given}: object stores (s3://, gs://, ...) are not supported yet; give a local folder"
+            f"{_labelled(label, _shown_url(text))}: must be a local folder "
+            "(object stores, s3:// ..., are for --inbox and --lake)"
         )
 
 
@@ -69,6 +85,11 @@ class IngestSettings(BaseSettings):
     # Watch mode: close a micro-batch this long after its first event, rescan this often.
     max_wait_seconds: float = Field(defaults.MAX_WAIT_SECONDS, gt=0, le=3600)
     rescan_seconds: float = Field(defaults.RESCAN_SECONDS, gt=0, le=86_400)
+    # The object-store URLs when the inbox or the lake is one (`s3://bucket/prefix`). An
+    # object-store lake is then addressed by its local control folder (`lake`, from
+    # CABLESTREAM_CONTROL; tasks/lake/store.py), and the inbox by `inbox_location()`.
+    _inbox_url: str | None = PrivateAttr(None)
+    _lake_url: str | None = PrivateAttr(None)
 
     @classmethod
     def resolve(cls, **explicit: Any) -> IngestSettings:
@@ -77,18 +98,66 @@ class IngestSettings(BaseSettings):
         if unknown:
             raise TypeError(f"unknown settings: {sorted(unknown)}")
         given = {name: value for name, value in explicit.items() if value is not None}
+        urls: dict[str, str] = {}
         for name in ("inbox", "lake", "archive"):
             # Checked before pydantic (or pathlib) normalises `s3://` away.
             raw = given.get(name, os.environ.get(env_name(name)))
-            if raw:
-                refuse_url(flag_name(name) if name in given else env_name(name) + "=", raw)
+            label = flag_name(name) if name in given else env_name(name) + "="
+            if not raw or not _URL.match(str(raw)):
+                continue
+            if name == "archive":
+                refuse_url(label, raw)
+            urls[name] = _shown_url(str(raw))
+            if name == "lake":
+                given["lake"] = _control_folder(_labelled(label, urls[name]))
+            else:
+                given["inbox"] = Path(urls[name])  # never a folder: see `inbox_location`
         try:
-            return cls(**given)
+            settings = cls(**given)
         except ValidationError as error:
             raise InputError(_one_line(error, given)) from None
+        settings._inbox_url = urls.get("inbox")
+        settings._lake_url = urls.get("lake")
+        return settings
+
+    @property
+    def lake_url(self) -> str | None:
+        """The object store the lake is in, or None for a local lake."""
+        return self._lake_url
+
+    def inbox_location(self) -> Inbox:
+        """The inbox: a local folder (resolved), or a prefix of an object store."""
+        if self._inbox_url is None:
+            return self.inbox.resolve()
+        try:
+            filesystem, root = open_filesystem(self._inbox_url)
+        except StoreError as error:
+            raise InputError(f"inbox {error}") from None
+        return ObjectInbox(self._inbox_url, filesystem, root)
+
+    def lake_root(self) -> Path:
+        """How a pass addresses the lake: its folder, or the control folder an object-store
+        lake is bound to (bound here on first use)."""
+        if self._lake_url is not None:
+            bind_store(self.lake, self._lake_url)
+        return self.lake.resolve()
+
+    @property
+    def uses_object_store(self) -> bool:
+        return self._inbox_url is not None or self._lake_url is not None
+
+    def local_only(self, command: str) -> None:
+        """InputError unless the inbox and the lake are local folders."""
+        for url in (self._inbox_url, self._lake_url):
+            if url is not None:
+                raise InputError(f"{command} needs a local inbox and lake, not {url} (not yet)")
 
     def check_paths(self, *, needs_inbox: bool = True) -> None:
-        """Folders exist or can be made, are writable, and none lies inside another."""
+        """Folders exist or can be made, are writable, and none lies inside another;
+        object stores answer a listing (credentials, endpoint, bucket)."""
+        if self.uses_object_store:
+            self._check_object_stores(needs_inbox)
+            return
         lake = self.lake.resolve()
         control = layout.control_root(self.lake)
         if needs_inbox:
@@ -114,6 +183,56 @@ class IngestSettings(BaseSettings):
             writable_folder("archive", self.archive)
             for other in (("inbox", self.inbox.resolve()), ("lake", lake)):
                 _not_nested(("archive", archive), other)
+
+    def _check_object_stores(self, needs_inbox: bool) -> None:
+        """Paths when the inbox or the lake is an object store (the other may be local)."""
+        if self.archive is not None and self._inbox_url is not None:
+            raise InputError(f"--archive: not for an object-store inbox ({self._inbox_url})")
+        if needs_inbox:
+            inbox = self.inbox_location()
+            if isinstance(inbox, ObjectInbox):
+                _answers("inbox", inbox.url, inbox.filesystem, inbox.root)
+            elif not inbox.is_dir():
+                raise InputError(f"inbox {self.inbox} does not exist or is not a folder")
+        if self._lake_url is None:
+            writable_folder("lake", self.lake)
+            writable_folder("lake's control folder", layout.control_root(self.lake))
+            return
+        writable_folder(layout.CONTROL_ENV, self.lake)
+        bound = bound_url(self.lake)
+        if bound is not None and bound != self._lake_url:
+            raise InputError(
+                f"{layout.CONTROL_ENV}={self.lake} holds the control data of the lake {bound},"
+                f" not of {self._lake_url}"
+            )
+        try:
+            store = open_store(self._lake_url)
+        except StoreError as error:
+            raise InputError(f"lake {error}") from None
+        _answers("lake", store.url, store.filesystem, store.root)
+
+
+def _control_folder(given: str) -> Path:
+    """The local control folder an object-store lake needs (ledger, staging, quarantine)."""
+    control = os.environ.get(layout.CONTROL_ENV)
+    if not control:
+        raise InputError(
+            f"{given}: an object-store lake keeps its ledger, staging and quarantine in a local"
+            f" folder: name one with {layout.CONTROL_ENV}=PATH"
+        )
+    refuse_url(layout.CONTROL_ENV + "=", control)
+    return Path(control)
+
+
+def _answers(label: str, url: str, filesystem: Any, root: str) -> None:
+    """The store lists `root` (a missing prefix is fine); else a one-line InputError."""
+    import pyarrow.fs as pafs
+
+    try:
+        filesystem.get_file_info(pafs.FileSelector(root, allow_not_found=True))
+    except OSError as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InputError(f"{label} {url}: the object store does not answer: {first}") from None
 
 
 def _one_line(error: ValidationError, given: dict[str, Any]) -> str:

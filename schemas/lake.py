@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath
 # LAKE.cablestream/                       the control folder (`control_root`)
 #   state/ledger.sqlite                           the ingest ledger (SQLite, WAL)
 #   state/schema.json                             the lake's schema version (schemas/versions.py)
+#   state/store.json                              an object-store lake's URL (tasks/lake/store.py)
 #   staging/<batch_id>/...                        a batch's files before they are renamed in
 #   quarantine/reasons/part-<batch_id>.parquet    why input was rejected (one row per reason)
 #   quarantine/rows/part-<batch_id>.parquet       rows validation dropped, with the reason
@@ -38,6 +39,8 @@ CONTROL_ENV = "CABLESTREAM_CONTROL"
 STATE_DIR = "state"
 LEDGER_FILE = "ledger.sqlite"
 SCHEMA_RECORD_FILE = "schema.json"
+# In the control folder of an object-store lake: the store's URL (tasks/lake/store.py).
+STORE_RECORD_FILE = "store.json"
 STAGING_DIR = "staging"
 QUARANTINE_DIR = "quarantine"
 QUARANTINE_REASONS_DIR = "reasons"
@@ -75,7 +78,13 @@ def data_file_basename(batch_id: str) -> str:
 
 
 def control_root(lake: Path) -> Path:
-    """The lake's control folder: `CABLESTREAM_CONTROL`, else `LAKE.cablestream` beside the lake."""
+    """The lake's control folder: `CABLESTREAM_CONTROL`, else `LAKE.cablestream` beside the lake.
+
+    An object-store lake is addressed by its (local) control folder itself, which a
+    `state/store.json` binds to the store.
+    """
+    if (lake / STATE_DIR / STORE_RECORD_FILE).is_file():
+        return lake.resolve()
     override = os.environ.get(CONTROL_ENV)
     if override:
         return Path(override).resolve()

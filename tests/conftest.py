@@ -10,7 +10,9 @@ import shutil
 import socket
 import sys
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
@@ -107,3 +109,74 @@ def corpus_files() -> Path:
     if not CORPUS_FILES.is_dir():
         pytest.skip("../shared/corpus is not beside the repository")
     return CORPUS_FILES.resolve()
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """moto's S3 server on 127.0.0.1 (a real HTTP server): its endpoint and credentials."""
+
+    endpoint: str
+    key: str = "testing"
+    secret: str = "testing"
+    region: str = "us-east-1"
+
+    def bucket(self) -> str:
+        """A new, empty bucket (one per test: tests never see each other's objects)."""
+        import boto3
+
+        name = f"cables-{uuid.uuid4().hex[:12]}"
+        boto3.client("s3").create_bucket(Bucket=name)
+        return name
+
+    def keys(self, bucket: str, prefix: str = "") -> list[str]:
+        """Every object key under the prefix (markers included: nothing is filtered)."""
+        import boto3
+
+        pages = (
+            boto3.client("s3")
+            .get_paginator("list_objects_v2")
+            .paginate(Bucket=bucket, Prefix=prefix)
+        )
+        return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+
+    def put(self, bucket: str, key: str, data: bytes) -> None:
+        import boto3
+
+        boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=data)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's ThreadedMotoServer on a free port of 127.0.0.1 for the session.
+
+    The usual AWS variables point every client (pyarrow, s3fs, boto3, DuckDB through
+    s3fs) at it, as a user's environment would point them at their store. Stopped at
+    the end of the session; it runs in this process, so it leaves no process behind.
+    """
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    found = S3Server(f"http://127.0.0.1:{port}")
+    names = {
+        "AWS_ACCESS_KEY_ID": found.key,
+        "AWS_SECRET_ACCESS_KEY": found.secret,
+        "AWS_DEFAULT_REGION": found.region,
+        "AWS_REGION": found.region,
+        "AWS_ENDPOINT_URL": found.endpoint,
+    }
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update(names)
+    try:
+        yield found
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        server.stop()

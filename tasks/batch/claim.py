@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import zlib
 from collections.abc import Mapping
@@ -13,9 +12,9 @@ from typing import Protocol, TypeVar
 
 from cablestream.schemas import lake as layout
 from cablestream.tasks.inbox import read
-from cablestream.tasks.inbox.folder import InboxFile, scan_inbox
-from cablestream.tasks.inbox.read import read_inbox_file
+from cablestream.tasks.inbox.folder import InboxFile
 from cablestream.tasks.inbox.settle import Settler
+from cablestream.tasks.inbox.store import Inbox, inbox_files, open_file, read_file
 from cablestream.tasks.ledger.protocol import Candidate, ClaimedFile, Ledger
 from cablestream.tasks.parse.decode import (
     MAX_DECOMPRESSED_BYTES,
@@ -68,7 +67,7 @@ def plan_batches(
     return batches
 
 
-def expanded_sizes(inbox: Path, files: list[InboxFile], max_file_bytes: int) -> dict[str, int]:
+def expanded_sizes(inbox: Inbox, files: list[InboxFile], max_file_bytes: int) -> dict[str, int]:
     """The size of each gzip file once decompressed (the parser's cap + 1 past the cap).
 
     Read through the same safe open as the claim; only files that start with the
@@ -81,10 +80,10 @@ def expanded_sizes(inbox: Path, files: list[InboxFile], max_file_bytes: int) -> 
         if item.size > max_file_bytes:
             continue
         try:
-            fd = read.open_under(inbox, item.raw_path or item.path)
+            opened = open_file(inbox, item)
         except OSError:
             continue
-        with os.fdopen(fd, "rb") as handle:
+        with opened as handle:
             try:
                 data = handle.read(2)
                 if not is_gzip(data):
@@ -101,12 +100,12 @@ def expanded_sizes(inbox: Path, files: list[InboxFile], max_file_bytes: int) -> 
     return sizes
 
 
-def fresh_files(inbox: Path, ledger: Ledger, only: list[str] | None = None) -> list[InboxFile]:
+def fresh_files(inbox: Inbox, ledger: Ledger, only: list[str] | None = None) -> list[InboxFile]:
     """Inbox files the ledger does not hold with the same path, size and mtime.
 
     `only` limits the result to those inbox-relative paths.
     """
-    files = list(scan_inbox(inbox))
+    files = list(inbox_files(inbox))
     if only is not None:
         wanted = set(only)
         files = [item for item in files if item.path in wanted]
@@ -114,12 +113,12 @@ def fresh_files(inbox: Path, ledger: Ledger, only: list[str] | None = None) -> l
     return [item for item in files if (item.path, item.size, item.mtime_ns) not in known]
 
 
-def has_work(inbox: Path, lake: Path, settle_seconds: float) -> bool:
+def has_work(inbox: Inbox, lake: Path, settle_seconds: float) -> bool:
     """Whether a pass would do anything: a batch to recover or a new ready file."""
     from cablestream.tasks.ledger.sqlite import open_ledger
 
     if not layout.ledger_path(lake).exists():
-        return any(Settler(settle_seconds).ready(list(scan_inbox(inbox))))
+        return any(Settler(settle_seconds).ready(list(inbox_files(inbox))))
     ledger = open_ledger(lake)
     return bool(ledger.stale_batches()) or bool(
         Settler(settle_seconds).ready(fresh_files(inbox, ledger))
@@ -146,7 +145,7 @@ class ClaimedBatch:
 
 
 def read_and_claim(
-    inbox: Path, files: list[InboxFile], ledger: Ledger, batch_id: str, max_file_bytes: int
+    inbox: Inbox, files: list[InboxFile], ledger: Ledger, batch_id: str, max_file_bytes: int
 ) -> ClaimedBatch:
     """Read and hash each file (bytes kept for parsing), then claim them in one transaction.
 
@@ -156,7 +155,7 @@ def read_and_claim(
     """
     loaded: dict[str, tuple[Candidate, bytes | None, str | None, str, InboxFile]] = {}
     for item in files:
-        source = read_inbox_file(inbox, item.raw_path or item.path, max_file_bytes)
+        source = read_file(inbox, item, max_file_bytes)
         if source.failure in (read.VANISHED, read.CHANGING):
             continue
         unreadable = source.failure in (read.UNREADABLE, read.NOT_REGULAR)

@@ -18,7 +18,6 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cablestream.schemas import lake as layout
 from cablestream.schemas.arrow import CABLE_SCHEMA
 from cablestream.tasks.batch import replace
 from cablestream.tasks.batch.claim import ClaimedBatch
@@ -36,7 +35,7 @@ def finish(lake: Path, ledger: Ledger, batch: StaleBatch) -> None:
     Idempotent: its owner and recovery may both run it, one after the other or at once."""
     writer.publish(lake, writer.staged_tree(lake, batch.batch_id))
     for relative in batch.replaced:
-        layout.output_path(lake, relative).unlink(missing_ok=True)
+        writer.remove_output(lake, relative)
     ledger.commit(batch.batch_id)
     refresh_snapshot(lake, ledger.live_outputs)
     writer.clear_staging(lake, batch.batch_id)

@@ -38,9 +38,9 @@ import pyarrow.parquet as pq
 
 from cablestream.schemas import lake as layout
 from cablestream.schemas import versions
-from cablestream.tasks.lake.partition import data_files
 from cablestream.tasks.lake.quarantine import QUARANTINE_SCHEMA
 from cablestream.tasks.lake.snapshot import refresh_snapshot, snapshot_files
+from cablestream.tasks.lake.store import store_for
 from cablestream.tasks.ledger.protocol import FileOutcome, Ledger, OlderVersion
 
 QUARANTINE_PREFIX = f"{layout.QUARANTINE_DIR}/"
@@ -116,8 +116,10 @@ def rewritable(lake: Path, ledger: Ledger) -> set[str]:
     another process can still link it.
     """
     snapshot = refresh_snapshot(lake, ledger.live_outputs)
-    data = snapshot_files(snapshot) if snapshot is not None else set()
-    quarantined = {path for path in ledger.live_outputs() if path.startswith(QUARANTINE_PREFIX)}
+    live = ledger.live_outputs()
+    # An object-store lake has no snapshot: its live data files are the ledger's.
+    data = snapshot_files(snapshot) if snapshot is not None else live
+    quarantined = {path for path in live if path.startswith(QUARANTINE_PREFIX)}
     return data | quarantined
 
 
@@ -134,8 +136,8 @@ def _split(table: pa.Table, sources: frozenset[str]) -> tuple[pa.Table, pa.Table
     return table.filter(pc.invert(mask)), table.filter(mask)
 
 
-def _holds(path: Path, sources: frozenset[str]) -> bool:
-    column = pq.read_table(path, columns=["source_sha256"]).column("source_sha256")
+def _holds(table: pa.Table, sources: frozenset[str]) -> bool:
+    column = table.column("source_sha256")
     return bool(pc.any(pc.is_in(column, pa.array(sorted(sources), pa.string()))).as_py())
 
 
@@ -154,11 +156,13 @@ def keep_other_sources(lake: Path, sources: frozenset[str], settled: set[str]) -
     if not sources:
         return kept
     rows: list[pa.Table] = []
-    for path in data_files(lake):
-        relative = path.relative_to(lake).as_posix()
-        if relative not in settled or not _holds(path, sources):
+    store = store_for(lake)  # the data files: a folder or an object store
+    for relative in store.data_files():
+        if relative not in settled or not _holds(
+            store.read_table(relative, ["source_sha256"]), sources
+        ):
             continue
-        table, removed = _split(versions.conform(pq.read_table(path)), sources)
+        table, removed = _split(versions.conform(store.read_table(relative)), sources)
         rows.append(table)
         kept.rows_removed += removed.num_rows
         kept.found |= set(removed.column("source_sha256").to_pylist())
@@ -173,7 +177,9 @@ def keep_other_sources(lake: Path, sources: frozenset[str], settled: set[str]) -
         root = layout.quarantine_dir(lake, folder)
         for path in sorted(root.glob("*.parquet")) if root.is_dir() else []:
             relative = f"{layout.QUARANTINE_DIR}/{folder}/{path.name}"
-            if relative not in settled or not _holds(path, sources):
+            if relative not in settled or not _holds(
+                pq.read_table(path, columns=["source_sha256"]), sources
+            ):
                 continue
             table, removed = _split(pq.read_table(path), sources)
             collected.append(_as_quarantined(table, folder))

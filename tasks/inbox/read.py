@@ -16,6 +16,7 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024
 _CHUNK = 1024 * 1024
@@ -65,8 +66,35 @@ def open_under(root: str | os.PathLike[str], relative: str) -> int:
         os.close(folder)
 
 
-def _stand_in(relative: str, error: str) -> str:
+def stand_in(relative: str, error: str) -> str:
+    """The hash a file that could not be read is keyed by (from its name and the error)."""
     return hashlib.sha256(f"unreadable:{relative}:{error}".encode("utf-8", "replace")).hexdigest()
+
+
+def read_capped(handle: BinaryIO, max_bytes: int) -> tuple[str, int, bytes]:
+    """Hash a stream to its end, keeping its bytes up to `max_bytes`: (sha256, size, kept).
+
+    Reads a chunk at a time, so an oversized file costs its hash, not its memory.
+    """
+    digest = hashlib.sha256()
+    kept = bytearray()
+    size = 0
+    while chunk := handle.read(_CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+        if size <= max_bytes:
+            kept += chunk
+    return digest.hexdigest(), size, bytes(kept)
+
+
+def capped_result(
+    sha256: str, size: int, kept: bytes, max_bytes: int, mtime_ns: int
+) -> SourceBytes:
+    """A file read whole: its bytes, or only its hash when it is over the cap (`oversized`)."""
+    if size > max_bytes:
+        detail = f"{size} bytes is over the {max_bytes}-byte cap"
+        return SourceBytes(sha256, size, None, OVERSIZED, detail, mtime_ns)
+    return SourceBytes(sha256, size, kept, mtime_ns=mtime_ns)
 
 
 def read_inbox_file(
@@ -95,9 +123,9 @@ def open_failure(name: str, error: OSError) -> SourceBytes:
         return SourceBytes("", 0, None, VANISHED, "not found")
     if error.errno in (errno.ELOOP, errno.ENOTDIR):
         detail = "a symlink (or a path through one): not read"
-        return SourceBytes(_stand_in(name, detail), 0, None, NOT_REGULAR, detail)
+        return SourceBytes(stand_in(name, detail), 0, None, NOT_REGULAR, detail)
     detail = f"{type(error).__name__}: {error.strerror}"
-    return SourceBytes(_stand_in(name, detail), 0, None, UNREADABLE, detail)
+    return SourceBytes(stand_in(name, detail), 0, None, UNREADABLE, detail)
 
 
 def _read_open(fd: int, name: str, max_bytes: int) -> SourceBytes:
@@ -106,25 +134,15 @@ def _read_open(fd: int, name: str, max_bytes: int) -> SourceBytes:
         before = os.fstat(fd)
         if not stat.S_ISREG(before.st_mode):
             detail = "not a regular file (a fifo, a device or a folder): not read"
-            return SourceBytes(_stand_in(name, detail), 0, None, NOT_REGULAR, detail)
-        digest = hashlib.sha256()
-        kept = bytearray()
-        size = 0
+            return SourceBytes(stand_in(name, detail), 0, None, NOT_REGULAR, detail)
         try:
-            while chunk := handle.read(_CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
-                if size <= max_bytes:
-                    kept += chunk
+            sha256, size, kept = read_capped(handle, max_bytes)
         except OSError as error:
             detail = f"{type(error).__name__}: {error.strerror}"
-            return SourceBytes(_stand_in(name, detail), size, None, UNREADABLE, detail)
+            return SourceBytes(stand_in(name, detail), 0, None, UNREADABLE, detail)
         after = os.fstat(fd)
     if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or (
         size != after.st_size
     ):
         return SourceBytes("", size, None, CHANGING, "written to while it was read")
-    if size > max_bytes:
-        detail = f"{size} bytes is over the {max_bytes}-byte cap"
-        return SourceBytes(digest.hexdigest(), size, None, OVERSIZED, detail, after.st_mtime_ns)
-    return SourceBytes(digest.hexdigest(), size, bytes(kept), mtime_ns=after.st_mtime_ns)
+    return capped_result(sha256, size, kept, max_bytes, after.st_mtime_ns)

@@ -8,6 +8,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from cablestream.tasks.lake.partition import data_files
+from cablestream.tasks.lake.store import store_for
 
 
 def lake_record_ids(lake: Path) -> list[str]:
@@ -36,11 +37,14 @@ def existing_reference_ids(
     Rows of the sources in `leaving` (content hashes whose rows the batch replaces) do
     not count: they are the batch's own older version.
     """
-    if not lake_root.is_dir() or len(candidates) == 0:
+    if len(candidates) == 0:
         return set()
-    # Readers skip `_`/`.` names, so only the partition folders are read.
-    dataset = ds.dataset(str(lake_root), format="parquet", partitioning="hive")
-    if not dataset.files or "reference_id" not in dataset.schema.names:
+    store = store_for(lake_root)
+    files = store.data_files()
+    if not files:
+        return set()
+    dataset = store.dataset(files)
+    if "reference_id" not in dataset.schema.names:
         return set()
     wanted = ds.field("reference_id").isin(candidates)
     if leaving:

@@ -23,6 +23,10 @@ read the lake. The snapshot holds only committed rows, never a row twice, and
 its files stay there (hard links keep them after a compaction deletes their lake
 names) until the snapshot has been superseded for `GRACE_SECONDS`. Making one
 costs a link per data file (about 7 ms per 1,000 files here).
+
+An object-store lake has no snapshots (no hard links there): its files are only ever
+added by ingest (compaction refuses such a lake), and a file a replacement rewrites
+is deleted after the new one is put.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from cablestream.schemas import lake as layout
+from cablestream.tasks.lake.store import store_for
 
 SNAPSHOTS_DIR = "snapshots"
 CURRENT = "current"
@@ -93,8 +98,11 @@ def refresh_snapshot(
     `live` is called under the snapshot lock, so two processes refreshing at once
     cannot put an older file set after a newer one. A file whose lake name is gone
     (a compaction publishing meanwhile deleted it) is linked from the current
-    snapshot, which holds every file committed before. Returns the current folder.
+    snapshot, which holds every file committed before. Returns the current folder
+    (None for an object-store lake, which has no snapshots).
     """
+    if not store_for(lake).local:
+        return None
     root = snapshots_root(lake)
     root.mkdir(parents=True, exist_ok=True)
     with _locked(lake):

@@ -28,6 +28,7 @@ from cablestream.schemas import lake as layout
 from cablestream.schemas import versions
 from cablestream.schemas.arrow import PARTITION_SCHEMA
 from cablestream.tasks.lake.partition import partitioned
+from cablestream.tasks.lake.store import is_data_name, rename_into, store_for
 
 # ~16k cables of ~6 KB text make row groups of tens of MB: large enough for
 # scans, small enough that a reader filtering on a few columns skips well.
@@ -107,21 +108,29 @@ def record_schema(lake: Path) -> None:
 
 
 def publish(lake: Path, staged: list[StagedFile]) -> list[str]:
-    """Rename staged files into place; returns their relative paths (see `layout.output_path`).
+    """Put staged files in place; returns their relative paths (see `layout.output_path`).
 
-    Idempotent: a staged file already moved (by a concurrent `finish`) is skipped.
+    Data files go to the lake's store (renamed into a folder, put into an object store:
+    `tasks/lake/store.py`), quarantine tables are renamed into the control folder.
+    Idempotent: a file already published (by a concurrent `finish`) is skipped.
     """
+    store = store_for(lake)
     published = []
     for item in staged:
-        target = layout.output_path(lake, item.relative)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.replace(item.staged, target)
-        except FileNotFoundError:
-            if not target.exists():
-                raise
+        if is_data_name(item.relative):
+            store.publish(item.staged, item.relative)
+        else:
+            rename_into(item.staged, layout.output_path(lake, item.relative))
         published.append(item.relative)
     return published
+
+
+def remove_output(lake: Path, relative: str) -> None:
+    """Delete a published file (a data file from the store, a quarantine table); idempotent."""
+    if is_data_name(relative):
+        store_for(lake).delete(relative)
+    else:
+        layout.output_path(lake, relative).unlink(missing_ok=True)
 
 
 def move_legacy_control(lake: Path) -> list[str]:

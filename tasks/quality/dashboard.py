@@ -34,7 +34,7 @@ import pyarrow as pa
 from cablestream.schemas import lake as layout
 from cablestream.schemas.expectations import RULES
 from cablestream.tasks.lake.atomic import write_atomic
-from cablestream.tasks.lake.partition import data_files
+from cablestream.tasks.lake.store import store_for
 from cablestream.tasks.quality.health import Health, RecentRun, Thresholds, assess
 
 ASSETS_DIR = "assets"
@@ -188,14 +188,16 @@ def _partitions(lake: Path) -> list[tuple[str, int, int]]:
     import pyarrow.parquet as pq
 
     counts: dict[str, list[int]] = {}
-    for path in data_files(lake):
-        if path.name.startswith((".", "_")):
+    store = store_for(lake)  # the data files: a folder or an object store
+    for relative in store.data_files():
+        folder, _, name = relative.rpartition("/")
+        if name.startswith((".", "_")):
             continue
         try:
-            rows = pq.read_metadata(path).num_rows
+            rows = pq.read_metadata(store.key(relative), filesystem=store.filesystem).num_rows
         except (OSError, pa.ArrowInvalid):
             continue  # a file being replaced by compaction; the next pass counts it
-        entry = counts.setdefault(path.parent.relative_to(lake).as_posix(), [0, 0])
+        entry = counts.setdefault(folder, [0, 0])
         entry[0] += 1
         entry[1] += rows
 

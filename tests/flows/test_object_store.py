@@ -1,0 +1,103 @@
+"""Ingest from an S3 inbox into an S3 lake on moto's S3 server (a real HTTP server on
+127.0.0.1), and the four readers of docs/lake.md reading that lake."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import polars as pl
+import pyarrow.dataset as ds
+import pytest
+import s3fs
+
+from cablestream.flows.ingest import ingest_flow
+from cablestream.schemas import lake as layout
+
+from ..conftest import S3Server
+from .conftest import parsed_ids
+
+
+@pytest.fixture(scope="module")
+def s3_lake(
+    prefect_harness: str,
+    s3_server: S3Server,
+    corpus_files: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[str, Path, set[str]]:
+    """A few corpus files (and one without a cable) put into an S3 inbox, ingested into an
+    S3 lake whose control folder is local. Returns (bucket, control folder, cable ids)."""
+    root = tmp_path_factory.mktemp("s3")
+    local = root / "inbox"
+    local.mkdir()
+    for path in sorted(corpus_files.iterdir())[:6]:
+        shutil.copy(path, local / path.name)
+    (local / "sub").mkdir()
+    (local / "sub" / "no-cable.txt").write_text("minutes of a meeting, no telegram\n")
+    bucket = s3_server.bucket()
+    for path in sorted(local.rglob("*")):
+        if path.is_file():
+            s3_server.put(bucket, f"inbox/{path.relative_to(local).as_posix()}", path.read_bytes())
+    control = root / "control"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(layout.CONTROL_ENV, str(control))
+        result = ingest_flow(
+            inbox=f"s3://{bucket}/inbox", lake=f"s3://{bucket}/lake", settle_seconds=0
+        )
+        assert result["files_quarantined"] == 1
+        again = ingest_flow(
+            inbox=f"s3://{bucket}/inbox", lake=f"s3://{bucket}/lake", settle_seconds=0
+        )
+    expected = parsed_ids(local)
+    assert result["rows_written"] == len(expected) > 0
+    assert again["files"] == again["rows_written"] == 0  # a rerun ingests nothing new
+    return bucket, control, expected
+
+
+def test_every_cable_lands_once_as_objects_under_the_lake_prefix(
+    s3_lake: tuple[str, Path, set[str]], s3_server: S3Server
+) -> None:
+    bucket, control, expected = s3_lake
+    keys = s3_server.keys(bucket, "lake/")
+    assert keys and all(key.endswith(".parquet") for key in keys)  # no marker objects
+    assert all(key.split("/")[1].startswith("year=") for key in keys)
+    assert s3_server.keys(bucket, "lake.cablestream") == []  # control data stays local
+    table = ds.dataset(f"s3://{bucket}/lake", format="parquet", partitioning="hive").to_table()
+    ids = table.column("record_id").to_pylist()
+    assert sorted(ids) == sorted(expected)  # every cable, once
+    assert (control / layout.STATE_DIR / layout.LEDGER_FILE).is_file()
+    assert not list(control.glob("year=*"))  # no data in the local control folder
+    assert not any((control / layout.STAGING_DIR).iterdir())
+
+
+def test_duckdb_polars_pandas_and_pyarrow_read_the_s3_lake_with_the_same_count(
+    s3_lake: tuple[str, Path, set[str]], s3_server: S3Server
+) -> None:
+    bucket, _, expected = s3_lake
+    lake = f"s3://{bucket}/lake"
+    # DuckDB through fsspec (the httpfs extension cannot be installed offline).
+    con = duckdb.connect()
+    con.register_filesystem(s3fs.S3FileSystem())
+    (duck,) = con.execute(
+        f"SELECT count(DISTINCT record_id) FROM read_parquet('{lake}/*/*/*.parquet',"
+        " hive_partitioning = true) WHERE year >= 0"
+    ).fetchone()
+    options = {
+        "aws_access_key_id": s3_server.key,
+        "aws_secret_access_key": s3_server.secret,
+        "aws_region": s3_server.region,
+        "aws_endpoint_url": s3_server.endpoint,
+        "aws_allow_http": "true",
+    }
+    polars = (
+        pl.scan_parquet(f"{lake}/**/*.parquet", storage_options=options, hive_partitioning=True)
+        .select(pl.col("record_id").n_unique())
+        .collect()
+        .item()
+    )
+    frame = pd.read_parquet(lake, columns=["record_id", "year"])
+    pyarrow_rows = ds.dataset(lake, format="parquet", partitioning="hive").count_rows()
+    assert duck == polars == frame["record_id"].nunique() == len(frame) == pyarrow_rows
+    assert pyarrow_rows == len(expected)
