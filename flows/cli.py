@@ -266,7 +266,7 @@ def report(
 
     given = _given(ctx, lake=lake, inbox=inbox)
     lake_dir = existing_lake(given)
-    inbox_dir = checked_settings(given, needs_inbox=False).inbox
+    inbox_dir = checked_settings(given, needs_inbox=False).inbox_location()
     if serve:
         serve_report(lake_dir, inbox_dir, port)
         return

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cablestream.schemas import lake as layout
+from cablestream.tasks.inbox.store import Inbox
 from cablestream.tasks.lake.atomic import write_atomic
 from cablestream.tasks.quality.dashboard import collect, write_board, write_report
 from cablestream.tasks.quality.health import Health, Status, recovered, worsened
@@ -81,7 +82,7 @@ def raise_alerts(lake: Path, health: Health, logger: Any) -> list[str]:
     return lines
 
 
-def refresh(lake: Path, inbox: Path | None, logger: Any) -> Status:
+def refresh(lake: Path, inbox: Inbox | None, logger: Any) -> Status:
     """After a pass: rewrite the dashboard and raise alerts for checks that got worse."""
     board = collect(lake, inbox)
     write_board(board)
@@ -95,7 +96,7 @@ def refresh(lake: Path, inbox: Path | None, logger: Any) -> Status:
 SERVE_STALE_SECONDS = 10.0
 
 
-def serve(lake: Path, inbox: Path | None, port: int) -> None:
+def serve(lake: Path, inbox: Inbox | None, port: int) -> None:
     """Serve the dashboard, its Data Docs and the quarantined copies on 127.0.0.1 until Ctrl-C.
 
     Only the control folder's `quality/` and `quarantine/` are served (never the ledger).

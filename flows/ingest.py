@@ -130,7 +130,7 @@ def quality_task(outcome: validate.ValidationOutcome, batch_id: str, lake: Path)
 
 
 @task(name="quality-report", cache_policy=NONE, persist_result=False)
-def report_task(lake: Path, inbox: Path | None) -> str:
+def report_task(lake: Path, inbox: Inbox) -> str:
     """The dashboard rewritten and alerts raised after every pass (flows/dashboard.py)."""
     from cablestream.flows.dashboard import refresh
 
@@ -363,6 +363,6 @@ def ingest_flow(
             )
         _emit("batch", files=len(files), bytes=sum(f.size for f in files))
 
-    report_task(lake_root, inbox_root if isinstance(inbox_root, Path) else None)
+    report_task(lake_root, inbox_root)
     summary.seconds = time.perf_counter() - started
     return summary.as_dict()

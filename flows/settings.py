@@ -153,60 +153,62 @@ class IngestSettings(BaseSettings):
                 raise InputError(f"{command} needs a local inbox and lake, not {url} (not yet)")
 
     def check_paths(self, *, needs_inbox: bool = True) -> None:
-        """Folders exist or can be made, are writable, and none lies inside another;
-        object stores answer a listing (credentials, endpoint, bucket)."""
-        if self.uses_object_store:
-            self._check_object_stores(needs_inbox)
-            return
-        lake = self.lake.resolve()
-        control = layout.control_root(self.lake)
-        if needs_inbox:
-            inbox = self.inbox.resolve()
+        """Folders exist or can be made, are writable, and none lies inside another; an
+        object store answers (credentials, endpoint, bucket)."""
+        # The local folders of this run, none of which may lie inside another.
+        folders: list[tuple[str, Path]] = []
+        inbox = self.inbox_location() if needs_inbox else None
+        if isinstance(inbox, ObjectInbox):
+            _answers("inbox", inbox.url, inbox.filesystem, inbox.root)
+        elif inbox is not None:
             if not inbox.exists():
                 raise InputError(f"inbox {self.inbox} does not exist")
             if not inbox.is_dir():
                 raise InputError(f"inbox {self.inbox} is not a folder")
             if not os.access(inbox, os.R_OK | os.X_OK):
                 raise InputError(f"inbox {self.inbox} is not readable")
-            _not_nested(("inbox", inbox), ("lake", lake))
-            _not_nested(("inbox", inbox), ("lake's control folder", control))
+            folders.append(("inbox", inbox))
+        if self._lake_url is not None:
+            self._check_object_lake(self._lake_url)
+            folders.append(("lake's control folder", self.lake.resolve()))
+        else:
+            folders += self._check_local_lake()
+        if self.archive is not None:
+            if isinstance(inbox, ObjectInbox):
+                raise InputError(f"--archive {self.archive}: not for an object-store inbox")
+            writable_folder("archive", self.archive)
+            folders.append(("archive", self.archive.resolve()))
+        for index, first in enumerate(folders):
+            for second in folders[index + 1 :]:
+                _not_nested(first, second)
+
+    def _check_local_lake(self) -> list[tuple[str, Path]]:
+        lake = self.lake.resolve()
+        control = layout.control_root(self.lake)
+        bound = bound_url(control)
+        if bound is not None:
+            raise InputError(
+                f"the control folder {control} belongs to the object-store lake {bound}"
+            )
         writable_folder("lake", self.lake)
         writable_folder("lake's control folder", control)
-        _not_nested(("lake", lake), ("lake's control folder", control))
         if layout.CONTROL_ENV in os.environ and _device(control) != _device(lake):
             raise InputError(
                 f"{layout.CONTROL_ENV}={os.environ[layout.CONTROL_ENV]} is not on the lake's "
                 "filesystem (a staged file must be renamed into the lake)"
             )
-        if self.archive is not None:
-            archive = self.archive.resolve()
-            writable_folder("archive", self.archive)
-            for other in (("inbox", self.inbox.resolve()), ("lake", lake)):
-                _not_nested(("archive", archive), other)
+        return [("lake", lake), ("lake's control folder", control)]
 
-    def _check_object_stores(self, needs_inbox: bool) -> None:
-        """Paths when the inbox or the lake is an object store (the other may be local)."""
-        if self.archive is not None and self._inbox_url is not None:
-            raise InputError(f"--archive: not for an object-store inbox ({self._inbox_url})")
-        if needs_inbox:
-            inbox = self.inbox_location()
-            if isinstance(inbox, ObjectInbox):
-                _answers("inbox", inbox.url, inbox.filesystem, inbox.root)
-            elif not inbox.is_dir():
-                raise InputError(f"inbox {self.inbox} does not exist or is not a folder")
-        if self._lake_url is None:
-            writable_folder("lake", self.lake)
-            writable_folder("lake's control folder", layout.control_root(self.lake))
-            return
+    def _check_object_lake(self, url: str) -> None:
         writable_folder(layout.CONTROL_ENV, self.lake)
         bound = bound_url(self.lake)
-        if bound is not None and bound != self._lake_url:
+        if bound is not None and bound != url:
             raise InputError(
                 f"{layout.CONTROL_ENV}={self.lake} holds the control data of the lake {bound},"
-                f" not of {self._lake_url}"
+                f" not of {url}"
             )
         try:
-            store = open_store(self._lake_url)
+            store = open_store(url)
         except StoreError as error:
             raise InputError(f"lake {error}") from None
         _answers("lake", store.url, store.filesystem, store.root)
@@ -225,11 +227,16 @@ def _control_folder(given: str) -> Path:
 
 
 def _answers(label: str, url: str, filesystem: Any, root: str) -> None:
-    """The store lists `root` (a missing prefix is fine); else a one-line InputError."""
+    """The store answers for `root` and its bucket exists (the prefix need not); else a
+    one-line InputError (credentials, endpoint, bucket)."""
     import pyarrow.fs as pafs
 
     try:
-        filesystem.get_file_info(pafs.FileSelector(root, allow_not_found=True))
+        if filesystem.type_name in ("s3", "gcs"):
+            bucket = root.split("/", 1)[0]
+            if filesystem.get_file_info(bucket).type == pafs.FileType.NotFound:
+                raise InputError(f"{label} {url}: there is no bucket {bucket!r}")
+        filesystem.get_file_info(root)
     except OSError as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise InputError(f"{label} {url}: the object store does not answer: {first}") from None

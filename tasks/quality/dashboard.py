@@ -33,6 +33,7 @@ import pyarrow as pa
 
 from cablestream.schemas import lake as layout
 from cablestream.schemas.expectations import RULES
+from cablestream.tasks.inbox.store import Inbox, ObjectInbox, inbox_files
 from cablestream.tasks.lake.atomic import write_atomic
 from cablestream.tasks.lake.store import store_for
 from cablestream.tasks.quality.health import Health, RecentRun, Thresholds, assess
@@ -224,16 +225,15 @@ def _newest_ledger_file(lake: Path) -> datetime | None:
     return datetime.fromtimestamp(newest / 1e9, UTC) if newest else None
 
 
-def _freshness(lake: Path, inbox: Path | None, runs: list[BatchRun]) -> Freshness:
+def _freshness(lake: Path, inbox: Inbox | None, runs: list[BatchRun]) -> Freshness:
     from cablestream.tasks.batch.claim import fresh_files
-    from cablestream.tasks.inbox.folder import scan_inbox
     from cablestream.tasks.ledger.sqlite import open_ledger
 
     newest = _newest_ledger_file(lake)
     backlog: int | None = None
     backlog_bytes = 0
-    if inbox is not None and inbox.is_dir():
-        listed = list(scan_inbox(inbox))
+    if isinstance(inbox, ObjectInbox) or (inbox is not None and inbox.is_dir()):
+        listed = list(inbox_files(inbox))
         waiting = (
             fresh_files(inbox, open_ledger(lake)) if layout.ledger_path(lake).is_file() else listed
         )
@@ -272,7 +272,7 @@ def _quarantine(lake: Path) -> list[QuarantineItem]:
 
 
 def collect(
-    lake: Path, inbox: Path | None = None, thresholds: Thresholds | None = None
+    lake: Path, inbox: Inbox | None = None, thresholds: Thresholds | None = None
 ) -> Dashboard:
     """Everything the dashboard shows, read from the quality and quarantine tables."""
     from cablestream.tasks.quality.tables import read_quality_table
@@ -842,7 +842,7 @@ def write_board(board: Dashboard, out: Path | None = None) -> Path:
 def write_report(
     lake: Path,
     out: Path | None = None,
-    inbox: Path | None = None,
+    inbox: Inbox | None = None,
     thresholds: Thresholds | None = None,
 ) -> Path:
     """Collect, render and write the dashboard; returns its path."""

@@ -44,11 +44,19 @@ BAD_INPUTS = {
     ),
     "inbox is a file": (["ingest", "--inbox", "a-file", "--lake", "lake"], "is not a folder"),
     "lake is a file": (["ingest", "--inbox", "inbox", "--lake", "a-file"], "is not a folder"),
-    "s3 lake": (
+    "s3 lake without a local control folder": (
         ["ingest", "--inbox", "inbox", "--lake", "s3://bucket/x"],
-        "--lake s3://bucket/x: object stores",
+        "--lake s3://bucket/x: an object-store lake keeps its ledger, staging and quarantine"
+        " in a local folder: name one with CABLESTREAM_CONTROL=PATH",
     ),
-    "s3 inbox": (["watch", "--inbox", "s3://bucket/in"], "--inbox s3://bucket/in: object stores"),
+    "s3 inbox to watch": (
+        ["watch", "--inbox", "s3://bucket/in"],
+        "watch needs a local inbox and lake, not s3://bucket/in",
+    ),
+    "s3 archive": (
+        ["ingest", "--inbox", "inbox", "--lake", "lake", "--archive", "s3://bucket/done"],
+        "--archive s3://bucket/done: must be a local folder",
+    ),
     "lake inside the inbox": (
         ["ingest", "--inbox", "inbox", "--lake", "inbox/lake"],
         "is inside the inbox",
@@ -104,7 +112,7 @@ def test_bad_input_is_one_line_and_writes_nothing(
 BAD_ENV = {
     "CABLESTREAM_MAX_ATTEMPTS": ("abc", "CABLESTREAM_MAX_ATTEMPTS='abc': Input should be a valid"),
     "CABLESTREAM_MAX_FILES_PER_BATCH": ("0", "CABLESTREAM_MAX_FILES_PER_BATCH='0': Input should"),
-    "CABLESTREAM_LAKE": ("s3://bucket/lake", "CABLESTREAM_LAKE=s3://bucket/lake: object stores"),
+    "CABLESTREAM_LAKE": ("s3://bucket/lake", "CABLESTREAM_LAKE=s3://bucket/lake: an object-store"),
     "CABLESTREAM_SETTLE_SECONDS": ("soon", "CABLESTREAM_SETTLE_SECONDS='soon'"),
 }
 

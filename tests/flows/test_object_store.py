@@ -101,3 +101,35 @@ def test_duckdb_polars_pandas_and_pyarrow_read_the_s3_lake_with_the_same_count(
     pyarrow_rows = ds.dataset(lake, format="parquet", partitioning="hive").count_rows()
     assert duck == polars == frame["record_id"].nunique() == len(frame) == pyarrow_rows
     assert pyarrow_rows == len(expected)
+
+
+def test_an_object_put_again_replaces_its_rows_and_leaves_no_marker(
+    prefect_harness: str,
+    s3_server: S3Server,
+    corpus_files: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A changed inbox object's older rows are rewritten away on S3 (read, put, deleted)."""
+    from cablestream.flows.commands import existing_lake
+
+    local = tmp_path / "inbox"
+    local.mkdir()
+    first, second, other = sorted(corpus_files.iterdir())[:3]
+    bucket = s3_server.bucket()
+    for path in (first, second):
+        shutil.copy(path, local / path.name)
+        s3_server.put(bucket, f"inbox/{path.name}", path.read_bytes())
+    monkeypatch.setenv(layout.CONTROL_ENV, str(tmp_path / "control"))
+    inbox, lake = f"s3://{bucket}/inbox", f"s3://{bucket}/lake"
+    assert ingest_flow(inbox=inbox, lake=lake, settle_seconds=0)["rows_written"] > 0
+    # The first object is put again with other cables under its name.
+    (local / first.name).write_bytes(other.read_bytes())
+    s3_server.put(bucket, f"inbox/{first.name}", other.read_bytes())
+    result = ingest_flow(inbox=inbox, lake=lake, settle_seconds=0)
+    assert result["files"] == 1 and result["rows_replaced"] > 0
+    ids = ds.dataset(lake, format="parquet", partitioning="hive").to_table(["record_id"])
+    assert sorted(ids.column("record_id").to_pylist()) == sorted(parsed_ids(local))
+    assert all(key.endswith(".parquet") for key in s3_server.keys(bucket, "lake/"))
+    # The commands that read a lake find it by its URL (and its control folder).
+    assert existing_lake({"lake": lake}) == (tmp_path / "control").resolve()

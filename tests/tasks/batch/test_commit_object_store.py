@@ -1,0 +1,74 @@
+"""The commit protocol on an S3 lake (moto's server): a batch that dies before its point of
+no return leaves no object; one that dies after it is finished by recovery."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from cablestream.schemas import lake as layout
+from cablestream.tasks.batch import claim, commit, route
+from cablestream.tasks.inbox.settle import Settler
+from cablestream.tasks.inbox.store import ObjectInbox, inbox_files
+from cablestream.tasks.lake import writer
+from cablestream.tasks.lake.store import bind_store, open_filesystem
+from cablestream.tasks.ledger.sqlite import SqliteLedger
+
+from ...conftest import S3Server
+
+SEED = Path(__file__).resolve().parents[3] / ".." / "shared" / "seeds"
+
+
+def _dies(ledger: SqliteLedger) -> None:
+    """The batch's owner becomes a process that has ended (as after a SIGKILL)."""
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    with sqlite3.connect(ledger.path) as db:
+        (owner,) = db.execute("SELECT owner FROM batches").fetchone()
+        db.execute("UPDATE batches SET owner = ?", (f"{owner.rpartition(':')[0]}:{dead}",))
+
+
+def test_recovery_on_an_s3_lake_at_both_sides_of_the_point_of_no_return(
+    s3_server: S3Server, tmp_path: Path
+) -> None:
+    bucket = s3_server.bucket()
+    for seed in sorted(SEED.glob("*.txt"))[:2]:
+        s3_server.put(bucket, f"inbox/{seed.name}", seed.read_bytes())
+    inbox = ObjectInbox(f"s3://{bucket}/inbox", *open_filesystem(f"s3://{bucket}/inbox"))
+    control = tmp_path / "control"
+    bind_store(control, f"s3://{bucket}/lake")
+    ledger = SqliteLedger(layout.ledger_path(control))
+
+    def claimed() -> claim.ClaimedBatch:
+        ready = Settler(0).ready(claim.fresh_files(inbox, ledger))
+        return claim.read_and_claim(inbox, ready, ledger, claim.new_batch_id(), 10**7)
+
+    # Dies after staging, before the ledger recorded anything: nothing reached the store.
+    batch = claimed()
+    parsed = route.parse_batch(batch)
+    assert writer.stage_rows(parsed.table, control, batch.batch_id)
+    _dies(ledger)
+    assert s3_server.keys(bucket, "lake/") == []
+    assert commit.recover(control, ledger) == [batch.batch_id]
+    assert s3_server.keys(bucket, "lake/") == []
+    assert not layout.staging_dir(control, batch.batch_id).exists()
+    assert ledger.counts() == {}  # the files are taken again
+
+    # Dies past the point of no return, one object put: recovery puts the rest, commits.
+    batch = claimed()
+    assert len(batch.files) == len(list(inbox_files(inbox))) == 2
+    parsed = route.parse_batch(batch)
+    staged = writer.stage_rows(parsed.table, control, batch.batch_id)
+    ledger.prepare_commit(batch.batch_id, [item.relative for item in staged], parsed.outcomes)
+    writer.publish(control, staged[:1])
+    _dies(ledger)
+    assert commit.recover(control, ledger) == [batch.batch_id]
+    assert ledger.batch_state(batch.batch_id) == "committed"
+    assert s3_server.keys(bucket, "lake/") == sorted(f"lake/{item.relative}" for item in staged)
+    assert commit.recover(control, ledger) == []
