@@ -132,13 +132,12 @@ def test_every_bad_file_is_quarantined_with_its_reason(
     unreadable = inbox / "unreadable.txt"
     unreadable.write_bytes(good[0].read_bytes())
     if os.geteuid() == 0:  # root reads anything: the OS refuses as it would anyone else
-        from cablestream.tasks.batch import claim
         from cablestream.tasks.inbox import read
 
         real = read.read_inbox_file
         refused = PermissionError(errno.EACCES, "Permission denied")
         monkeypatch.setattr(
-            claim,
+            read,
             "read_inbox_file",
             lambda root, relative, cap: (
                 read.open_failure(relative, refused)
