@@ -5,11 +5,16 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import pwd
 import shutil
 import socket
+import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -76,3 +81,99 @@ def corpus_files() -> Path:
     if not CORPUS_FILES.is_dir():
         pytest.skip("../shared/corpus is not beside the repository")
     return CORPUS_FILES.resolve()
+
+
+@dataclass(frozen=True, slots=True)
+class PostgresServer:
+    """A PostgreSQL server of this test session (127.0.0.1, a free port, a password)."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+
+    def url(self, database: str) -> str:
+        return f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{database}"
+
+    def new_database(self) -> str:
+        """A new empty database on the server; returns its URL."""
+        import psycopg
+
+        name = f"t{uuid.uuid4().hex}"
+        with psycopg.connect(self.url("postgres"), autocommit=True) as db:
+            db.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+
+def _postgres_bin() -> Path | None:
+    """The folder of `initdb` and `pg_ctl`: on PATH, else Debian's newest version."""
+    on_path = shutil.which("pg_ctl")
+    if on_path is not None and shutil.which("initdb") is not None:
+        return Path(on_path).parent
+    debian = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parts[-3])
+    )
+    return debian[-1].parent if debian else None
+
+
+def _cannot_start(reason: str) -> NoReturn:
+    """Skip the PostgreSQL tests, except in CI, whose .ci/run installs the server."""
+    if os.environ.get("CI"):
+        pytest.fail(f"PostgreSQL test server: {reason}", pytrace=False)
+    pytest.skip(f"PostgreSQL test server: {reason}")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the session, in a temporary folder (initdb + pg_ctl).
+
+    Listens on 127.0.0.1 only (no Unix socket), with a random password; fsync is off
+    (a test server: nothing in it must outlive a crash). As root it runs as the
+    `postgres` user, which PostgreSQL requires. Stopped and deleted at the end.
+    Skipped with the reason where no server can start (failed in CI instead).
+    """
+    bin_dir = _postgres_bin()
+    if bin_dir is None:
+        _cannot_start("initdb/pg_ctl not found (Debian: apt-get install postgresql)")
+    as_user: list[str] = []
+    folder = Path(tempfile.mkdtemp(prefix="cablestream-postgres-"))
+    try:
+        if os.geteuid() == 0:
+            try:
+                owner = pwd.getpwnam("postgres")
+            except KeyError:
+                _cannot_start("running as root and there is no `postgres` user to run it as")
+            os.chown(folder, owner.pw_uid, owner.pw_gid)
+            as_user = ["runuser", "-u", "postgres", "--"]
+        server = PostgresServer("127.0.0.1", _free_port(), "cablestream", uuid.uuid4().hex)
+        (folder / "password").write_text(server.password)
+        if as_user:
+            os.chown(folder / "password", owner.pw_uid, owner.pw_gid)
+        data = folder / "data"
+        initdb = [str(bin_dir / "initdb"), "-D", str(data), "-U", server.user, "-E", "UTF8"]
+        pg_ctl = [str(bin_dir / "pg_ctl"), "-D", str(data), "-w"]
+        settings = f"-p {server.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''"
+        steps = [
+            [*initdb, "-A", "scram-sha-256", "--pwfile", str(folder / "password"), "--no-sync"],
+            [*pg_ctl, "-l", str(folder / "log"), "-o", f"{settings} -c fsync=off", "start"],
+        ]
+        for step in steps:
+            done = subprocess.run([*as_user, *step], capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                log = folder / "log"
+                detail = log.read_text()[-500:] if log.is_file() else done.stderr[-500:]
+                _cannot_start(f"{Path(step[0]).name} failed: {detail.strip()}")
+        try:
+            yield server
+        finally:
+            subprocess.run(
+                [*as_user, *pg_ctl, "-m", "fast", "stop"], capture_output=True, check=True
+            )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """The URL of a new empty database on the session's PostgreSQL server."""
+    return postgres_server.new_database()

@@ -16,13 +16,20 @@ from cablestream.tasks.ledger import (
     SqliteLedger,
     forget_running,
 )
+from cablestream.tasks.ledger_postgres import PostgresLedger
+
+AnyLedger = SqliteLedger | PostgresLedger
 
 
-def _ledger(tmp_path: Path) -> SqliteLedger:
-    return SqliteLedger(tmp_path / "state" / "ledger.sqlite")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> AnyLedger:
+    """Each implementation of the Ledger protocol, new and empty: the same rules hold."""
+    if request.param == "sqlite":
+        return SqliteLedger(tmp_path / "state" / "ledger.sqlite")
+    return PostgresLedger(request.getfixturevalue("postgres_url"))
 
 
-def _commit_all(ledger: SqliteLedger, batch_id: str, claimed: list[ClaimedFile]) -> None:
+def _commit_all(ledger: AnyLedger, batch_id: str, claimed: list[ClaimedFile]) -> None:
     ledger.prepare_commit(batch_id, [], {c.file_id: FileOutcome("committed") for c in claimed})
     ledger.commit(batch_id)
 
@@ -36,8 +43,9 @@ def _dead_pid() -> str:
     ).stdout.strip()
 
 
-def _set_owner(ledger: SqliteLedger, batch_id: str, pid: str, lease_until: float = 1e12) -> None:
-    with sqlite3.connect(ledger.path) as db:
+def _set_owner(ledger: AnyLedger, batch_id: str, pid: str, lease_until: float = 1e12) -> None:
+    """Hand the batch to another process of this host, as if it had claimed it."""
+    with ledger._transaction() as db:
         host = db.execute("SELECT owner FROM batches").fetchone()[0].rpartition(":")[0]
         db.execute(
             "UPDATE batches SET owner = ?, lease_until = ? WHERE batch_id = ?",
@@ -45,8 +53,7 @@ def _set_owner(ledger: SqliteLedger, batch_id: str, pid: str, lease_until: float
         )
 
 
-def test_exactly_once_by_path_and_hash(tmp_path: Path) -> None:
-    ledger = _ledger(tmp_path)
+def test_exactly_once_by_path_and_hash(ledger: AnyLedger) -> None:
     claimed = ledger.claim("b1", [Candidate("a.txt", "h1", 1, 1), Candidate("b.txt", "h2", 1, 1)])
     assert [c.path for c in claimed] == ["a.txt", "b.txt"]
     _commit_all(ledger, "b1", claimed)
@@ -59,24 +66,25 @@ def test_exactly_once_by_path_and_hash(tmp_path: Path) -> None:
     # Changed content under the same name: a new version.
     (new,) = ledger.claim("b4", [Candidate("a.txt", "h9", 2, 2)])
     assert new.duplicate_of is None
+
+
+def test_sqlite_ledger_writes_ahead(tmp_path: Path) -> None:
+    ledger = SqliteLedger(tmp_path / "state" / "ledger.sqlite")
     with sqlite3.connect(ledger.path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_two_copies_in_one_batch_ingest_once(tmp_path: Path) -> None:
-    ledger = _ledger(tmp_path)
+def test_two_copies_in_one_batch_ingest_once(ledger: AnyLedger) -> None:
     first, second = ledger.claim("b1", [Candidate("x", "h", 1, 1), Candidate("y", "h", 1, 1)])
     assert first.duplicate_of is None and second.duplicate_of == "x"
 
 
-def test_content_claimed_by_a_live_batch_is_left_for_later(tmp_path: Path) -> None:
-    ledger = _ledger(tmp_path)
+def test_content_claimed_by_a_live_batch_is_left_for_later(ledger: AnyLedger) -> None:
     ledger.claim("b1", [Candidate("x", "h", 1, 1)])
     assert ledger.claim("b2", [Candidate("y", "h", 1, 1)]) == []
 
 
-def test_commit_needs_an_outcome_for_every_file(tmp_path: Path) -> None:
-    ledger = _ledger(tmp_path)
+def test_commit_needs_an_outcome_for_every_file(ledger: AnyLedger) -> None:
     claimed = ledger.claim("b1", [Candidate("x", "h", 1, 1), Candidate("y", "g", 1, 1)])
     with pytest.raises(RuntimeError):
         ledger.prepare_commit("b1", [], {claimed[0].file_id: FileOutcome("committed")})
@@ -88,8 +96,7 @@ def test_commit_needs_an_outcome_for_every_file(tmp_path: Path) -> None:
         _commit_all(ledger, "b1", claimed)  # but it cannot be prepared twice
 
 
-def test_a_dead_owners_batch_is_stale_and_abort_frees_its_files(tmp_path: Path) -> None:
-    ledger = _ledger(tmp_path)
+def test_a_dead_owners_batch_is_stale_and_abort_frees_its_files(ledger: AnyLedger) -> None:
     ledger.claim("b1", [Candidate("x", "h", 1, 1)])
     assert ledger.stale_batches() == []  # our own batch: in progress
     _set_owner(ledger, "b1", _dead_pid())
@@ -102,9 +109,8 @@ def test_a_dead_owners_batch_is_stale_and_abort_frees_its_files(tmp_path: Path) 
 
 
 def test_a_batch_taken_over_after_its_lease_can_neither_publish_nor_release(
-    tmp_path: Path,
+    ledger: AnyLedger,
 ) -> None:
-    ledger = _ledger(tmp_path)
     (claimed,) = ledger.claim("b1", [Candidate("x", "h", 1, 1)])
     _set_owner(ledger, "b1", str(os.getpid() + 1), lease_until=0)  # alive, lease run out
     (stale,) = ledger.stale_batches()  # another process sees it stale and undoes it
@@ -118,8 +124,7 @@ def test_a_batch_taken_over_after_its_lease_can_neither_publish_nor_release(
     assert ledger.in_flight_outputs() == set()
 
 
-def test_a_batch_past_its_point_of_no_return_is_finished_not_undone(tmp_path: Path) -> None:
-    ledger = _ledger(tmp_path)
+def test_a_batch_past_its_point_of_no_return_is_finished_not_undone(ledger: AnyLedger) -> None:
     (claimed,) = ledger.claim("b1", [Candidate("x", "h", 1, 1)])
     outputs = ["year=2008/month=5/part-b1-0.parquet"]
     ledger.prepare_commit("b1", outputs, {claimed.file_id: FileOutcome("committed")})
@@ -132,16 +137,14 @@ def test_a_batch_past_its_point_of_no_return_is_finished_not_undone(tmp_path: Pa
     assert ledger.stale_batches() == [] and ledger.counts() == {"committed": 1}
 
 
-def test_a_batch_this_process_left_behind_is_stale_at_once(tmp_path: Path) -> None:
-    ledger = _ledger(tmp_path)
+def test_a_batch_this_process_left_behind_is_stale_at_once(ledger: AnyLedger) -> None:
     ledger.claim("b1", [Candidate("x", "h", 1, 1)])
     assert ledger.stale_batches() == []
     forget_running("b1")  # an error this process could not clean up after (disk full)
     assert [stale.batch_id for stale in ledger.stale_batches()] == ["b1"]
 
 
-def test_failures_count_per_file_across_batches(tmp_path: Path) -> None:
-    ledger = _ledger(tmp_path)
+def test_failures_count_per_file_across_batches(ledger: AnyLedger) -> None:
     for attempt, batch in enumerate(["b1", "b2", "b3"], start=1):
         ledger.claim(batch, [Candidate("x", "h", 1, 1)])
         assert ledger.record_failure(batch, "fail") == attempt
