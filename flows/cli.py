@@ -133,6 +133,15 @@ _Archive = Annotated[
     Path | None,
     typer.Option(help="Move settled source files here", envvar="CABLESTREAM_ARCHIVE"),
 ]
+_Ledger = Annotated[
+    str | None,
+    typer.Option(
+        help="PostgreSQL ledger shared by several ingesting processes, postgresql://user@host/db"
+        " (password: PGPASSWORD or ~/.pgpass) [default: the lake's own SQLite ledger]",
+        envvar="CABLESTREAM_LEDGER",
+        show_default=False,
+    ),
+]
 _Json = Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout")]
 _Verbose = Annotated[
     bool,
@@ -163,6 +172,7 @@ def ingest(
     max_file_bytes: _MaxFileBytes = defaults.MAX_FILE_BYTES,
     max_attempts: _MaxAttempts = defaults.MAX_ATTEMPTS,
     archive: _Archive = None,
+    ledger: _Ledger = None,
     as_json: _Json = False,
     verbose: _Verbose = False,
     drop_subjects: Annotated[bool, typer.Option("--drop-subjects", hidden=True)] = False,
@@ -180,6 +190,7 @@ def ingest(
         max_file_bytes=max_file_bytes,
         max_attempts=max_attempts,
         archive=archive,
+        ledger=ledger,
     )
     if drop_subjects:
         options["drop_subjects"] = True
@@ -210,6 +221,7 @@ def watch(
         ),
     ] = defaults.RESCAN_SECONDS,
     archive: _Archive = None,
+    ledger: _Ledger = None,
     verbose: _Verbose = False,
 ) -> None:
     """Ingest continuously as files land, until Ctrl-C or SIGTERM."""
@@ -228,6 +240,7 @@ def watch(
             max_wait_seconds=max_wait_seconds,
             rescan_seconds=rescan_seconds,
             archive=archive,
+            ledger=ledger,
         ),
         verbose,
     )

@@ -137,7 +137,9 @@ def run_ingest(
 
     started = time.perf_counter()
     settings = checked_settings(options)
-    if not has_work(settings.inbox.resolve(), settings.lake.resolve(), settings.settle_seconds):
+    if not has_work(
+        settings.inbox.resolve(), settings.lake.resolve(), settings.ledger, settings.settle_seconds
+    ):
         idle: dict[str, Any] = {"files": 0, "cables": 0, "rows_written": 0, "seconds": 0.0}
         if as_json:
             _print_json(idle)
@@ -203,6 +205,10 @@ def _warm_up_validation() -> None:
 def run_watch(options: dict[str, Any], verbose: bool = False) -> dict[str, Any]:
     """Watch until SIGINT/SIGTERM; one line per pass, totals at the end."""
     settings = checked_settings(options)
+    if settings.ledger is not None:
+        from cablestream.tasks.ledger import open_ledger
+
+        open_ledger(settings.lake, settings.ledger)  # unreachable: one line now, not each pass
     ui = connect_prefect(verbose)
     # Prefect and GE are started before "watching" is said, so the first file waits for neither.
     from cablestream.flows.ingest import ingest_flow
@@ -279,6 +285,7 @@ _FLOW_OPTIONS = {
     "max_file_bytes",
     "max_attempts",
     "archive",
+    "ledger",
     "drop_subjects",
 }
 

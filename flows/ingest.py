@@ -58,22 +58,28 @@ def _emit(event: str, **details: Any) -> None:
 
 
 @task(name="recover", cache_policy=NONE, persist_result=False)
-def recover_task(lake: Path) -> list[str]:
-    return steps.recover(lake, open_ledger(lake))
+def recover_task(lake: Path, ledger: str | None) -> list[str]:
+    return steps.recover(lake, open_ledger(lake, ledger))
 
 
 @task(name="discover", cache_policy=NONE, persist_result=False)
 def discover_task(
-    inbox: Path, lake: Path, settle_seconds: float, only: list[str] | None
+    inbox: Path, lake: Path, ledger: str | None, settle_seconds: float, only: list[str] | None
 ) -> list[InboxFile]:
-    return Settler(settle_seconds).ready(steps.fresh_files(inbox, open_ledger(lake), only))
+    fresh = steps.fresh_files(inbox, open_ledger(lake, ledger), only)
+    return Settler(settle_seconds).ready(fresh)
 
 
 @task(name="claim", cache_policy=NONE, persist_result=False)
 def claim_task(
-    inbox: Path, lake: Path, files: list[InboxFile], batch_id: str, max_file_bytes: int
+    inbox: Path,
+    lake: Path,
+    ledger: str | None,
+    files: list[InboxFile],
+    batch_id: str,
+    max_file_bytes: int,
 ) -> steps.ClaimedBatch:
-    return steps.read_and_claim(inbox, files, open_ledger(lake), batch_id, max_file_bytes)
+    return steps.read_and_claim(inbox, files, open_ledger(lake, ledger), batch_id, max_file_bytes)
 
 
 @task(name="parse", cache_policy=NONE, persist_result=False)
@@ -89,14 +95,15 @@ def validate_task(table: pa.Table, batch_id: str, lake: Path) -> validate.Valida
 @task(name="write-and-commit", cache_policy=NONE, persist_result=False)
 def write_commit_task(
     lake: Path,
+    ledger_url: str | None,
     claimed: steps.ClaimedBatch,
     parsed: steps.ParsedBatch,
     outcome: validate.ValidationOutcome,
 ) -> steps.BatchSummary:
     pause = float(os.environ.get(PAUSE_BEFORE_COMMIT_ENV, "0") or 0)
     rejections = [(r.record_id, r.reason, r.detail) for r in outcome.rejections]
-    ledger = open_ledger(lake)
-    if pause:
+    ledger = open_ledger(lake, ledger_url)
+    if pause and isinstance(ledger, SqliteLedger):
         ledger = _PausingLedger(ledger, pause)  # type: ignore[assignment]
     return steps.write_and_commit(
         lake, ledger, claimed, parsed, outcome.accepted, rejections, outcome.failed_expectations
@@ -106,12 +113,15 @@ def write_commit_task(
 @task(name="hold-batch", cache_policy=NONE, persist_result=False)
 def hold_task(
     lake: Path,
+    ledger: str | None,
     claimed: steps.ClaimedBatch,
     parsed: steps.ParsedBatch,
     unevaluated: list[str],
     max_attempts: int,
 ) -> steps.BatchSummary:
-    return steps.hold_batch(lake, open_ledger(lake), claimed, parsed, unevaluated, max_attempts)
+    return steps.hold_batch(
+        lake, open_ledger(lake, ledger), claimed, parsed, unevaluated, max_attempts
+    )
 
 
 @task(name="record-quality", cache_policy=NONE, persist_result=False)
@@ -216,7 +226,9 @@ def _one_batch(
 ) -> steps.BatchSummary | None:
     """Steps 2-5 for one micro-batch; None when nothing in it could be claimed."""
     # 2. Claim (read + hash, one ledger transaction).
-    claimed = claim_task(inbox_root, lake_root, files, batch_id, settings.max_file_bytes)
+    claimed = claim_task(
+        inbox_root, lake_root, settings.ledger, files, batch_id, settings.max_file_bytes
+    )
     if not claimed.files:
         return None
     # 3. Process: split, parse, validate (one GE run per batch).
@@ -226,10 +238,15 @@ def _one_batch(
     # or hold the batch back when validation could not run at all.
     if outcome.held_back:
         result = hold_task(
-            lake_root, claimed, parsed, outcome.failed_expectations, settings.max_attempts
+            lake_root,
+            settings.ledger,
+            claimed,
+            parsed,
+            outcome.failed_expectations,
+            settings.max_attempts,
         )
     else:
-        result = write_commit_task(lake_root, claimed, parsed, outcome)
+        result = write_commit_task(lake_root, settings.ledger, claimed, parsed, outcome)
     quality_task(outcome, batch_id, lake_root)
     if settings.archive is not None and result.status == "committed":
         steps.archive_settled(inbox_root, settings.archive.resolve(), claimed)
@@ -251,6 +268,7 @@ def ingest_flow(
     max_file_bytes: int | None = None,
     max_attempts: int | None = None,
     archive: str | None = None,
+    ledger: str | None = None,
     paths: list[str] | None = None,
     drop_subjects: bool = False,
 ) -> dict[str, Any]:
@@ -270,6 +288,7 @@ def ingest_flow(
         max_file_bytes=max_file_bytes,
         max_attempts=max_attempts,
         archive=archive,
+        ledger=ledger,
     )
     logger = get_run_logger()
     summary = IngestSummary()
@@ -281,12 +300,12 @@ def ingest_flow(
     inbox_root = settings.inbox.resolve()
 
     # 6. Recover first: a batch a crash left claimed is removed and its files are taken again.
-    summary.recovered_batches = recover_task(lake_root)
+    summary.recovered_batches = recover_task(lake_root, settings.ledger)
     if summary.recovered_batches:
         logger.warning("recovered %d unfinished batches", len(summary.recovered_batches))
 
     # 1. Discover ready files the ledger does not hold.
-    ready = discover_task(inbox_root, lake_root, settings.settle_seconds, paths)
+    ready = discover_task(inbox_root, lake_root, settings.ledger, settings.settle_seconds, paths)
     summary.files_seen = len(ready)
     plan = steps.plan_batches(ready, settings.max_files_per_batch, settings.max_batch_bytes)
     _emit("discovered", files=len(ready), bytes=sum(f.size for f in ready), batches=len(plan))
@@ -298,7 +317,7 @@ def ingest_flow(
         except BatchLost as error:
             # Our lease ran out and another process undid the batch: its files are taken
             # again by whoever comes next; nothing of ours was published.
-            steps.abandon(lake_root, open_ledger(lake_root), batch_id, "lost")
+            steps.abandon(lake_root, open_ledger(lake_root, settings.ledger), batch_id, "lost")
             summary.batches_lost += 1
             logger.error("batch %s given up: %s", batch_id, error)
             continue
@@ -306,7 +325,8 @@ def ingest_flow(
             # Settle the batch (undo it, or finish it past its point of no return) as
             # recovery would, before the error goes on; if that fails too, recovery will.
             try:
-                if steps.abandon(lake_root, open_ledger(lake_root), batch_id, f"{error!r}"):
+                ledger_now = open_ledger(lake_root, settings.ledger)
+                if steps.abandon(lake_root, ledger_now, batch_id, f"{error!r}"):
                     logger.error("batch %s settled after an error: %r", batch_id, error)
             except Exception as cleanup:
                 logger.error("batch %s left for recovery: %r", batch_id, cleanup)

@@ -37,9 +37,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from cablestream.schemas import lake as layout
+
+if TYPE_CHECKING:
+    from cablestream.tasks.ledger_postgres import PostgresLedger
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -100,6 +103,10 @@ _RUNNING: set[str] = set()
 
 class BatchLost(RuntimeError):
     """The batch is no longer this process's: its lease was taken over and it was undone."""
+
+
+class LedgerUnavailable(RuntimeError):
+    """The ledger's database cannot be reached; the message is one line for the user."""
 
 
 def forget_running(batch_id: str) -> None:
@@ -512,6 +519,11 @@ class SqliteLedger:
         return bool(gone)
 
 
-def open_ledger(lake: Path) -> SqliteLedger:
-    """The lake's own embedded ledger (`state/ledger.sqlite` in its control folder)."""
+def open_ledger(lake: Path, url: str | None = None) -> SqliteLedger | PostgresLedger:
+    """The ledger at `url` (PostgreSQL), else the lake's own embedded one
+    (`state/ledger.sqlite` in its control folder)."""
+    if url is not None:
+        from cablestream.tasks.ledger_postgres import PostgresLedger
+
+        return PostgresLedger(url)
     return SqliteLedger(layout.ledger_path(lake))

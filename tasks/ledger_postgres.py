@@ -26,10 +26,9 @@ from typing import Any
 
 import psycopg
 
-from cablestream.tasks.ledger import DEFAULT_LEASE_SECONDS, Candidate
+from cablestream.tasks.ledger import DEFAULT_LEASE_SECONDS, Candidate, LedgerUnavailable
 from cablestream.tasks.ledger_sql import Connection, Cursor, SqlLedger, schema_statements
 
-URL_SCHEMES = ("postgresql://", "postgres://")
 CONNECT_TIMEOUT_SECONDS = 10
 # Held while the tables are created, so that processes starting together do not race.
 _SCHEMA_LOCK_KEY = 0x6361626C65  # "cable"
@@ -68,12 +67,17 @@ class PostgresLedger(SqlLedger):
 
     @contextmanager
     def _open(self) -> Iterator[_Placeholders]:
-        with psycopg.connect(
-            self.url,
-            autocommit=True,
-            connect_timeout=CONNECT_TIMEOUT_SECONDS,
-            application_name="cablestream",
-        ) as connection:
+        try:
+            connection = psycopg.connect(
+                self.url,
+                autocommit=True,
+                connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                application_name="cablestream",
+            )
+        except psycopg.OperationalError as error:
+            reason = " ".join(str(error).split())
+            raise LedgerUnavailable(f"ledger {safe_url(self.url)}: {reason}") from None
+        with connection:
             yield _Placeholders(connection)
 
     def _connect(self) -> AbstractContextManager[Connection]:

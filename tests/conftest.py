@@ -92,17 +92,19 @@ class PostgresServer:
     user: str
     password: str
 
-    def url(self, database: str) -> str:
-        return f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{database}"
+    def url(self, database: str, *, with_password: bool = True) -> str:
+        """Without the password, a client takes it from PGPASSWORD (as the CLI asks)."""
+        secret = f":{self.password}" if with_password else ""
+        return f"postgresql://{self.user}{secret}@{self.host}:{self.port}/{database}"
 
-    def new_database(self) -> str:
+    def new_database(self, *, with_password: bool = True) -> str:
         """A new empty database on the server; returns its URL."""
         import psycopg
 
         name = f"t{uuid.uuid4().hex}"
         with psycopg.connect(self.url("postgres"), autocommit=True) as db:
             db.execute(f'CREATE DATABASE "{name}"')
-        return self.url(name)
+        return self.url(name, with_password=with_password)
 
 
 def _postgres_bin() -> Path | None:
