@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib.util
 import os
-import pwd
 import shutil
 import socket
-import subprocess
+import sys
 import tempfile
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from types import ModuleType
 
 import pytest
 
@@ -83,96 +81,36 @@ def corpus_files() -> Path:
     return CORPUS_FILES.resolve()
 
 
-@dataclass(frozen=True, slots=True)
-class PostgresServer:
-    """A PostgreSQL server of this test session (127.0.0.1, a free port, a password)."""
-
-    host: str
-    port: int
-    user: str
-    password: str
-
-    def url(self, database: str, *, with_password: bool = True) -> str:
-        """Without the password, a client takes it from PGPASSWORD (as the CLI asks)."""
-        secret = f":{self.password}" if with_password else ""
-        return f"postgresql://{self.user}{secret}@{self.host}:{self.port}/{database}"
-
-    def new_database(self, *, with_password: bool = True) -> str:
-        """A new empty database on the server; returns its URL."""
-        import psycopg
-
-        name = f"t{uuid.uuid4().hex}"
-        with psycopg.connect(self.url("postgres"), autocommit=True) as db:
-            db.execute(f'CREATE DATABASE "{name}"')
-        return self.url(name, with_password=with_password)
+def _load_postgres_server() -> ModuleType:
+    """bench/postgres_server.py, imported by path: bench/ is not a package on purpose."""
+    path = REPO_ROOT / "bench" / "postgres_server.py"
+    spec = importlib.util.spec_from_file_location("cablestream_bench_postgres_server", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being built
+    spec.loader.exec_module(module)
+    return module
 
 
-def _postgres_bin() -> Path | None:
-    """The folder of `initdb` and `pg_ctl`: on PATH, else Debian's newest version."""
-    on_path = shutil.which("pg_ctl")
-    if on_path is not None and shutil.which("initdb") is not None:
-        return Path(on_path).parent
-    debian = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parts[-3])
-    )
-    return debian[-1].parent if debian else None
-
-
-def _cannot_start(reason: str) -> NoReturn:
-    """Skip the PostgreSQL tests, except in CI, whose .ci/run installs the server."""
-    if os.environ.get("CI"):
-        pytest.fail(f"PostgreSQL test server: {reason}", pytrace=False)
-    pytest.skip(f"PostgreSQL test server: {reason}")
+_postgres = _load_postgres_server()
+PostgresServer = _postgres.PostgresServer
 
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    """A real PostgreSQL server for the session, in a temporary folder (initdb + pg_ctl).
+    """A real PostgreSQL server for the session (bench/postgres_server.py says how).
 
-    Listens on 127.0.0.1 only (no Unix socket), with a random password; fsync is off
-    (a test server: nothing in it must outlive a crash). As root it runs as the
-    `postgres` user, which PostgreSQL requires. Stopped and deleted at the end.
-    Skipped with the reason where no server can start (failed in CI instead).
+    Skipped with the reason where none can start; in CI (CI set), whose .ci/run
+    installs the server, that fails instead.
     """
-    bin_dir = _postgres_bin()
-    if bin_dir is None:
-        _cannot_start("initdb/pg_ctl not found (Debian: apt-get install postgresql)")
-    as_user: list[str] = []
-    folder = Path(tempfile.mkdtemp(prefix="cablestream-postgres-"))
-    try:
-        if os.geteuid() == 0:
-            try:
-                owner = pwd.getpwnam("postgres")
-            except KeyError:
-                _cannot_start("running as root and there is no `postgres` user to run it as")
-            os.chown(folder, owner.pw_uid, owner.pw_gid)
-            as_user = ["runuser", "-u", "postgres", "--"]
-        server = PostgresServer("127.0.0.1", _free_port(), "cablestream", uuid.uuid4().hex)
-        (folder / "password").write_text(server.password)
-        if as_user:
-            os.chown(folder / "password", owner.pw_uid, owner.pw_gid)
-        data = folder / "data"
-        initdb = [str(bin_dir / "initdb"), "-D", str(data), "-U", server.user, "-E", "UTF8"]
-        pg_ctl = [str(bin_dir / "pg_ctl"), "-D", str(data), "-w"]
-        settings = f"-p {server.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''"
-        steps = [
-            [*initdb, "-A", "scram-sha-256", "--pwfile", str(folder / "password"), "--no-sync"],
-            [*pg_ctl, "-l", str(folder / "log"), "-o", f"{settings} -c fsync=off", "start"],
-        ]
-        for step in steps:
-            done = subprocess.run([*as_user, *step], capture_output=True, text=True, check=False)
-            if done.returncode != 0:
-                log = folder / "log"
-                detail = log.read_text()[-500:] if log.is_file() else done.stderr[-500:]
-                _cannot_start(f"{Path(step[0]).name} failed: {detail.strip()}")
+    with contextlib.ExitStack() as stack:
         try:
-            yield server
-        finally:
-            subprocess.run(
-                [*as_user, *pg_ctl, "-m", "fast", "stop"], capture_output=True, check=True
-            )
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+            server = stack.enter_context(_postgres.running_server())
+        except _postgres.CannotStart as error:
+            if os.environ.get("CI"):
+                pytest.fail(f"PostgreSQL test server: {error}", pytrace=False)
+            pytest.skip(f"PostgreSQL test server: {error}")
+        yield server
 
 
 @pytest.fixture

@@ -15,11 +15,14 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 
-from ..conftest import PostgresServer
 from .conftest import lake_ids, parsed_ids, quarantined_ids
+
+if TYPE_CHECKING:  # importing tests/conftest.py again would run its set-up twice
+    from ..conftest import PostgresServer
 
 FILES = 24
 FIRST = 4  # files the first watcher takes alone
