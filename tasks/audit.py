@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow.dataset as ds
 
 from cablestream.schemas import lake as layout
-from cablestream.tasks.ledger import SqliteLedger
+from cablestream.tasks.ledger import open_ledger
 from cablestream.tasks.quarantine import read_reasons
 
 # The documented glob of the lake's data files.
@@ -28,7 +28,9 @@ def lake_record_ids(lake: Path) -> list[str]:
     return [str(value) for value in table.column("record_id").to_pylist()]
 
 
-def audit_lake(lake: Path, expected_ids: set[str] | None = None) -> list[str]:
+def audit_lake(
+    lake: Path, expected_ids: set[str] | None = None, ledger_url: str | None = None
+) -> list[str]:
     """Every way the lake breaks the promise, one line each (empty: it holds).
 
     - every cable exactly once: no record_id twice among the rows, none both in the
@@ -37,7 +39,7 @@ def audit_lake(lake: Path, expected_ids: set[str] | None = None) -> list[str]:
     - no duplicate quarantine rows;
     - the ledger agrees: no batch left unsettled, every data file is an output of a
       committed batch (and not replaced by a later compaction), and every such
-      output exists.
+      output exists (in the ledger at `ledger_url`, else the lake's own).
     """
     problems: list[str] = []
     rows = lake_record_ids(lake)
@@ -77,12 +79,11 @@ def audit_lake(lake: Path, expected_ids: set[str] | None = None) -> list[str]:
     if staging.is_dir() and any(staging.iterdir()):
         problems.append(f"staging is not empty: {sorted(p.name for p in staging.iterdir())[:5]}")
 
-    ledger_file = layout.ledger_path(lake)
-    if not ledger_file.exists():
+    if ledger_url is None and not layout.ledger_path(lake).exists():
         if data:
             problems.append("data files but no ledger")
         return problems
-    ledger = SqliteLedger(ledger_file)
+    ledger = open_ledger(lake, ledger_url)
     unsettled = ledger.unsettled_batches()
     if unsettled:
         problems.append(f"batches left unsettled: {unsettled}")
