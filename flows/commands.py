@@ -203,7 +203,12 @@ def _warm_up_validation() -> None:
 
 
 def run_watch(options: dict[str, Any], verbose: bool = False) -> dict[str, Any]:
-    """Watch until SIGINT/SIGTERM; one line per pass, totals at the end."""
+    """Watch until SIGINT/SIGTERM; one line per pass, totals at the end.
+
+    The service is one `cablestream-watch` flow run tagged like the watch-service
+    deployment (`WATCH_TAGS`), and every pass is a child run of it (with the same
+    tags): the Prefect UI's filters find the passes of a CLI watch as well.
+    """
     settings = checked_settings(options)
     if settings.ledger is not None:
         from cablestream.tasks.ledger import open_ledger
@@ -211,8 +216,17 @@ def run_watch(options: dict[str, Any], verbose: bool = False) -> dict[str, Any]:
         open_ledger(settings.lake, settings.ledger)  # unreachable: one line now, not each pass
     ui = connect_prefect(verbose)
     # Prefect and GE are started before "watching" is said, so the first file waits for neither.
+    from prefect import flow, tags
+    from prefect.runtime import flow_run
+
     from cablestream.flows.ingest import ingest_flow
-    from cablestream.flows.watch import install_stop_handlers, watch_inbox
+    from cablestream.flows.watch import (
+        WATCH_TAGS,
+        WatchSummary,
+        in_worker_thread,
+        install_stop_handlers,
+        watch_inbox,
+    )
     from cablestream.tasks.validate import warm_up_in_background
 
     warm_up_in_background().join()
@@ -239,6 +253,12 @@ def run_watch(options: dict[str, Any], verbose: bool = False) -> dict[str, Any]:
                 f"{result['files_quarantined'] + result['rows_quarantined']} quarantined"
             )
 
+    def serve() -> WatchSummary:
+        running["service"] = flow_run.id
+        return watch_inbox(settings, stop, run_pass, on_pass)
+
+    service = flow(name="cablestream-watch", persist_result=False)(serve)
+
     def announce_stop() -> None:
         stop.wait()
         console.print("stopping: finishing the current pass (Ctrl-C again stops at once)")
@@ -249,29 +269,33 @@ def run_watch(options: dict[str, Any], verbose: bool = False) -> dict[str, Any]:
         f"(settle {settings.settle_seconds} s; Ctrl-C stops; Prefect UI {ui})"
     )
     try:
-        summary = watch_inbox(settings, stop, run_pass, on_pass)
+        # Off the main thread, so that SIGINT/SIGTERM stay ours (see `in_worker_thread`).
+        with tags(*WATCH_TAGS):
+            summary: WatchSummary = in_worker_thread(service)
     except KeyboardInterrupt:
-        _cancel_flow_run(running.get("id"))
+        _cancel_flow_runs(running.get("id"), running.get("service"))
         raise
     totals: dict[str, Any] = {**summary.totals, "passes": summary.passes}
     console.print(summary_table("cablestream watch (stopped)", totals, {}))
     return totals
 
 
-def _cancel_flow_run(flow_run_id: Any) -> None:
-    """Mark the interrupted pass's flow run cancelled (else it shows Running forever)."""
-    if flow_run_id is None:
-        console.print("stopped at once")
-        return
+def _cancel_flow_runs(pass_run_id: Any, service_run_id: Any) -> None:
+    """Mark the interrupted pass and the service cancelled (else they show Running forever)."""
     from prefect.client.orchestration import get_client
     from prefect.states import Cancelled
 
     with get_client(sync_client=True) as client:
-        client.set_flow_run_state(
-            flow_run_id, Cancelled(message="stopped by a second Ctrl-C"), force=True
-        )
+        for run_id in (pass_run_id, service_run_id):
+            if run_id is not None:
+                client.set_flow_run_state(
+                    run_id, Cancelled(message="stopped by a second Ctrl-C"), force=True
+                )
+    if pass_run_id is None:
+        console.print("stopped at once")
+        return
     console.print(
-        f"stopped at once: flow run {flow_run_id} marked cancelled; "
+        f"stopped at once: flow run {pass_run_id} marked cancelled; "
         "its batch is undone by the next run's recovery"
     )
 

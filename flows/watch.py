@@ -14,9 +14,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from prefect import flow
+from prefect import flow, tags
 
 from cablestream.flows.settings import IngestSettings
 from cablestream.tasks.batch import fresh_files
@@ -31,6 +31,9 @@ ERROR_BACKOFF = 5.0
 logger = logging.getLogger("cablestream.watch")
 
 RunPass = Callable[[list[str] | None], dict[str, Any]]
+T = TypeVar("T")
+# Tags of the watch service and its passes (prefect.yaml's watch-service deployment has them).
+WATCH_TAGS = ("cablestream", "watch")
 
 
 @dataclass(slots=True)
@@ -68,7 +71,7 @@ def watch_inbox(
 
     def one_pass(paths: list[str] | None) -> None:
         try:
-            result = _in_worker_thread(run_pass, paths)
+            result: dict[str, Any] = in_worker_thread(run_pass, paths)
         except Exception as error:  # keep serving: the failed batch was undone, retry later
             summary.errors += 1
             logger.error("ingest pass failed, retrying in %.0f s: %r", ERROR_BACKOFF, error)
@@ -125,8 +128,8 @@ def watch_inbox(
     return summary
 
 
-def _in_worker_thread(run_pass: RunPass, paths: list[str] | None) -> dict[str, Any]:
-    """Run one pass in a daemon thread and wait for it.
+def in_worker_thread(work: Callable[..., T], *args: Any) -> T:
+    """Run `work(*args)` (a pass, or the CLI's watch service) in a daemon thread and wait.
 
     Prefect's flow engine replaces the SIGTERM handler of the main thread while
     a flow runs (it raises TerminationSignal mid-pass); off the main thread it
@@ -137,12 +140,13 @@ def _in_worker_thread(run_pass: RunPass, paths: list[str] | None) -> dict[str, A
 
     def target() -> None:
         try:
-            box["result"] = run_pass(paths)
+            box["result"] = work(*args)
         except BaseException as error:  # re-raised in the caller's thread
             box["error"] = error
 
     # The thread runs in a copy of this context, so a pass started inside the watch
-    # service's flow run is its child run (the Prefect UI shows the passes under it).
+    # service's flow run is its child run (the Prefect UI shows the passes under it),
+    # and runs started inside `prefect.tags(...)` carry those tags.
     context = contextvars.copy_context()
     worker = threading.Thread(
         target=context.run, args=(target,), name="cablestream-pass", daemon=True
@@ -152,7 +156,7 @@ def _in_worker_thread(run_pass: RunPass, paths: list[str] | None) -> dict[str, A
         worker.join(0.1)
     if "error" in box:
         raise box["error"]
-    result: dict[str, Any] = box["result"]
+    result: T = box["result"]
     return result
 
 
@@ -191,7 +195,8 @@ def watch_flow(
             paths=paths,
         )
 
-    summary = watch_inbox(settings, stop, run_pass)
+    with tags(*WATCH_TAGS):  # the passes carry them (the deployment's own run has them)
+        summary = watch_inbox(settings, stop, run_pass)
     return {"passes": summary.passes, "events": summary.events, **summary.totals}
 
 

@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 #   year=0/month=0/...                            cables without a date (sentinel partition)
 # LAKE.cablestream/                       the control folder (`control_root`)
 #   state/ledger.sqlite                           the ingest ledger (SQLite, WAL)
+#   state/schema.json                             the lake's schema version (schemas/versions.py)
 #   staging/<batch_id>/...                        a batch's files before they are renamed in
 #   quarantine/reasons/part-<batch_id>.parquet    why input was rejected (one row per reason)
 #   quarantine/rows/part-<batch_id>.parquet       rows validation dropped, with the reason
@@ -32,6 +33,7 @@ CONTROL_SUFFIX = ".cablestream"
 CONTROL_ENV = "CABLESTREAM_CONTROL"
 STATE_DIR = "state"
 LEDGER_FILE = "ledger.sqlite"
+SCHEMA_RECORD_FILE = "schema.json"
 STAGING_DIR = "staging"
 QUARANTINE_DIR = "quarantine"
 QUARANTINE_REASONS_DIR = "reasons"
@@ -103,6 +105,10 @@ def control_root(lake: Path) -> Path:
 
 def ledger_path(lake: Path) -> Path:
     return control_root(lake) / STATE_DIR / LEDGER_FILE
+
+
+def schema_record_path(lake: Path) -> Path:
+    return control_root(lake) / STATE_DIR / SCHEMA_RECORD_FILE
 
 
 def staging_dir(lake: Path, batch_id: str) -> Path:

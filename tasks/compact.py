@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cablestream.schemas import lake as layout
-from cablestream.schemas.arrow import CABLE_SCHEMA
+from cablestream.schemas import versions
 from cablestream.tasks import lake as lake_io
 from cablestream.tasks.ledger import Ledger
 
@@ -74,10 +74,11 @@ def partition_files(lake: Path) -> dict[str, list[str]]:
 
 
 def _read_partition(lake: Path, relatives: list[str]) -> pa.Table:
-    # Files hold the record columns only (year/month live in the path); Parquet
-    # gives `created` back in milliseconds, so cast to the record schema again.
+    # Files hold the record columns only (year/month live in the path); Parquet gives
+    # `created` back in milliseconds, and a file of an older schema version lacks later
+    # columns: conform casts to the record schema again and adds those as null.
     tables = [pq.read_table(layout.inside(lake, lake / relative)) for relative in relatives]
-    return pa.concat_tables([table.cast(CABLE_SCHEMA) for table in tables])
+    return pa.concat_tables([versions.conform(table) for table in tables])
 
 
 def compact_lake(

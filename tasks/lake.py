@@ -14,6 +14,7 @@ never undone, so no reader sees a row that later goes away.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from cablestream.schemas import lake as layout
+from cablestream.schemas import versions
 from cablestream.schemas.arrow import PARTITION_SCHEMA, with_partition_columns
 from cablestream.tasks.ledger import Ledger, StaleBatch
 
@@ -81,10 +83,11 @@ def stage_rows(table: pa.Table, lake: Path, batch_id: str) -> list[StagedFile]:
     stage = layout.staging_dir(lake, batch_id)
     if table.num_rows == 0:
         return []
+    record_schema(lake)
     written: list[str] = []
     fmt = ds.ParquetFileFormat()
     ds.write_dataset(
-        partitioned(table),
+        versions.with_version(partitioned(table)),
         base_dir=str(stage),
         format=fmt,
         partitioning=ds.partitioning(PARTITION_SCHEMA, flavor="hive"),
@@ -101,6 +104,31 @@ def stage_rows(table: pa.Table, lake: Path, batch_id: str) -> list[StagedFile]:
         staged = layout.inside(stage, Path(path))
         files.append(StagedFile(staged, staged.relative_to(stage.resolve()).as_posix()))
     return files
+
+
+def record_schema(lake: Path) -> None:
+    """Record the schema version the lake's writers use in its control folder (`schema.json`).
+
+    Written before the first file of a new version is staged (so the record is never
+    behind the files), atomically, and only when it changes.
+    """
+    record = {
+        "schema_version": versions.SCHEMA_VERSION,
+        "metadata_key": versions.METADATA_KEY.decode(),
+        "columns_since": {
+            field.name: versions.since(field.name) for field in versions.read_schema()
+        },
+    }
+    path = layout.schema_record_path(lake)
+    text = json.dumps(record, indent=2) + "\n"
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    scratch.write_text(text, encoding="utf-8")
+    os.replace(scratch, path)
 
 
 def publish(lake: Path, staged: list[StagedFile]) -> list[str]:

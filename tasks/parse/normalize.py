@@ -54,8 +54,10 @@ _GLUED_PREFACE_DATE = guard.compile(
 )
 # Header fields run together when a rendering unwrapped lines: `000868SIPDISNEA FOR …
 # TCOYNEE.O. 12958: DECL: 06/03/2018 TAGS: EPET`. Each field goes back on its own line.
+# An E.O. field holds its order's number, then `:`, `DECL` or `N/A`; an order named in
+# a SUBJECT (`… UNDER E.O. 13382`) is no field.
 _GLUED_FIELD = guard.compile(
-    r"(?:E\.O\. ?\d{5}|TAGS:|SUBJECT:|Classified By:|CLASSIFIED BY:|REF(?:TEL)?S?: |SIPDIS)"
+    r"(?:E\.O\. ?\d{5}(?=[ \t]*(?::|DECL|N/A))|TAGS:|SUBJECT:|Classified By:|CLASSIFIED BY:|REF(?:TEL)?S?: |SIPDIS)"
 )
 # How each of those fields starts: none can start inside another, so each place one
 # starts is judged on its own.

@@ -42,10 +42,11 @@ _HTML_END = guard.compile(r"</[hH][tT][mM][lL]>")
 _CSV_ROW_START = guard.compile(r'(?m)^"\d{1,7}","\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}","')
 # A release record dump: `id: 217139` / `date: 7/17/2009 16:20` / `refid: 09QUITO602` /
 # `origin:` / `classification:` / `destination:` (references) / `header:`, then the cable.
+# An empty field has no blank after its colon (`destination:`).
 _RECORD_BLOCK = guard.compile(
-    r"(?m)^id: \d{1,9}\r?\ndate: (?P<date>[^\r\n]*)\r?\nrefid: (?P<refid>[^\r\n]*)\r?\n"
-    r"origin: (?P<origin>[^\r\n]*)\r?\nclassification: (?P<classification>[^\r\n]*)\r?\n"
-    r"destination: (?P<references>[^\r\n]*)\r?\nheader:[ \t]*\r?\n"
+    r"(?m)^id: \d{1,9}\r?\ndate: ?(?P<date>[^\r\n]*)\r?\nrefid: ?(?P<refid>[^\r\n]*)\r?\n"
+    r"origin: ?(?P<origin>[^\r\n]*)\r?\nclassification: ?(?P<classification>[^\r\n]*)\r?\n"
+    r"destination: ?(?P<references>[^\r\n]*)\r?\nheader:[ \t]*\r?\n"
 )
 # A release row embedded in release text, up to where its text column starts:
 # `2007-09-13 05:53:00<TAB>07BERN896<TAB>Embassy Bern<TAB>UNCLASSIFIED//…<TAB>refs<TAB>`,
@@ -166,13 +167,76 @@ def split_record_dumps(text: str) -> list[CableChunk]:
         )
         chunks.append(CableChunk(text[block.end() : end], block.end(), "record_dump", release))
     preview = text[: blocks[0].start()] if blocks else ""
-    if preview.strip():
-        # A truncated preview of the same cable is dropped; another cable is kept.
-        if _opening(preview) == _opening(chunks[0].text):
-            chunks[0].warnings.append("preview_before_record_dropped")
-        else:
-            chunks.insert(0, CableChunk(preview, 0, "telegram"))
+    if not preview.strip():
+        return chunks
+    if not _holds_cable(preview) or _same_cable(preview, chunks[0].text):
+        # A truncated preview of the same cable, or a notice with no cable of its own.
+        chunks[0].warnings.append("preview_before_record_dropped")
+    elif _header_only(preview):
+        # A routing header with no text of its own, then the dump: the release shows
+        # them as one cable, so they are one record (`0265_1d6dfa7a23bc9c72.txt`). The
+        # header names the cable; a dump of another cable's id is text printed under it.
+        first = chunks[0]
+        release = first.release if _names_cable(preview, first.release) else ReleaseMetadata()
+        chunks[0] = CableChunk(f"{preview}\n{first.text}", 0, first.rendering, release)
+    else:
+        chunks.insert(0, CableChunk(preview, 0, "telegram"))
     return chunks
+
+
+# Lines only a cable has: routing header (transmission id, `DE` line, `FM` line, DTG),
+# E.O. and TAGS lines, numbered paragraphs. E-mail wrappers, release notices and
+# publishers' trailers (`End Cable Text`) have none.
+_CABLE_LINE = guard.compile(
+    r"(?m)^[ \t]*(?:VZCZC|DE[ \t]+[A-Z]{4,7}[ \t]|FM[ \t]|(?i:tags?)\b|E\.? ?O\.?[ \t]*\d"
+    r"|(?:[ZOPR]{1,2}[ \t]+)?\d{6}Z[ \t]|\d{1,3}\.[ \t])"
+)
+# Where the text of a cable starts: its serial line or its preamble.
+_TEXT_LINE = guard.compile(r"(?im)^[ \t]*(?:E\.? ?O\.?[ \t]*\d|TAGS?\b|SUBJ|\d{1,3}\.[ \t])")
+# A serial line with its letters spaced out or not: `C O N F I D E N T I A L  ROME 003081`.
+_SERIAL_LINE = guard.compile(
+    r"(?m)^[ \t]*(?:U ?N ?C ?L ?A ?S|C ?O ?N ?F ?I ?D ?E ?N ?T ?I ?A ?L|S ?E ?C ?R ?E ?T)\b"
+    r"[^\n]{0,120}?[A-Z][ \t]+\d{3,7}[ \t]*$"
+)
+
+
+# `DE RUEHAC #0071/01 0421519`: the serial's low four digits.
+_DE_SERIAL = guard.compile(r"(?m)^[ \t]*DE[ \t]+[A-Z]{4,7}[ \t]+#0*(?P<serial>\d{1,7})")
+_ID_SERIAL = guard.compile(r"0*(?P<serial>\d{1,7})$")
+
+
+def _names_cable(header: str, release: ReleaseMetadata) -> bool:
+    """Whether the release id names the cable of this routing header (same `DE` serial)."""
+    de_line = _DE_SERIAL.search(header)
+    refid = _ID_SERIAL.search(release.reference_id or "")
+    if de_line is None or refid is None:
+        return True
+    return int(de_line["serial"]) % 10_000 == int(refid["serial"]) % 10_000
+
+
+def _holds_cable(text: str) -> bool:
+    return _CABLE_LINE.search(text) is not None
+
+
+def _header_only(text: str) -> bool:
+    """A routing header alone: no serial line, preamble or paragraph under it."""
+    return _SERIAL_LINE.search(text) is None and _TEXT_LINE.search(text) is None
+
+
+def _serial_line(text: str) -> str | None:
+    """The first serial line, blanks removed (`CONFIDENTIALSECTION01OF02QUITO001978`)."""
+    match = _SERIAL_LINE.search(text)
+    return "".join(match.group(0).split()) if match else None
+
+
+def _same_cable(preview: str, text: str) -> bool:
+    """Whether `preview` is a copy of the start of the cable in `text`: its first lines
+    are the first lines of `text`, or it names the same serial line."""
+    opening = _opening(preview)
+    if opening and opening == _opening(text)[: len(opening)]:
+        return True
+    serial = _serial_line(preview)
+    return serial is not None and serial == _serial_line(text)
 
 
 def _opening(text: str) -> list[str]:
@@ -241,7 +305,7 @@ def split_telegrams(text: str) -> list[CableChunk]:
         # Stripped, an end marker alone reads `NNNN`: nothing to split in this segment.
         if not content or content == "NNNN":
             continue
-        if "refid: " in segment and _RECORD_BLOCK.search(segment):
+        if "\nrefid:" in segment and _RECORD_BLOCK.search(segment):
             chunks += _shifted(split_record_dumps(segment), seg_start)
             continue
         starts = (
@@ -267,7 +331,49 @@ def split_telegrams(text: str) -> list[CableChunk]:
             pieces.append(CableChunk(piece, seg_start + start, "telegram"))
             last_opening = opening
         chunks += [lift_embedded_row(piece) for piece in pieces]
-    return chunks
+    return _without_text_beside_cables(text, chunks) if len(chunks) > 1 else chunks
+
+
+def _without_text_beside_cables(text: str, chunks: list[CableChunk]) -> list[CableChunk]:
+    """One record per cable: what holds no cable of its own is not a record.
+
+    Text before the first cable (an e-mail wrapper, a `Cable Text:` line, a preview of
+    the serial line) introduces it and is kept with its text; text after a cable (a
+    publisher's `End Cable Text`, an index line) is dropped with a warning; a copy of
+    the previous cable's header printed after its `NNNN` is the same cable.
+    """
+    kept: list[CableChunk] = []
+    lead_in: CableChunk | None = None
+    for chunk in chunks:
+        if chunk.rendering == "telegram" and not _holds_cable(chunk.text):
+            if kept:
+                kept[-1].warnings.append("text_after_cable_dropped")
+            elif lead_in is None:
+                lead_in = chunk
+            continue
+        if lead_in is not None and chunk.rendering == "telegram":
+            chunk = CableChunk(
+                text[lead_in.offset : chunk.offset] + chunk.text,
+                lead_in.offset,
+                chunk.rendering,
+                chunk.release,
+                chunk.warnings,
+            )
+        elif lead_in is not None:
+            chunk.warnings.append("text_before_cable_dropped")
+        lead_in = None
+        previous = kept[-1] if kept else None
+        if (
+            previous is not None
+            and previous.rendering == chunk.rendering == "telegram"
+            and _opening(previous.text) == _opening(chunk.text)
+        ):
+            longer = chunk if len(chunk.text) > len(previous.text) else previous
+            longer.warnings = [*longer.warnings, "repeated_header_dropped"]
+            kept[-1] = longer
+            continue
+        kept.append(chunk)
+    return kept or chunks
 
 
 def split_cables(text: str, source_path: str = "") -> list[CableChunk]:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 
+from cablestream.schemas import versions
 from cablestream.schemas.record import CableRecord
 from cablestream.tasks.parse import parse_source
 from cablestream.tasks.quarantine import read_reasons
@@ -43,3 +47,22 @@ def quarantined_ids(lake: Path) -> list[str]:
 def ids() -> Callable[[Path], tuple[list[str], list[str]]]:
     """(lake row ids, quarantined row ids) of a lake."""
     return lambda lake: (lake_ids(lake), quarantined_ids(lake))
+
+
+def rewrite_as_old_version(data_file: Path, parser_version: str = "0.1.0") -> int:
+    """Rewrite one lake data file as schema version 1 would have written it (no `station`,
+    no version key) with rows stamped by an older parser; returns its row count.
+
+    This is the lake an earlier release left: the same rows and names, older columns.
+    """
+    table = pq.read_table(data_file)
+    old = table.select(versions.schema_of_version(versions.FIRST_VERSION).names)
+    old = old.set_column(
+        old.schema.get_field_index("parser_version"),
+        "parser_version",
+        pa.array([parser_version] * old.num_rows, pa.string()),
+    ).replace_schema_metadata(None)
+    scratch = data_file.with_name(data_file.name + ".old")
+    pq.write_table(old, scratch, compression="zstd")
+    os.replace(scratch, data_file)
+    return old.num_rows

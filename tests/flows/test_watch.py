@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -71,6 +72,37 @@ def test_watch_ingests_landing_files_and_stops_on_sigterm(
     rows = lake_ids(lake)
     assert len(rows) == len(set(rows))
     assert set(rows) | set(quarantined_ids(lake)) == parsed_ids(staging)
+    # Every pass is a child run of the one `cablestream-watch` service run, with its tags.
+    passes = asyncio.run(_pass_runs(str(lake)))
+    assert len(passes) >= 3
+    assert {parent_flow for parent_flow, _, _ in passes} == {"cablestream-watch"}
+    assert len({parent for _, parent, _ in passes}) == 1
+    assert all({"cablestream", "watch"} <= tags for _, _, tags in passes)
+
+
+async def _pass_runs(lake: str) -> list[tuple[str, str, set[str]]]:
+    """(parent's flow name, parent run id, tags) of every ingest run over `lake`."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    found = []
+    async with get_client() as client:
+        runs = await client.read_flow_runs(  # newest first: this test's runs are among them
+            flow_filter=FlowFilter(name=FlowFilterName(any_=["cablestream-ingest"])),
+            sort=FlowRunSort.START_TIME_DESC,
+            limit=100,
+        )
+        for run in runs:
+            if run.parameters.get("lake") != lake:
+                continue
+            assert run.parent_task_run_id is not None, f"pass {run.id} is a top-level run"
+            task_run = await client.read_task_run(run.parent_task_run_id)
+            assert task_run.flow_run_id is not None
+            parent = await client.read_flow_run(task_run.flow_run_id)
+            flow = await client.read_flow(parent.flow_id)
+            found.append((flow.name, str(parent.id), set(run.tags)))
+    return found
 
 
 def parsed_ids_of(folder: Path, files: list[Path]) -> set[str]:
@@ -118,7 +150,7 @@ def test_a_pass_of_the_watch_service_is_a_child_run_of_it(prefect_harness: str) 
     from prefect.client.orchestration import get_client
     from prefect.runtime import flow_run
 
-    from cablestream.flows.watch import _in_worker_thread
+    from cablestream.flows.watch import in_worker_thread
 
     @flow(name="a-pass")
     def a_pass() -> dict[str, Any]:
@@ -126,7 +158,7 @@ def test_a_pass_of_the_watch_service_is_a_child_run_of_it(prefect_harness: str) 
 
     @flow(name="the-service")
     def service() -> tuple[str, str]:
-        child = _in_worker_thread(lambda paths: a_pass(), None)
+        child = in_worker_thread(a_pass)
         return str(flow_run.id), child["run"]
 
     parent_id, child_id = service()

@@ -11,9 +11,11 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 
 from cablestream.schemas import lake as layout
+from cablestream.schemas import versions
 from cablestream.tasks import batch as steps
 from cablestream.tasks import lake as lake_io
 from cablestream.tasks.compact import compact_lake, partition_files
@@ -154,3 +156,21 @@ def test_two_compactions_at_once_leave_every_row_once(tmp_path: Path) -> None:
     assert sorted(s.partitions > 0 for s in summaries) == [False, True]  # one waited, then no-op
     assert _rows(lake).equals(before)
     assert all(len(files) == 1 for files in partition_files(lake).values())
+
+
+def test_compaction_merges_files_of_an_older_schema_version(tmp_path: Path) -> None:
+    lake, ledger = _ingest_in_batches(tmp_path)
+    merged = next(files for files in partition_files(lake).values() if len(files) >= 2)
+    old_file = lake / merged[0]
+    # As schema version 1 wrote it: no `station` column, no version key.
+    old = pq.read_table(old_file).select(versions.schema_of_version(1).names)
+    pq.write_table(old.replace_schema_metadata(None), old_file)
+    old_ids = set(old.column("record_id").to_pylist())
+    before = _rows(lake).drop_columns(["station"])
+    compact_lake(lake, ledger, steps.new_batch_id())
+    after = _rows(lake)
+    assert after.drop_columns(["station"]).equals(before)
+    stations = dict(zip(after["record_id"].to_pylist(), after["station"].to_pylist(), strict=True))
+    assert {stations[record_id] for record_id in old_ids} == {None}
+    for files in partition_files(lake).values():
+        assert versions.file_schema_version(pq.read_schema(lake / files[0])) == 2

@@ -148,10 +148,14 @@ def parse_cable(raw: str, rendering: str, release: ReleaseMetadata | None = None
         record.precedence = record.recipients[0].precedence
 
     serial_station = canonical_station(regions.serial.station)
+    de_serial = routing.parse_de_serial(regions.header)
+    if reference_id.names_another_cable(regions.serial.serial, de_serial):
+        # The routing header's post, with its number: the serial line is another cable's.
+        serial_station = station_from_post(fm_origin) or serial_station
     identity = reference_id.decide_reference_id(
         serial_station or station_from_post(fm_origin),
         regions.serial.serial,
-        routing.parse_de_serial(regions.header),
+        de_serial,
         when.year,
         release.reference_id,
     )

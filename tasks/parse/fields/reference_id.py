@@ -33,6 +33,20 @@ def _truncated(serial: int, de_serial: int) -> bool:
     return serial != de_serial and len(long) > len(short) and long.startswith(short)
 
 
+def names_another_cable(serial: int | None, de_serial: int | None) -> bool:
+    """Whether the serial line names another cable than the routing header's `DE` line.
+
+    The `DE` line holds the low four digits of the serial, so only a serial it could
+    hold in full is compared. The header names the cable it carries: where the two
+    disagree (a scrape printed one cable's header over another's text, a retyped
+    serial line), the release's id is the header's in 8 of the 10 such cables of both
+    shared corpora whose id tells.
+    """
+    if serial is None or de_serial is None or serial >= 10_000:
+        return False
+    return serial != de_serial and not _truncated(serial, de_serial)
+
+
 def decide_reference_id(
     station: str | None,
     serial: int | None,
@@ -48,6 +62,8 @@ def decide_reference_id(
     """
     number = serial if serial is not None else de_serial
     if serial is not None and de_serial is not None and _truncated(serial, de_serial):
+        number = de_serial
+    if names_another_cable(serial, de_serial):
         number = de_serial
     parsed = (
         format_reference_id(year, station, number)

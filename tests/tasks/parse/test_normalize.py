@@ -137,3 +137,13 @@ def test_latex_nesting_is_undone_level_by_level_up_to_a_bound() -> None:
     deep = "\\mbox{" * 50 + "x" + "}" * 50
     # Past the bound the outer commands stay: real renderings nest two deep.
     assert strip_markup(deep, "latex") == "\\mbox{" * 44 + "x" + "}" * 44
+
+
+def test_an_executive_order_named_in_a_subject_stays_on_its_line() -> None:
+    # 1699_0e8283d49cd99f99.txt (corpus-bulk); an E.O. field has `:`, DECL or N/A after its number.
+    subject = "SUBJECT: GOI NOTIFIED OF IRANIAN ENTITIES UNDER E.O. 13382"
+    assert unglue_fields(subject) == subject
+    assert (
+        unglue_fields("TCOYNEE.O. 12958: DECL: 06/03/2018")
+        == "TCOYNE\nE.O. 12958: DECL: 06/03/2018"
+    )

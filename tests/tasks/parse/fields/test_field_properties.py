@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cablestream.tasks.parse.fields.body import parse_summary, split_signature
+from cablestream.tasks.parse.fields.markers import FIELD_START
 from cablestream.tasks.parse.fields.references import parse_references
 from cablestream.tasks.parse.fields.station_table import STATIONS
 from cablestream.tasks.parse.fields.stations import canonical_station
@@ -88,8 +89,12 @@ def test_canonical_station_is_letters_only_and_idempotent(text: str) -> None:
 
 
 TAG = st.from_regex(r"\A[A-Z]{2,4}\Z", fullmatch=True).filter(
-    # Words that end a tag list (`BT`, `FOR`, ...) are no tags.
-    lambda tag: tag not in {"FOR", "PASS", "TO", "AND", "THE", "OF", "INFO", "ALSO", "PAGE", "BT"}
+    # Words that end a tag list (`FOR`, `PAGE`, ...) or open another field on a line of
+    # their own (`TAG`, `REF`, `DECL`, `BT`) are no tags.
+    lambda tag: (
+        not FIELD_START.match(tag)
+        and tag not in {"FOR", "PASS", "TO", "AND", "THE", "OF", "INFO", "ALSO", "PAGE"}
+    )
 )
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from cablestream.schemas.record import CableRecord
+from cablestream.tasks.parse.fields.cable import parse_cable
 from cablestream.tasks.parse.fields.reference_id import decide_reference_id, station_of
 from cablestream.tasks.parse.fields.release_metadata import find_release_metadata
 from cablestream.tasks.parse.fields.station import decide_origin, decide_station
@@ -216,8 +218,24 @@ def test_release_metadata_date_forms() -> None:
 def test_a_serial_line_that_lost_digits_is_fixed_from_the_de_line() -> None:
     # 0798_b6a4a8bc0ce66548.txt (corpus-bulk): `REYKJAVIK 00040QSITIVE`, `DE RUEHRK #0401/01`.
     assert decide_reference_id("REYKJAVIK", 40, 401, 2006, None).value == "06REYKJAVIK401"
-    # Different numbers that are no truncation keep the serial line's.
-    assert decide_reference_id("NAIROBI", 4428, 4427, 2007, None).value == "07NAIROBI4428"
+    # A serial the DE line holds in full whose number differs: the routing header names
+    # the cable (0019_969cb202c895b94b.txt of corpus-bulk: NAIROBI 004428 under #4427).
+    assert decide_reference_id("NAIROBI", 4428, 4427, 2007, None).value == "07NAIROBI4427"
+    # Five digits: the DE line holds only the low four, so the serial line stays.
+    assert decide_reference_id("PARTO", 41305, 5, 2009, None).value == "09PARTO41305"
+
+
+def test_a_header_over_another_cables_text_names_the_cable() -> None:
+    # 1002_222bcabecb4a7368.txt (corpus-bulk): La Paz's header #0751 over a Bogota serial line.
+    text = (
+        "VZCZCXRO1\nDE RUEHLP #0751/01 0911234\nZNY CCCCC ZZH\nP 311234Z MAR 08\n"
+        "FM AMEMBASSY LA PAZ\nTO RUEHC/SECSTATE WASHDC PRIORITY 1\n\n"
+        "CONFIDENTIAL BOGOTA 004036\n\nE.O. 12958: DECL: 03/31/2018\nTAGS: PREL\n"
+        "SUBJECT: A SUBJECT\n\n1. (C) Text.\n"
+    )
+    record = parse_cable(text, "telegram")
+    assert isinstance(record, CableRecord)
+    assert (record.reference_id, record.station) == ("08LAPAZ751", "LAPAZ")
 
 
 def test_a_damaged_release_id_gives_way_to_the_printed_one() -> None:
