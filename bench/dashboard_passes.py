@@ -37,8 +37,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from cablestream.flows.ingest import ingest_flow
-    from cablestream.flows.report import write_report
     from cablestream.schemas import lake as layout
+    from cablestream.tasks.quality.dashboard import write_report
 
     sources = sorted(CORPUS.iterdir())
     OUT.mkdir(exist_ok=True)

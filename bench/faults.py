@@ -30,7 +30,8 @@ from pathlib import Path
 import duckdb
 
 from cablestream.schemas.record import CableRecord
-from cablestream.tasks.audit import DATA_GLOB, audit_lake
+from cablestream.tasks.batch.audit import audit_lake
+from cablestream.tasks.lake.partition import DATA_GLOB
 from cablestream.tasks.parse import parse_source
 
 CORPUS = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpus" / "files"

@@ -13,14 +13,15 @@ What one run measures, each against something measured in the same run:
   pays), and over an empty inbox (it exits before starting Prefect). Prefect's own
   fixed cost: a subprocess that imports prefect and runs one empty flow, which starts
   the temporary server (no PREFECT_API_URL).
-- fixed cost of ingesting one new file, side by side: the same subprocess (one
-  `ingest_flow` run over a one-file inbox) against the local server that is up, or
-  starting Prefect's temporary server; each with the venv's compiled bytecode, or
-  without (`-X pycache_prefix` at an empty folder, with PYTHONDONTWRITEBYTECODE=1:
-  every module compiled from source, as before `make install` compiled it); plus the
-  real `cablestream ingest` of one new file with the server up (target <= 5 s).
-  The bench starts its own local server (CABLESTREAM_HOME in its temporary folder, a
-  free port) and stops it at the end.
+- fixed cost of ingesting one new file, side by side (target <= 5 s wall): the real
+  `cablestream ingest` with the local server up and its pass in the warm worker
+  (flows/worker.py), the same with CABLESTREAM_WORKER=off (the pass in the CLI's own
+  process), and one `ingest_flow` run in a subprocess without PREFECT_API_URL
+  (Prefect's temporary server); each with the venv's compiled bytecode, or without
+  (`-X pycache_prefix` at an empty folder, with PYTHONDONTWRITEBYTECODE=1: every module
+  compiled from source, as before `make install` compiled it).
+  The bench starts its own local server and warm worker (CABLESTREAM_HOME in its
+  temporary folder, a free port) and stops both at the end.
 - watch latency: `cablestream watch` as a subprocess; files land one at a time
   (written under a `.part` name, renamed), either with a `NAME.done` marker or
   without (then the settle interval applies); latency = rename -> every record_id of
@@ -50,6 +51,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from cablestream.flows import server
 from cablestream.schemas import lake as layout
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -168,20 +170,39 @@ def _one_new_file(work: Path, name: str) -> tuple[Path, Path]:
     return inbox, work / f"{name}-lake"
 
 
+# Where the pass of a one-shot run happens (rows of the fixed-cost table).
+FIXED_COST_MODES = {
+    "server_and_warm_worker": "`cablestream ingest`, local server up, pass in the warm worker",
+    "server_only": "`cablestream ingest`, local server up, CABLESTREAM_WORKER=off (pass here)",
+    "temporary_server": "one `ingest_flow` run, no PREFECT_API_URL (Prefect's temporary server)",
+}
+
+
+def _one_file_command(mode: str, inbox: Path, lake: Path, python: list[str]) -> list[str]:
+    if mode == "temporary_server":
+        return [*python, "-c", ONE_FILE_PROBE, str(inbox), str(lake)]
+    cli = [*python, "-m", "cablestream.flows.cli", "ingest", "--inbox", str(inbox)]
+    return [*cli, "--lake", str(lake), "--settle-seconds", "0", "--json"]
+
+
 def fixed_cost(work: Path, server_url: str, rounds: int) -> dict[str, Any]:
-    """One new file, one process: wall seconds with/without the server and bytecode (medians)."""
+    """One new file, one process: wall seconds per mode, with and without bytecode (medians).
+
+    Without bytecode: `-X pycache_prefix` at an empty folder and PYTHONDONTWRITEBYTECODE=1,
+    so the process compiles every module it imports from source (as before `make install`
+    compiled them). The warm worker was compiled and warmed once, when it started.
+    """
     no_cache = work / "empty-pycache"
-    report: dict[str, Any] = {"rounds": rounds}
-    for server in ("server_up", "temporary_server"):
+    report: dict[str, Any] = {"rounds": rounds, "modes": FIXED_COST_MODES}
+    for mode in FIXED_COST_MODES:
         for bytecode in ("bytecode", "no_bytecode"):
-            walls, flows = [], []
+            walls, flows, ran_in = [], [], set()
             for index in range(rounds):
-                inbox, lake = _one_new_file(work, f"{server}-{bytecode}-{index}")
+                inbox, lake = _one_new_file(work, f"{mode}-{bytecode}-{index}")
                 probe = env()
                 probe["PYTHONDONTWRITEBYTECODE"] = "1"
-                if server == "server_up":
-                    probe["PREFECT_API_URL"] = server_url
-                else:
+                probe[server.WORKER_ENV] = "on" if mode == "server_and_warm_worker" else "off"
+                if mode == "temporary_server":
                     probe.pop("PREFECT_API_URL", None)
                 python = [sys.executable]
                 if bytecode == "no_bytecode":
@@ -190,7 +211,7 @@ def fixed_cost(work: Path, server_url: str, rounds: int) -> dict[str, Any]:
                     python += ["-X", f"pycache_prefix={no_cache}"]
                 started = time.perf_counter()
                 done = subprocess.run(
-                    [*python, "-c", ONE_FILE_PROBE, str(inbox), str(lake)],
+                    _one_file_command(mode, inbox, lake, python),
                     env=probe,
                     capture_output=True,
                     text=True,
@@ -198,24 +219,28 @@ def fixed_cost(work: Path, server_url: str, rounds: int) -> dict[str, Any]:
                 if done.returncode != 0:
                     raise RuntimeError(done.stderr[-3000:])
                 walls.append(time.perf_counter() - started)
-                flows.append(float(done.stdout.split()[1]))
-            report[f"{server}/{bytecode}"] = {
+                if mode == "temporary_server":
+                    flows.append(float(done.stdout.split()[1]))
+                else:
+                    summary = json.loads(done.stdout)
+                    flows.append(float(summary["seconds"]))
+                    ran_in.add(summary["ran_in"])
+            report[f"{mode}/{bytecode}"] = {
                 "wall_s": round(statistics.median(walls), 2),
+                "walls_s": [round(wall, 2) for wall in walls],
                 "flow_s": round(statistics.median(flows), 2),
+                "ran_in": sorted(ran_in) or ["this process"],
             }
-    walls = []
-    for index in range(rounds):
-        inbox, lake = _one_new_file(work, f"cli-{index}")
-        command = [*CLI, "ingest", "--inbox", str(inbox), "--lake", str(lake)]
-        started = time.perf_counter()
-        done = subprocess.run(
-            [*command, "--settle-seconds", "0"], env=env(), capture_output=True, text=True
-        )
-        if done.returncode != 0:
-            raise RuntimeError(done.stderr[-3000:])
-        walls.append(time.perf_counter() - started)
-    report["cli_one_new_file_server_up_wall_s"] = round(statistics.median(walls), 2)
     return report
+
+
+def print_fixed_cost(report: dict[str, Any]) -> None:
+    print(f"\nfixed cost of one new file, wall seconds (median of {report['rounds']}; flow time)")
+    print(f"{'':24} {'bytecode':>18} {'no bytecode':>18}")
+    for mode in FIXED_COST_MODES:
+        cells = [report[f"{mode}/{b}"] for b in ("bytecode", "no_bytecode")]
+        shown = [f"{c['wall_s']:.2f} ({c['flow_s']:.2f})" for c in cells]
+        print(f"{mode:24} {shown[0]:>18} {shown[1]:>18}")
 
 
 def prefect_fixed_cost() -> dict[str, Any]:
@@ -342,12 +367,13 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["CABLESTREAM_HOME"] = str(work / "home")
         os.environ["CABLESTREAM_SERVER_PORT"] = str(_free_port())
         os.environ["PREFECT_HOME"] = str(work / "home" / "prefect")
-        from cablestream.flows import server
+        os.environ[server.WORKER_ENV] = "on"
 
         started = time.perf_counter()
         server_url = server.start().url
         report["server_first_start_seconds"] = round(time.perf_counter() - started, 2)
         try:
+            report["worker_warm_up_seconds"] = _wait_for_worker(started)
             _measure(args, files, report, work, server_url)
         finally:
             server.stop()
@@ -355,7 +381,18 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "ingest_bench.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
+    if "fixed_cost_one_new_file" in report:
+        print_fixed_cost(report["fixed_cost_one_new_file"])
     return 0
+
+
+def _wait_for_worker(started: float) -> float:
+    """Seconds from the server start until the warm worker is ready."""
+    while not (worker := server.status().worker).ready:
+        if worker.pid is None:
+            raise RuntimeError(f"the warm worker stopped: {worker.log.read_text()[-3000:]}")
+        time.sleep(0.1)
+    return round(time.perf_counter() - started, 2)
 
 
 def _free_port() -> int:

@@ -33,8 +33,9 @@ from contextlib import suppress
 from pathlib import Path
 from types import ModuleType
 
-from cablestream.tasks.audit import audit_lake, lake_record_ids
-from cablestream.tasks.quarantine import read_reasons
+from cablestream.tasks.batch.audit import audit_lake
+from cablestream.tasks.lake.quarantine import read_reasons
+from cablestream.tasks.lake.reader import lake_record_ids
 
 BENCH = Path(__file__).resolve().parent
 BULK = BENCH.parent / ".." / "shared" / "corpus-bulk" / "files"

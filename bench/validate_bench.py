@@ -110,11 +110,11 @@ def in_process(files: Path, rounds: int) -> dict[str, Any]:
     out["parse_seconds"] = round(parse_seconds, 3)
     out["rss_after_parse_mb"] = round(rss_mb(), 1)
 
-    from cablestream.tasks import validate
+    from cablestream.tasks.quality import engine, frame, tables, validate
 
     before = rss_mb()
     started = time.perf_counter()
-    validate._engine()
+    engine.get_engine()
     out["ge_setup_seconds"] = round(time.perf_counter() - started, 2)
     out["ge_setup_rss_mb"] = round(rss_mb() - before, 1)
 
@@ -126,16 +126,16 @@ def in_process(files: Path, rounds: int) -> dict[str, Any]:
             data = table if rows == table.num_rows else repeated(table, rows)
             before = rss_mb()
             total = median_time(lambda d=data: validate.validate_batch(d, batch_id, lake), rounds)
-            frame = median_time(lambda d=data: validate.build_frame(d), rounds)
+            to_frame = median_time(lambda d=data: frame.build_frame(d), rounds)
             out[f"validate_{rows}_rows"] = {
                 "seconds": round(total, 3),
-                "build_frame_seconds": round(frame, 3),
-                "ge_run_seconds": round(total - frame, 3),
+                "build_frame_seconds": round(to_frame, 3),
+                "ge_run_seconds": round(total - to_frame, 3),
                 "rows_per_second": round(rows / total),
                 "rss_growth_mb": round(rss_mb() - before, 1),
             }
         outcome = validate.validate_batch(table, batch_id, lake)
-        quality = median_time(lambda: validate.record_quality(outcome, batch_id, lake), rounds)
+        quality = median_time(lambda: tables.record_batch_quality(outcome, batch_id, lake), rounds)
         out["record_quality_seconds"] = round(quality, 3)
     corpus = out[f"validate_{table.num_rows}_rows"]["seconds"]
     out["validate_vs_parse"] = round(corpus / parse_seconds, 3)
@@ -149,13 +149,13 @@ import json, os, sys, time
 from pathlib import Path
 from cablestream.schemas import lake as layout
 if os.environ.get("BENCH_NO_VALIDATE") == "1":
-    from cablestream.tasks import validate
+    from cablestream.tasks.quality import tables, validate
     validate.validate_batch = lambda table, batch_id, lake: validate.ValidationOutcome(
         accepted=table, rows_in=table.num_rows)
-    validate.record_quality = lambda outcome, batch_id, lake: None
+    tables.record_batch_quality = lambda outcome, batch_id, lake: None
 if os.environ.get("BENCH_WARM_UP") == "1":
-    from cablestream.tasks import validate
-    validate.warm_up_in_background()
+    from cablestream.tasks.quality import engine
+    engine.warm_up_in_background()
 from cablestream.flows.ingest import ingest_flow
 started = time.perf_counter()
 summary = ingest_flow(inbox=sys.argv[1], lake=sys.argv[2], settle_seconds=0,

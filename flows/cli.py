@@ -73,8 +73,8 @@ def parse(
     jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON object per line")] = False,
 ) -> None:
     """Parse files and print one JSON object per cable (no Prefect, no lake)."""
+    from cablestream.tasks.inbox.read import read_source
     from cablestream.tasks.parse import parse_source
-    from cablestream.tasks.read import read_source
     from cablestream.tasks.serialize import record_to_json_dict
 
     parsed_any = False
@@ -274,8 +274,8 @@ def report(
 ) -> None:
     """Write the offline data-quality dashboard (small page + shared plotly.js), or serve it."""
     from cablestream.flows.commands import checked_settings, existing_lake, writable_page
-    from cablestream.flows.report import serve as serve_report
-    from cablestream.flows.report import write_report
+    from cablestream.flows.dashboard import serve as serve_report
+    from cablestream.tasks.quality.dashboard import write_report
 
     given = _given(ctx, lake=lake, inbox=inbox)
     lake_dir = existing_lake(given)

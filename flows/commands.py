@@ -23,6 +23,8 @@ from cablestream.flows.settings import InputError, refuse_url, writable_folder
 from cablestream.schemas import lake as layout
 
 if TYPE_CHECKING:  # pragma: no cover
+    from prefect.futures import PrefectDistributedFuture
+
     from cablestream.flows.server import ServerStatus
     from cablestream.flows.settings import IngestSettings
 
@@ -59,12 +61,16 @@ def connect_prefect(verbose: bool = False) -> str:
 
 
 def print_server(current: ServerStatus, as_json: bool = False) -> None:
+    worker = current.worker
     facts = {
         "running": current.healthy,
         "api_url": current.url,
         "ui": current.ui,
         "pid": current.pid,
         "log": str(current.log),
+        "worker_pid": worker.pid,
+        "worker_ready": worker.ready,
+        "worker_log": str(worker.log),
     }
     if as_json:
         print(json.dumps(facts))
@@ -74,6 +80,11 @@ def print_server(current: ServerStatus, as_json: bool = False) -> None:
         return
     owner = f"pid {current.pid}" if current.pid else "not started by cablestream"
     print(f"Prefect server at {current.url} ({owner}); UI {current.ui}; log {current.log}")
+    if worker.pid is None:
+        print("no warm worker (one-shot ingest runs its pass in its own process)")
+    else:
+        state = "ready" if worker.ready else "warming up"
+        print(f"warm worker pid {worker.pid} ({state}); log {worker.log}")
 
 
 def checked_settings(options: dict[str, Any], *, needs_inbox: bool = True) -> IngestSettings:
@@ -130,10 +141,11 @@ def _print_json(summary: dict[str, Any]) -> None:
 def run_ingest(
     options: dict[str, Any], verbose: bool = False, as_json: bool = False
 ) -> dict[str, Any]:
-    """One pass with a progress bar; prints the closing summary and returns it."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    """One pass, in the warm worker when one is ready, else here with a progress bar.
 
-    from cablestream.tasks.batch import has_work
+    Prints the closing summary and returns it.
+    """
+    from cablestream.tasks.batch.claim import has_work
 
     started = time.perf_counter()
     settings = checked_settings(options)
@@ -150,6 +162,39 @@ def run_ingest(
             )
         return idle
     ui = connect_prefect(verbose)
+    on_worker = _pass_on_worker(settings, options)
+    if on_worker is not None:
+        result, flow_run_id = on_worker
+        ran_in = "warm worker"
+    else:
+        result, flow_run_id = _pass_here(options)
+        ran_in = "this process"
+    run_url = f"{ui}/runs/flow-run/{flow_run_id}"
+    total = time.perf_counter() - started
+    result = {**result, "flow_run_url": run_url, "wall_seconds": round(total, 3), "ran_in": ran_in}
+    if as_json:
+        _print_json(result)
+        return result
+    work = float(result.get("seconds", 0.0))
+    megabytes = result.get("bytes", 0) / 1e6
+    extra = {
+        "inbox → lake": f"{settings.inbox} → {settings.lake}",
+        "flow time": f"{work:.1f} s ({result.get('cables', 0) / max(work, 1e-9):.0f} cables/s, "
+        f"{megabytes / max(work, 1e-9):.2f} MB/s)",
+        "total incl. Prefect start": f"{total:.1f} s",
+        "ran in": ran_in,
+    }
+    if result.get("recovered_batches"):
+        extra["recovered batches"] = str(len(result["recovered_batches"]))
+    console.print(summary_table("cablestream ingest", result, extra))
+    console.print(f"flow run: {run_url}", overflow="ignore", crop=False)
+    return result
+
+
+def _pass_here(options: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The pass in this process (no warm worker): its summary and flow run id."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     _warm_up_validation()
     with Progress(
         TextColumn("[progress.description]{task.description}"),
@@ -173,31 +218,79 @@ def run_ingest(
             state = ingest_flow(**options, return_state=True)
         finally:
             unsubscribe()
-    run_url = f"{ui}/runs/flow-run/{state.state_details.flow_run_id}"
     result: dict[str, Any] = state.result()  # the flow's own error, if it failed
-    total = time.perf_counter() - started
-    result = {**result, "flow_run_url": run_url, "wall_seconds": round(total, 3)}
-    if as_json:
-        _print_json(result)
-        return result
-    work = float(result.get("seconds", 0.0))
-    megabytes = result.get("bytes", 0) / 1e6
-    extra = {
-        "inbox → lake": f"{settings.inbox} → {settings.lake}",
-        "flow time": f"{work:.1f} s ({result.get('cables', 0) / max(work, 1e-9):.0f} cables/s, "
-        f"{megabytes / max(work, 1e-9):.2f} MB/s)",
-        "total incl. Prefect start": f"{total:.1f} s",
+    return result, str(state.state_details.flow_run_id)
+
+
+def _pass_on_worker(
+    settings: IngestSettings, options: dict[str, Any]
+) -> tuple[dict[str, Any], str] | None:
+    """The pass submitted to the warm worker (flows/worker.py) and awaited.
+
+    None when no worker is ready for this API and this code, or when it stopped
+    before the pass ended (the pass is then run here; recovery settles whatever
+    batch it left), and with a PostgreSQL ledger: its password (PGPASSWORD, a
+    ~/.pgpass) is this process's, never handed to the worker through result storage.
+    """
+    from cablestream.flows import server
+
+    if settings.ledger is not None:
+        return None
+    storage = server.warm_worker(
+        os.environ["PREFECT_API_URL"],
+        lambda: console.print("waiting for the warm worker to start (once per server start)"),
+    )
+    if storage is None:
+        return None
+    # Set before Prefect is imported: the worker reads the parameters and writes the
+    # summary there.
+    os.environ["PREFECT_RESULTS_LOCAL_STORAGE_PATH"] = str(storage)
+    from cablestream.flows.worker import run_pass
+
+    flow_options = {
+        name: str(value.resolve()) if isinstance(value, Path) else value
+        for name in _FLOW_OPTIONS
+        if name in type(settings).model_fields and (value := getattr(settings, name)) is not None
     }
-    if result.get("recovered_batches"):
-        extra["recovered batches"] = str(len(result["recovered_batches"]))
-    console.print(summary_table("cablestream ingest", result, extra))
-    console.print(f"flow run: {run_url}", overflow="ignore", crop=False)
-    return result
+    if options.get("drop_subjects"):
+        flow_options["drop_subjects"] = True
+    environment = {
+        key: value for key, value in os.environ.items() if key.startswith("CABLESTREAM_")
+    }
+    if layout.CONTROL_ENV in environment:  # the worker runs in another folder
+        environment[layout.CONTROL_ENV] = str(Path(environment[layout.CONTROL_ENV]).resolve())
+    with console.status("ingesting in the warm worker"):
+        future = run_pass.delay(flow_options, environment)
+        try:
+            while not _finished(future):
+                if server.status().worker.pid is None:
+                    console.print("the warm worker stopped; running the pass here")
+                    return None
+        except KeyboardInterrupt:
+            console.print(
+                "stopped waiting: the pass goes on in the warm worker "
+                f"(task run {future.task_run_id})"
+            )
+            raise
+    outcome: dict[str, Any] = future.result()  # the pass's own error, if it failed
+    return outcome["summary"], outcome["flow_run_id"]
+
+
+def _finished(future: PrefectDistributedFuture[Any]) -> bool:
+    """Wait up to a second for the worker's task run to end; whether it has."""
+    try:
+        future.wait(timeout=1.0)
+    except RuntimeError:
+        # Read before the server recorded the run's first state (it records states
+        # from events): not an error of the pass, which `result()` would raise.
+        time.sleep(0.1)
+        return False
+    return future.state.is_final()
 
 
 def _warm_up_validation() -> None:
     """Import Great Expectations in a thread while Prefect starts its flow run."""
-    from cablestream.tasks.validate import warm_up_in_background
+    from cablestream.tasks.quality.engine import warm_up_in_background
 
     warm_up_in_background()
 
@@ -211,7 +304,7 @@ def run_watch(options: dict[str, Any], verbose: bool = False) -> dict[str, Any]:
     """
     settings = checked_settings(options)
     if settings.ledger is not None:
-        from cablestream.tasks.ledger import open_ledger
+        from cablestream.tasks.ledger.sqlite import open_ledger
 
         open_ledger(settings.lake, settings.ledger)  # unreachable: one line now, not each pass
     ui = connect_prefect(verbose)
@@ -227,7 +320,7 @@ def run_watch(options: dict[str, Any], verbose: bool = False) -> dict[str, Any]:
         install_stop_handlers,
         watch_inbox,
     )
-    from cablestream.tasks.validate import warm_up_in_background
+    from cablestream.tasks.quality.engine import warm_up_in_background
 
     warm_up_in_background().join()
     stop = install_stop_handlers()
@@ -316,7 +409,7 @@ _FLOW_OPTIONS = {
 
 def existing_lake(options: dict[str, Any]) -> Path:
     """The lake a command reads (flag, env var or default); InputError when there is none."""
-    from cablestream.tasks.lake import move_legacy_control
+    from cablestream.tasks.lake.writer import move_legacy_control
 
     lake = checked_settings(options, needs_inbox=False).lake
     if lake.is_dir():
@@ -398,9 +491,10 @@ def print_quarantined(lake: Path, as_json: bool = False) -> None:
 
 
 def run_compact(options: dict[str, Any], min_files: int, as_json: bool = False) -> None:
-    from cablestream.tasks.batch import new_batch_id, recover
-    from cablestream.tasks.compact import compact_lake
-    from cablestream.tasks.ledger import open_ledger
+    from cablestream.tasks.batch.claim import new_batch_id
+    from cablestream.tasks.batch.commit import recover
+    from cablestream.tasks.batch.compact import compact_lake
+    from cablestream.tasks.ledger.sqlite import open_ledger
 
     lake = existing_lake(options)
     ledger = open_ledger(lake)

@@ -26,11 +26,13 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 
 from cablestream.flows.settings import IngestSettings
-from cablestream.tasks import batch as steps
-from cablestream.tasks import lake as lake_io
-from cablestream.tasks import validate
-from cablestream.tasks.discover import InboxFile, Settler
-from cablestream.tasks.ledger import BatchLost, SqliteLedger, open_ledger
+from cablestream.tasks.batch import claim, commit, route
+from cablestream.tasks.inbox.folder import InboxFile, archive_settled
+from cablestream.tasks.inbox.settle import Settler
+from cablestream.tasks.lake.writer import move_legacy_control
+from cablestream.tasks.ledger.protocol import BatchLost
+from cablestream.tasks.ledger.sqlite import SqliteLedger, open_ledger
+from cablestream.tasks.quality import tables, validate
 
 # Test hook: seconds to sleep between publishing a batch's files and committing it,
 # so a test can kill the process in the middle of a batch. Never set in normal runs.
@@ -59,14 +61,14 @@ def _emit(event: str, **details: Any) -> None:
 
 @task(name="recover", cache_policy=NONE, persist_result=False)
 def recover_task(lake: Path, ledger: str | None) -> list[str]:
-    return steps.recover(lake, open_ledger(lake, ledger))
+    return commit.recover(lake, open_ledger(lake, ledger))
 
 
 @task(name="discover", cache_policy=NONE, persist_result=False)
 def discover_task(
     inbox: Path, lake: Path, ledger: str | None, settle_seconds: float, only: list[str] | None
 ) -> list[InboxFile]:
-    fresh = steps.fresh_files(inbox, open_ledger(lake, ledger), only)
+    fresh = claim.fresh_files(inbox, open_ledger(lake, ledger), only)
     return Settler(settle_seconds).ready(fresh)
 
 
@@ -78,13 +80,13 @@ def claim_task(
     files: list[InboxFile],
     batch_id: str,
     max_file_bytes: int,
-) -> steps.ClaimedBatch:
-    return steps.read_and_claim(inbox, files, open_ledger(lake, ledger), batch_id, max_file_bytes)
+) -> claim.ClaimedBatch:
+    return claim.read_and_claim(inbox, files, open_ledger(lake, ledger), batch_id, max_file_bytes)
 
 
 @task(name="parse", cache_policy=NONE, persist_result=False)
-def parse_task(claimed: steps.ClaimedBatch, drop_subjects: bool) -> steps.ParsedBatch:
-    return steps.parse_batch(claimed, drop_subjects=drop_subjects)
+def parse_task(claimed: claim.ClaimedBatch, drop_subjects: bool) -> route.ParsedBatch:
+    return route.parse_batch(claimed, drop_subjects=drop_subjects)
 
 
 @task(name="validate", cache_policy=NONE, persist_result=False)
@@ -96,16 +98,16 @@ def validate_task(table: pa.Table, batch_id: str, lake: Path) -> validate.Valida
 def write_commit_task(
     lake: Path,
     ledger_url: str | None,
-    claimed: steps.ClaimedBatch,
-    parsed: steps.ParsedBatch,
+    claimed: claim.ClaimedBatch,
+    parsed: route.ParsedBatch,
     outcome: validate.ValidationOutcome,
-) -> steps.BatchSummary:
+) -> commit.BatchSummary:
     pause = float(os.environ.get(PAUSE_BEFORE_COMMIT_ENV, "0") or 0)
     rejections = [(r.record_id, r.reason, r.detail) for r in outcome.rejections]
     ledger = open_ledger(lake, ledger_url)
     if pause and isinstance(ledger, SqliteLedger):
         ledger = _PausingLedger(ledger, pause)  # type: ignore[assignment]
-    return steps.write_and_commit(
+    return commit.write_and_commit(
         lake, ledger, claimed, parsed, outcome.accepted, rejections, outcome.failed_expectations
     )
 
@@ -114,25 +116,25 @@ def write_commit_task(
 def hold_task(
     lake: Path,
     ledger: str | None,
-    claimed: steps.ClaimedBatch,
-    parsed: steps.ParsedBatch,
+    claimed: claim.ClaimedBatch,
+    parsed: route.ParsedBatch,
     unevaluated: list[str],
     max_attempts: int,
-) -> steps.BatchSummary:
-    return steps.hold_batch(
+) -> commit.BatchSummary:
+    return commit.hold_batch(
         lake, open_ledger(lake, ledger), claimed, parsed, unevaluated, max_attempts
     )
 
 
 @task(name="record-quality", cache_policy=NONE, persist_result=False)
 def quality_task(outcome: validate.ValidationOutcome, batch_id: str, lake: Path) -> None:
-    validate.record_quality(outcome, batch_id, lake)
+    tables.record_batch_quality(outcome, batch_id, lake)
 
 
 @task(name="quality-report", cache_policy=NONE, persist_result=False)
 def report_task(lake: Path, inbox: Path) -> str:
-    """The dashboard rewritten and alerts raised after every pass (flows/report.py)."""
-    from cablestream.flows.report import refresh
+    """The dashboard rewritten and alerts raised after every pass (flows/dashboard.py)."""
+    from cablestream.flows.dashboard import refresh
 
     return refresh(lake, inbox, get_run_logger())
 
@@ -188,7 +190,7 @@ class IngestSummary:
     reasons: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
-    def add(self, batch: steps.BatchSummary) -> None:
+    def add(self, batch: commit.BatchSummary) -> None:
         self.batches += 1
         for name in _BATCH_COUNTS:
             setattr(self, name, getattr(self, name) + getattr(batch, name))
@@ -223,7 +225,7 @@ def _one_batch(
     files: list[InboxFile],
     batch_id: str,
     drop_subjects: bool,
-) -> steps.BatchSummary | None:
+) -> commit.BatchSummary | None:
     """Steps 2-5 for one micro-batch; None when nothing in it could be claimed."""
     # 2. Claim (read + hash, one ledger transaction).
     claimed = claim_task(
@@ -249,7 +251,7 @@ def _one_batch(
         result = write_commit_task(lake_root, settings.ledger, claimed, parsed, outcome)
     quality_task(outcome, batch_id, lake_root)
     if settings.archive is not None and result.status == "committed":
-        steps.archive_settled(inbox_root, settings.archive.resolve(), claimed)
+        archive_settled(inbox_root, settings.archive.resolve(), [f.found for f in claimed.files])
     create_markdown_artifact(
         markdown=result.markdown(),
         key="ingest-batch",  # one key: each batch adds a version, the UI shows the history
@@ -295,7 +297,7 @@ def ingest_flow(
     settings.check_paths()  # InputError: a missing inbox, nested folders, an unwritable lake
     lake_root = settings.lake.resolve()
     lake_root.mkdir(parents=True, exist_ok=True)
-    for moved in lake_io.move_legacy_control(lake_root):
+    for moved in move_legacy_control(lake_root):
         logger.warning("moved %s out of the lake into its control folder", moved)
     inbox_root = settings.inbox.resolve()
 
@@ -307,17 +309,17 @@ def ingest_flow(
     # 1. Discover ready files the ledger does not hold.
     ready = discover_task(inbox_root, lake_root, settings.ledger, settings.settle_seconds, paths)
     summary.files_seen = len(ready)
-    plan = steps.plan_batches(ready, settings.max_files_per_batch, settings.max_batch_bytes)
+    plan = claim.plan_batches(ready, settings.max_files_per_batch, settings.max_batch_bytes)
     _emit("discovered", files=len(ready), bytes=sum(f.size for f in ready), batches=len(plan))
 
     for files in plan:
-        batch_id = steps.new_batch_id()
+        batch_id = claim.new_batch_id()
         try:
             result = _one_batch(settings, inbox_root, lake_root, files, batch_id, drop_subjects)
         except BatchLost as error:
             # Our lease ran out and another process undid the batch: its files are taken
             # again by whoever comes next; nothing of ours was published.
-            steps.abandon(lake_root, open_ledger(lake_root, settings.ledger), batch_id, "lost")
+            commit.abandon(lake_root, open_ledger(lake_root, settings.ledger), batch_id, "lost")
             summary.batches_lost += 1
             logger.error("batch %s given up: %s", batch_id, error)
             continue
@@ -326,7 +328,7 @@ def ingest_flow(
             # recovery would, before the error goes on; if that fails too, recovery will.
             try:
                 ledger_now = open_ledger(lake_root, settings.ledger)
-                if steps.abandon(lake_root, ledger_now, batch_id, f"{error!r}"):
+                if commit.abandon(lake_root, ledger_now, batch_id, f"{error!r}"):
                     logger.error("batch %s settled after an error: %r", batch_id, error)
             except Exception as cleanup:
                 logger.error("batch %s left for recovery: %r", batch_id, cleanup)

@@ -12,6 +12,11 @@ The server applies Prefect's database migrations when it starts; its start is
 awaited here with `CABLESTREAM_SERVER_START_TIMEOUT` (120 s by default) rather
 than Prefect's 20 s temporary-server limit, which a new database on a busy
 machine overruns.
+
+Next to a server it started, `start()` also starts the warm worker
+(`flows/worker.py`: a Prefect task worker with Great Expectations imported, which
+runs the CLI's one-shot passes), unless `CABLESTREAM_WORKER=off`; `stop()` stops
+both, and the worker stops by itself when its server is gone.
 """
 
 from __future__ import annotations
@@ -25,24 +30,35 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from cablestream.tasks.ledger import pid_alive
+from cablestream.tasks.ledger.sql import pid_alive
 
 HOME_ENV = "CABLESTREAM_HOME"
 PORT_ENV = "CABLESTREAM_SERVER_PORT"
 START_TIMEOUT_ENV = "CABLESTREAM_SERVER_START_TIMEOUT"
+WORKER_ENV = "CABLESTREAM_WORKER"
 HOST = "127.0.0.1"
 DEFAULT_PORT = 4200
 DEFAULT_START_TIMEOUT = 120.0
 STOP_GRACE_SECONDS = 10.0
+# How long a CLI waits for a worker that is still warming up (GE import) before it
+# runs its pass itself.
+WORKER_READY_TIMEOUT = 60.0
 
 
 class ServerError(RuntimeError):
     """The local server could not be started or reached (the message is one line for the user)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStatus:
+    pid: int | None  # None: no warm worker runs
+    ready: bool  # warmed up and serving; False while it imports GE
+    log: Path
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +67,7 @@ class ServerStatus:
     pid: int | None  # None: not a server this module started (or none at all)
     healthy: bool
     log: Path
+    worker: WorkerStatus
 
     @property
     def ui(self) -> str:
@@ -108,12 +125,34 @@ def _port_taken(port: int) -> bool:
         return probe.connect_ex((HOST, port)) == 0
 
 
-def _alive(pid: int) -> bool:
-    """The process lives and is a Prefect server (a recycled pid is not taken for ours)."""
+def _worker_pid_file() -> Path:
+    return server_dir() / "worker.pid"
+
+
+def _worker_ready_file() -> Path:
+    return server_dir() / "worker.ready"
+
+
+def _worker_log_file() -> Path:
+    return server_dir() / "worker.log"
+
+
+def task_storage() -> Path:
+    """Prefect's result storage shared by the worker and the CLIs (parameters, summaries)."""
+    return server_dir() / "task-storage"
+
+
+# What the command line of each process names (a recycled pid is not taken for ours).
+SERVER_MARK = b"prefect"
+WORKER_MARK = b"cablestream.flows.worker"
+
+
+def _alive(pid: int, mark: bytes = SERVER_MARK) -> bool:
+    """The process lives and is the one we started (its command line names `mark`)."""
     if not pid_alive(pid):
         return False
     cmdline = Path(f"/proc/{pid}/cmdline")
-    return not cmdline.exists() or b"prefect" in cmdline.read_bytes()
+    return not cmdline.exists() or mark in cmdline.read_bytes()
 
 
 def _recorded() -> tuple[int, int] | None:
@@ -126,11 +165,46 @@ def _recorded() -> tuple[int, int] | None:
     return (pid, port) if _alive(pid) else None
 
 
+def _worker_recorded() -> tuple[int, str] | None:
+    """(pid, API URL) of the warm worker this module started, if it still runs."""
+    try:
+        pid_text, url = _worker_pid_file().read_text(encoding="ascii").split()
+        pid = int(pid_text)
+    except (OSError, ValueError):
+        return None
+    return (pid, url) if _alive(pid, WORKER_MARK) else None
+
+
+def worker_enabled() -> bool:
+    raw = os.environ.get(WORKER_ENV, "on").strip().lower()
+    if raw not in ("on", "off"):
+        raise ServerError(f"{WORKER_ENV}={raw!r}: give on or off")
+    return raw == "on"
+
+
+def code_fingerprint() -> str:
+    """Which code is installed: a worker started before the code changed is stale.
+
+    (Prefect's task key hashes only the task function, not the flow it calls.)
+    Not resolved: in the editable install the package's files are links to the sources.
+    """
+    stamps = [path.stat().st_mtime_ns for path in Path(__file__).parent.parent.rglob("*.py")]
+    return f"{len(stamps)}-{max(stamps, default=0)}"
+
+
+def _worker_status() -> WorkerStatus:
+    recorded = _worker_recorded()
+    ready = recorded is not None and _worker_ready_file().is_file()
+    return WorkerStatus(recorded[0] if recorded else None, ready, _worker_log_file())
+
+
 def status() -> ServerStatus:
     recorded = _recorded()
     port = recorded[1] if recorded else server_port()
     url = api_url(port)
-    return ServerStatus(url, recorded[0] if recorded else None, _healthy(url), _log_file())
+    return ServerStatus(
+        url, recorded[0] if recorded else None, _healthy(url), _log_file(), _worker_status()
+    )
 
 
 @contextmanager
@@ -158,6 +232,15 @@ def _server_env(port: int) -> dict[str, str]:
     return env
 
 
+def _worker_env(url: str) -> dict[str, str]:
+    env = _server_env(server_port())
+    env.update(PREFECT_API_URL=url, PREFECT_RESULTS_LOCAL_STORAGE_PATH=str(task_storage()))
+    env.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+    # The background task run has no flow run of its own (its pass's flow run has).
+    env.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+    return env
+
+
 def _last_log_line(log: Path) -> str:
     try:
         lines = [line.strip() for line in log.read_text(errors="replace").splitlines()]
@@ -172,8 +255,12 @@ def start() -> ServerStatus:
     with _start_lock():
         current = status()
         if current.healthy:
+            if current.pid is not None and current.worker.pid is None:
+                _start_worker(current.url, current.pid)  # e.g. it stopped, or was off
+                return status()
             return current  # ours, or a Prefect server someone runs on that port
         if current.pid is not None:
+            stop_worker()
             _stop_pid(current.pid)  # ours but not answering: start it again
         port = server_port()
         if _port_taken(port):
@@ -207,23 +294,89 @@ def start() -> ServerStatus:
                     f"(raise {START_TIMEOUT_ENV}); log: {log}"
                 )
             time.sleep(0.2)
-        return ServerStatus(url, process.pid, True, log)
+        _start_worker(url, process.pid)
+        return status()
 
 
-def _stop_pid(pid: int) -> None:
-    """SIGTERM the server's process group, SIGKILL after a grace period."""
+def _start_worker(url: str, server_pid: int) -> None:
+    """Start the warm worker (it warms up in the background; see `warm_worker`)."""
+    if not worker_enabled():
+        return
+    _worker_ready_file().unlink(missing_ok=True)
+    with open(_worker_log_file(), "ab") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from cablestream.flows.worker import main; main()",
+                str(server_pid),
+                str(_worker_ready_file()),
+            ],
+            env=_worker_env(url),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    _worker_pid_file().write_text(f"{process.pid} {url}\n", encoding="ascii")
+
+
+def warm_worker(url: str, on_wait: Callable[[], None]) -> Path | None:
+    """The result storage to share with a warm worker serving `url` with this code.
+
+    None when there is none (the caller runs the pass itself). A worker still
+    warming up is waited for (`on_wait` is called once first); a stale one (the
+    code changed since it started) is restarted for the next run.
+    """
+    if not worker_enabled():
+        return None
+    fingerprint = code_fingerprint()
+    deadline = time.monotonic() + WORKER_READY_TIMEOUT
+    waited = False
+    while True:
+        recorded = _worker_recorded()
+        if recorded is None or recorded[1] != url:
+            return None
+        try:
+            ready = _worker_ready_file().read_text(encoding="ascii").strip()
+        except OSError:
+            ready = None
+        if ready == fingerprint:
+            return task_storage()
+        if ready is not None:
+            _restart_stale_worker(url)
+            return None
+        if time.monotonic() > deadline:
+            return None
+        if not waited:
+            on_wait()
+            waited = True
+        time.sleep(0.1)
+
+
+def _restart_stale_worker(url: str) -> None:
+    with _start_lock():
+        server = _recorded()
+        stop_worker()
+        if server is not None:
+            _start_worker(url, server[0])
+
+
+def _stop_pid(pid: int, pid_file: Path | None = None, mark: bytes = SERVER_MARK) -> None:
+    """SIGTERM the process group, SIGKILL after a grace period."""
     for sig, wait in ((signal.SIGTERM, STOP_GRACE_SECONDS), (signal.SIGKILL, 2.0)):
         try:
             os.killpg(pid, sig)
         except ProcessLookupError:
             break
         deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and _alive(pid):
+        while time.monotonic() < deadline and _alive(pid, mark):
             _reap(pid)
             time.sleep(0.1)
-        if not _alive(pid):
+        if not _alive(pid, mark):
             break
-    _pid_file().unlink(missing_ok=True)
+    _reap(pid)
+    (pid_file or _pid_file()).unlink(missing_ok=True)
 
 
 def _reap(pid: int) -> None:
@@ -232,8 +385,20 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
+def stop_worker() -> bool:
+    """Stop the warm worker; False when none was running."""
+    recorded = _worker_recorded()
+    _worker_ready_file().unlink(missing_ok=True)
+    if recorded is None:
+        _worker_pid_file().unlink(missing_ok=True)
+        return False
+    _stop_pid(recorded[0], _worker_pid_file(), WORKER_MARK)
+    return True
+
+
 def stop() -> bool:
-    """Stop the server this module started; False when none was running."""
+    """Stop the server this module started and its warm worker; False when none was running."""
+    stop_worker()
     recorded = _recorded()
     if recorded is None:
         _pid_file().unlink(missing_ok=True)

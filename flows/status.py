@@ -7,7 +7,6 @@ and never need Prefect). Requeueing a quarantined file goes through
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -84,7 +83,7 @@ def _batch(row: tuple[Any, ...]) -> BatchLine:
 
 
 def lake_status(lake: Path) -> LakeStatus:
-    from cablestream.tasks.quarantine import read_reasons
+    from cablestream.tasks.lake.quarantine import read_reasons
 
     status = LakeStatus(str(lake.resolve()), str(layout.control_root(lake)))
     with _read_only(lake) as db:
@@ -162,7 +161,8 @@ def requeue(lake: Path, inbox: Path, path: str) -> str:
     copy is put back there first (written under a temporary name, renamed).
     Returns what was done, for the user.
     """
-    from cablestream.tasks.ledger import open_ledger
+    from cablestream.tasks.lake.atomic import write_atomic
+    from cablestream.tasks.ledger.sqlite import open_ledger
 
     matches = [item for item in quarantined_files(lake) if item.path == path]
     if not matches:
@@ -175,10 +175,8 @@ def requeue(lake: Path, inbox: Path, path: str) -> str:
             raise InputError(
                 f"{path}: the inbox no longer holds it and no copy was kept; put it back first"
             )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{target.name}.{os.getpid()}.part")
-        temporary.write_bytes(layout.output_path(lake, item.copy).read_bytes())
-        os.replace(temporary, target)
+        data = layout.output_path(lake, item.copy).read_bytes()
+        write_atomic(target, lambda temporary: temporary.write_bytes(data))
         restored = " (restored from the quarantine's copy)"
     open_ledger(lake).forget_quarantined(item.path, item.sha256)
     return f"requeued {item.path}{restored}: the next ingest or watch pass takes it again"

@@ -19,9 +19,9 @@ from typing import Any, TypeVar
 from prefect import flow, tags
 
 from cablestream.flows.settings import IngestSettings
-from cablestream.tasks.batch import fresh_files
-from cablestream.tasks.discover import Settler
-from cablestream.tasks.ledger import open_ledger
+from cablestream.tasks.batch.claim import fresh_files
+from cablestream.tasks.inbox.settle import Settler
+from cablestream.tasks.ledger.sqlite import open_ledger
 
 # How often the loop wakes without events, to notice files that have settled.
 TICK_MS = 100

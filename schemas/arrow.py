@@ -60,22 +60,11 @@ CABLE_SCHEMA = pa.schema(
     ]
 )
 
-# Hive partition columns of the lake (`year=2008/month=5/`); 0/0 holds undated cables.
+# Hive partition columns of the lake (`year=2008/month=5/`; the rule: tasks/lake/partition.py).
 PARTITION_SCHEMA = pa.schema([("year", pa.int32()), ("month", pa.int32())])
-UNDATED_PARTITION = (0, 0)
 
 
 def records_to_table(records: Iterable[CableRecord]) -> pa.Table:
     """Build an Arrow table in CABLE_SCHEMA order (without partition columns)."""
     rows = [dataclasses.asdict(record) for record in records]
     return pa.Table.from_pylist(rows, schema=CABLE_SCHEMA)
-
-
-def with_partition_columns(table: pa.Table) -> pa.Table:
-    """Append integer `year`/`month` columns taken from `created`, 0/0 when it is null."""
-    import pyarrow.compute as pc
-
-    created = table.column("created")
-    year = pc.fill_null(pc.cast(pc.year(created), pa.int32()), UNDATED_PARTITION[0])
-    month = pc.fill_null(pc.cast(pc.month(created), pa.int32()), UNDATED_PARTITION[1])
-    return table.append_column("year", year).append_column("month", month)

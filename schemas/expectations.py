@@ -14,7 +14,7 @@ tables) never imports great_expectations; `build_suite()` turns them into a
 
 Every expectation reads a column of the lake under its own name (Data Docs
 show only the lake's columns). GE checks scalar values, so
-`cablestream.tasks.validate` hands it list columns as their elements joined
+`cablestream.tasks.quality.frame` hands it list columns as their elements joined
 by `|` (`tags`: `PREL|KZ`; `recipients`: the routing indicators), checked
 with one regex that must hold for every element, and the date
 `nondisclosure_deadline` as a UTC timestamp (comparable with `created`).

@@ -1,4 +1,6 @@
-"""Layout on disk: the lake's data root, the control folder beside it, partition paths.
+"""Layout on disk: the lake's data root, the control folder beside it, output paths.
+
+The partition rule itself is `tasks/lake/partition.py`.
 
 Everything that turns values into paths lives here, so that the one rule
 (a path built from cable data never leaves its root) is checked in one place.
@@ -41,18 +43,14 @@ QUARANTINE_ROWS_DIR = "rows"
 QUARANTINE_FILES_DIR = "files"
 QUALITY_DIR = "quality"
 REPORT_FILE = "report.html"
-# The first layout kept these inside the lake; `tasks.lake.move_legacy_control` moves them out.
+# The first layout kept these inside the lake; `move_legacy_control` (tasks/lake/writer.py)
+# moves them out.
 LEGACY_CONTROL_DIRS = {
     "_state": STATE_DIR,
     "_staging": STAGING_DIR,
     "_quarantine": QUARANTINE_DIR,
     "_quality": QUALITY_DIR,
 }
-
-UNDATED_YEAR = 0
-UNDATED_MONTH = 0
-MIN_YEAR = 1
-MAX_YEAR = 9999
 
 # A batch id: `20261125T100450Z-3f9a1c2b` (UTC start time + random suffix).
 _BATCH_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
@@ -67,24 +65,6 @@ def check_batch_id(batch_id: str) -> str:
     if not _BATCH_ID.match(batch_id):
         raise UnsafePathError(f"not a batch id: {batch_id!r}")
     return batch_id
-
-
-def partition_values(year: int | None, month: int | None) -> tuple[int, int]:
-    """Sanitised integer partition values: anything out of range goes to the undated sentinel."""
-    if (
-        year is None
-        or month is None
-        or not MIN_YEAR <= int(year) <= MAX_YEAR
-        or not 1 <= int(month) <= 12
-    ):
-        return UNDATED_YEAR, UNDATED_MONTH
-    return int(year), int(month)
-
-
-def partition_dir(year: int | None, month: int | None) -> str:
-    """`year=2008/month=5` (the path equal to the integer value, no zero padding)."""
-    y, m = partition_values(year, month)
-    return f"year={y}/month={m}"
 
 
 def data_file_basename(batch_id: str) -> str:

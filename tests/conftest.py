@@ -33,12 +33,15 @@ def _free_port() -> int:
 # The session's Prefect server (started by the `prefect_harness` fixture) is chosen
 # before Prefect is first imported, so every flow run in this process and in the
 # CLI processes tests start uses it; the CLI finds it through CABLESTREAM_HOME.
+# No warm worker: CLI tests run (and kill) their pass in the CLI's own process;
+# tests/flows/test_worker.py turns it on for its own tests.
 _HOME = Path(tempfile.mkdtemp(prefix="cablestream-test-home-"))
 atexit.register(shutil.rmtree, _HOME, True)
 _PORT = _free_port()
 os.environ.update(
     CABLESTREAM_HOME=str(_HOME),
     CABLESTREAM_SERVER_PORT=str(_PORT),
+    CABLESTREAM_WORKER="off",
     PREFECT_HOME=str(_HOME / "prefect"),
     PREFECT_API_URL=f"http://127.0.0.1:{_PORT}/api",
 )

@@ -42,20 +42,34 @@ def time_budget(seconds: float) -> Iterator[None]:
 
 def remaining() -> float | None:
     """Seconds left in the current budget (None outside one); raises ParseTimeout when spent."""
-    deadline = _deadline.get()
+    deadline = _deadline_get()
     if deadline is None:
         return None
-    left = deadline - time.monotonic()
+    left = deadline - _monotonic()
     if left <= 0:
         raise ParseTimeout("parse ran past its time budget")
     return left
+
+
+# Bound once: a parse makes hundreds of pattern calls per cable, each asking for its timeout.
+_deadline_get = _deadline.get
+_monotonic = time.monotonic
+
+
+# Calls on strings up to this length run without the timeout. Every pattern here is
+# written to run in linear time, so one over a line or a field costs microseconds even
+# when it is wrong; the timeout itself costs about a microsecond a call (as much as most
+# line-level matches), and the parser makes hundreds of such calls per cable. Calls over
+# longer strings (a cable's text or region, a long line) carry it.
+UNTIMED_LENGTH = 1_000
 
 
 class Pattern:
     """A compiled `regex` pattern whose calls time out with the current parse budget.
 
     The methods mirror the compiled pattern's (string, pos, endpos); a `regex`
-    TimeoutError becomes ParseTimeout.
+    TimeoutError becomes ParseTimeout. Calls on short strings are not timed
+    (see UNTIMED_LENGTH).
     """
 
     __slots__ = ("compiled",)
@@ -70,6 +84,8 @@ class Pattern:
     def search(
         self, string: str, pos: int | None = None, endpos: int | None = None
     ) -> regex.Match[str] | None:
+        if len(string) <= UNTIMED_LENGTH:
+            return self.compiled.search(string, pos, endpos)
         try:
             return self.compiled.search(string, pos, endpos, timeout=remaining())
         except TimeoutError as error:
@@ -78,6 +94,8 @@ class Pattern:
     def match(
         self, string: str, pos: int | None = None, endpos: int | None = None
     ) -> regex.Match[str] | None:
+        if len(string) <= UNTIMED_LENGTH:
+            return self.compiled.match(string, pos, endpos)
         try:
             return self.compiled.match(string, pos, endpos, timeout=remaining())
         except TimeoutError as error:
@@ -86,6 +104,8 @@ class Pattern:
     def fullmatch(
         self, string: str, pos: int | None = None, endpos: int | None = None
     ) -> regex.Match[str] | None:
+        if len(string) <= UNTIMED_LENGTH:
+            return self.compiled.fullmatch(string, pos, endpos)
         try:
             return self.compiled.fullmatch(string, pos, endpos, timeout=remaining())
         except TimeoutError as error:
@@ -99,6 +119,9 @@ class Pattern:
         The `regex` timeout counts per step, not from the first one: the budget is
         checked again between matches.
         """
+        if len(string) <= UNTIMED_LENGTH:
+            yield from self.compiled.finditer(string, pos, endpos)
+            return
         matches = self.compiled.finditer(string, pos, endpos, timeout=remaining())
         while True:
             try:
@@ -111,12 +134,16 @@ class Pattern:
             remaining()
 
     def findall(self, string: str, pos: int | None = None, endpos: int | None = None) -> list[Any]:
+        if len(string) <= UNTIMED_LENGTH:
+            return list(self.compiled.findall(string, pos, endpos))
         try:
             return list(self.compiled.findall(string, pos, endpos, timeout=remaining()))
         except TimeoutError as error:
             raise ParseTimeout(str(error)) from None
 
     def split(self, string: str, maxsplit: int = 0) -> list[str | Any]:
+        if len(string) <= UNTIMED_LENGTH:
+            return list(self.compiled.split(string, maxsplit))
         try:
             return list(self.compiled.split(string, maxsplit, timeout=remaining()))
         except TimeoutError as error:
@@ -125,6 +152,8 @@ class Pattern:
     def sub(
         self, replacement: str | Callable[[regex.Match[str]], str], string: str, count: int = 0
     ) -> str:
+        if len(string) <= UNTIMED_LENGTH:
+            return str(self.compiled.sub(replacement, string, count))
         try:
             return str(self.compiled.sub(replacement, string, count, timeout=remaining()))
         except TimeoutError as error:
@@ -133,6 +162,9 @@ class Pattern:
     def subn(
         self, replacement: str | Callable[[regex.Match[str]], str], string: str, count: int = 0
     ) -> tuple[str, int]:
+        if len(string) <= UNTIMED_LENGTH:
+            text, number = self.compiled.subn(replacement, string, count)
+            return str(text), int(number)
         try:
             text, number = self.compiled.subn(replacement, string, count, timeout=remaining())
         except TimeoutError as error:

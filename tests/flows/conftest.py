@@ -13,8 +13,8 @@ import pytest
 
 from cablestream.schemas import versions
 from cablestream.schemas.record import CableRecord
+from cablestream.tasks.lake.quarantine import read_reasons
 from cablestream.tasks.parse import parse_source
-from cablestream.tasks.quarantine import read_reasons
 
 
 def parsed_ids(folder: Path) -> set[str]:

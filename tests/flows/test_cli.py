@@ -73,7 +73,7 @@ def test_folders_are_walked_and_hidden_files_skipped(tmp_path: Path) -> None:
 
 def test_compact_needs_a_lake_and_leaves_an_empty_one_alone(tmp_path: Path) -> None:
     from cablestream.schemas import lake as layout
-    from cablestream.tasks.ledger import open_ledger
+    from cablestream.tasks.ledger.sqlite import open_ledger
 
     missing = subprocess.run(
         [*CLI, "compact", "--lake", str(tmp_path / "none")], capture_output=True, text=True

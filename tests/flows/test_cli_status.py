@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cablestream.flows.ingest import ingest_flow
 from cablestream.schemas import lake as layout
-from cablestream.tasks.quarantine import read_reasons
+from cablestream.tasks.lake.quarantine import read_reasons
 
 CLI = [sys.executable, "-m", "cablestream.flows.cli"]
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "inbox"

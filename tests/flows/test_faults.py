@@ -13,7 +13,7 @@ from types import ModuleType
 
 import pytest
 
-from cablestream.tasks.audit import audit_lake
+from cablestream.tasks.batch.audit import audit_lake
 
 BENCH_SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "faults.py"
 

@@ -19,7 +19,7 @@ import pytest
 
 from cablestream.flows.ingest import ingest_flow
 from cablestream.schemas import lake as layout
-from cablestream.tasks.quarantine import read_reasons
+from cablestream.tasks.lake.quarantine import read_reasons
 
 from .conftest import lake_ids, parsed_ids, quarantined_ids
 
@@ -131,12 +131,13 @@ def test_every_bad_file_is_quarantined_with_its_reason(
     unreadable = inbox / "unreadable.txt"
     unreadable.write_bytes(good[0].read_bytes())
     if os.geteuid() == 0:  # root reads anything: the OS refuses as it would anyone else
-        from cablestream.tasks import batch, read
+        from cablestream.tasks.batch import claim
+        from cablestream.tasks.inbox import read
 
         real = read.read_inbox_file
         refused = PermissionError(errno.EACCES, "Permission denied")
         monkeypatch.setattr(
-            batch,
+            claim,
             "read_inbox_file",
             lambda root, relative, cap: (
                 read.open_failure(relative, refused)
@@ -225,24 +226,24 @@ def test_growing_file_waits_and_done_marker_is_taken_at_once(
 def test_a_batch_that_fails_mid_write_is_finished_never_undone(
     prefect_harness: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cablestream.tasks import lake as lake_io
+    from cablestream.tasks.lake import writer
 
     inbox, lake = tmp_path / "inbox", tmp_path / "lake"
     inbox.mkdir()
     for seed in sorted(SEEDS.glob("*.txt")):
         shutil.copy(seed, inbox / seed.name)
-    real_publish = lake_io.publish
+    real_publish = writer.publish
 
-    def publish_then_fail(lake_root: Path, staged: list[lake_io.StagedFile]) -> list[str]:
+    def publish_then_fail(lake_root: Path, staged: list[writer.StagedFile]) -> list[str]:
         real_publish(lake_root, staged[:1])
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(lake_io, "publish", publish_then_fail)
+    monkeypatch.setattr(writer, "publish", publish_then_fail)
     with pytest.raises(OSError, match="No space left"):
         _ingest(inbox, lake)
     seen = lake_ids(lake)
     assert seen  # past the point of no return: what a reader saw stays
-    monkeypatch.setattr(lake_io, "publish", real_publish)
+    monkeypatch.setattr(writer, "publish", real_publish)
     result = _ingest(inbox, lake)
     assert len(result["recovered_batches"]) == 1  # finished by this process' next pass
     assert result["files"] == 0

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from cablestream.flows.ingest import ingest_flow, needs_attention
-from cablestream.flows.report import collect
-from cablestream.tasks.ledger import open_ledger
-from cablestream.tasks.quality import read_quality_table
-from cablestream.tasks.quarantine import read_reasons
+from cablestream.tasks.lake.quarantine import read_reasons
+from cablestream.tasks.ledger.sqlite import open_ledger
+from cablestream.tasks.quality.dashboard import collect
+from cablestream.tasks.quality.tables import read_quality_table
 
 from .conftest import lake_ids
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cablestream.schemas.arrow import CABLE_SCHEMA, records_to_table, with_partition_columns
+from cablestream.schemas.arrow import CABLE_SCHEMA, records_to_table
 from cablestream.schemas.record import CableRecord, Paragraph, Recipient, Reference
 
 
@@ -40,12 +40,3 @@ def test_round_trip_through_parquet(tmp_path: Path) -> None:
     ]
     assert row["created"] == datetime(2008, 5, 27, 7, 10, tzinfo=UTC)
     assert row["nondisclosure_deadline"] == date(2023, 5, 27)
-
-
-def test_partition_columns_use_sentinel_for_undated() -> None:
-    table = with_partition_columns(
-        records_to_table([_record(), _record(record_id="r2", created=None)])
-    )
-    assert table.schema.field("year").type == pa.int32()
-    assert table.column("year").to_pylist() == [2008, 0]
-    assert table.column("month").to_pylist() == [5, 0]

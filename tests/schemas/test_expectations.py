@@ -60,7 +60,7 @@ def test_every_record_field_is_covered() -> None:
 
 def test_importing_the_suite_does_not_import_great_expectations() -> None:
     code = (
-        "import sys, cablestream.schemas.expectations, cablestream.tasks.validate;"
+        "import sys, cablestream.schemas.expectations, cablestream.tasks.quality.validate;"
         "print('great_expectations' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from cablestream.schemas import lake as layout
-from cablestream.tasks.lake import move_legacy_control
+from cablestream.tasks.lake.writer import move_legacy_control
 
 BATCH = "20261125T100450Z-3f9a1c2b"
 SHA = "a" * 64

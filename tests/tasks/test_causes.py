@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from cablestream.tasks.causes import one_line_cause
-from cablestream.tasks.ledger import SqliteLedger
+from cablestream.tasks.ledger.sqlite import SqliteLedger
 
 
 def test_errno_faults_are_named_with_their_file() -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
 import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import regex
 
@@ -11,9 +14,11 @@ from cablestream.tasks.parse import guard
 
 # `1. (S) Per reftel …`, `12. (C/NF) …`, `1.(C) Summary: …`, `3.  CONFIDENTIAL - ENTIRE TEXT.`
 _MARKING = r"\((?P<marking>[A-Z]{1,4}(?:[ \t]*/{1,2}[ \t]*[A-Z]{1,6}){0,3})\)[ \t]*"
-PARAGRAPH_START = guard.compile(
-    rf"(?m)^[ \t]*(?P<number>\d{{1,3}})\.(?:[ \t]+|$|(?=\())(?:{_MARKING})?"
-)
+_PARAGRAPH_OPENING = rf"[ \t]*(?P<number>\d{{1,3}})\.(?:[ \t]+|$|(?=\())(?:{_MARKING})?"
+PARAGRAPH_START = guard.compile(rf"(?m)^{_PARAGRAPH_OPENING}")
+# The same after a line end: a scan led by `\n` runs several times faster than one
+# trying `^` at every position.
+_PARAGRAPH_AFTER_LINE_END = guard.compile(rf"(?m)\n{_PARAGRAPH_OPENING}")
 # Unnumbered paragraphs that open with their marking: `(SBU) Poloff delivered …`.
 _MARKED_PARAGRAPH_START = guard.compile(rf"(?m)^[ \t]*{_MARKING}(?=\S)")
 # Summary openers: `SUMMARY:`, `BEGIN SUMMARY`, `Summary and Comment:`, `Summary/Comment:`,
@@ -136,75 +141,173 @@ def split_signature(text: str) -> tuple[str, list[str]]:
     return text, []
 
 
-def first_paragraph_start(text: str) -> int | None:
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """Where a paragraph opens (`12. (C/NF) `): its line start, the end of its opening,
+    its number as written (None for an unnumbered marked one) and its marking."""
+
+    start: int
+    end: int
+    number: int | None
+    marking: str | None
+
+    def shifted(self, offset: int) -> Opening:
+        return Opening(self.start - offset, self.end - offset, self.number, self.marking)
+
+
+def _opening_of(match: regex.Match[str], start: int, numbered: bool = True) -> Opening:
+    number = int(match["number"]) if numbered else None
+    return Opening(start, match.end(), number, match["marking"])
+
+
+def numbered_openings(text: str) -> list[Opening]:
+    """Every numbered paragraph opening of the text, in order, in one scan."""
+    first = PARAGRAPH_START.match(text)
+    openings = [_opening_of(first, 0)] if first else []
+    openings += [
+        _opening_of(match, match.start() + 1) for match in _PARAGRAPH_AFTER_LINE_END.finditer(text)
+    ]
+    return openings
+
+
+def first_paragraph_start(text: str, openings: list[Opening] | None = None) -> int | None:
     """Where the paragraphs begin: the first numbered one, else the first marked one."""
-    match = PARAGRAPH_START.search(text) or _MARKED_PARAGRAPH_START.search(text)
-    return match.start() if match else None
+    numbered = numbered_openings(text) if openings is None else openings
+    if numbered:
+        return numbered[0].start
+    marked = _MARKED_PARAGRAPH_START.search(text)
+    return marked.start() if marked else None
 
 
-def parse_paragraphs(text: str) -> tuple[list[Paragraph], bool]:
-    """Numbered paragraphs of the text (signature already removed): (paragraphs, repaired?)."""
-    starts = list(PARAGRAPH_START.finditer(text))
+def parse_paragraphs(
+    text: str, openings: list[Opening] | None = None
+) -> tuple[list[Paragraph], bool]:
+    """Numbered paragraphs of the text (signature already removed): (paragraphs, repaired?).
+
+    `openings`: the text's numbered openings when the caller has them already.
+    """
+    starts = numbered_openings(text) if openings is None else openings
     if not starts:
         # Without numbers, paragraphs are still known by their markings; number stays null.
-        marked = list(_MARKED_PARAGRAPH_START.finditer(text))
+        marked = [
+            _opening_of(match, match.start(), numbered=False)
+            for match in _MARKED_PARAGRAPH_START.finditer(text)
+        ]
         return _paragraphs(text, marked, [None] * len(marked)), False
-    numbers, repaired = repair_numbers([int(match["number"]) for match in starts])
+    numbers, repaired = repair_numbers([opening.number or 0 for opening in starts])
     return _paragraphs(text, starts, list(numbers)), repaired
 
 
-def _paragraphs(
-    text: str, starts: list[regex.Match[str]], numbers: list[int | None]
-) -> list[Paragraph]:
-    ends = [match.start() for match in starts[1:]] + [len(text)] if starts else []
+def _paragraphs(text: str, starts: list[Opening], numbers: list[int | None]) -> list[Paragraph]:
+    ends = [opening.start for opening in starts[1:]] + [len(text)] if starts else []
     return [
         Paragraph(
             number=number,
-            classification=" ".join(match["marking"].split()) if match["marking"] else None,
-            text=" ".join(text[match.end() : end].split()),
+            classification=" ".join(opening.marking.split()) if opening.marking else None,
+            text=" ".join(text[opening.end : end].split()),
         )
-        for match, end, number in zip(starts, ends, numbers, strict=True)
+        for opening, end, number in zip(starts, ends, numbers, strict=True)
     ]
 
 
-def _opener(text: str) -> regex.Match[str] | None:
+# Every summary marker holds the word: each scan starts near where it is written (found in
+# a lower-cased copy), since a case-insensitive pattern has no fast search of its own.
+_WORD = "summary"
+# How far before its word a marker can start (`END`, `OF`, `BEGIN` and blanks).
+_BEFORE_WORD = 30
+# How far into its line a heading's word can stand.
+_HEADING_INDENT = 60
+
+
+def _occurrences(lowered: str, start: int = 0) -> Iterator[int]:
+    at = lowered.find(_WORD, start)
+    while at != -1:
+        yield at
+        at = lowered.find(_WORD, at + 1)
+
+
+def _heading(text: str, lowered: str) -> regex.Match[str] | None:
+    """The first `SUMMARY` heading line, tried only where the word stands near a line start."""
+    for at in _occurrences(lowered):
+        line_start = text.rfind("\n", max(0, at - _HEADING_INDENT), at) + 1
+        if line_start == 0 and at > _HEADING_INDENT:
+            continue
+        match = _SUMMARY_HEADING.match(text, line_start)
+        if match is not None:
+            return match
+    return None
+
+
+def _opener(text: str, lowered: str, first: int) -> regex.Match[str] | None:
     """The first summary opener that is not on the subject, tags or REF line."""
     found = []
-    for pattern in (_SUMMARY_START, _SUMMARY_HEADING):
-        for match in itertools.islice(pattern.finditer(text), _MAX_OPENERS):
-            line_start = text.rfind("\n", 0, match.start()) + 1
-            if not _NOT_SUMMARY_LINE.match(text, line_start):
-                found.append(match)
-                break
+    for match in itertools.islice(
+        _SUMMARY_START.finditer(text, max(0, first - _BEFORE_WORD)), _MAX_OPENERS
+    ):
+        line_start = text.rfind("\n", 0, match.start()) + 1
+        if not _NOT_SUMMARY_LINE.match(text, line_start):
+            found.append(match)
+            break
+    heading = _heading(text, lowered)
+    if heading is not None:
+        found.append(heading)
     return min(found, key=lambda match: match.start()) if found else None
 
 
-def _paragraph_end(text: str, start: int) -> int:
+def _summary_end(text: str, lowered: str, start: int) -> regex.Match[str] | None:
+    """The first `END SUMMARY` after `start`, tried at each following word."""
+    for at in _occurrences(lowered, start):
+        end = _SUMMARY_END.search(
+            text, max(start, at - _BEFORE_WORD), min(len(text), at + len(_WORD) + 1)
+        )
+        if end is not None:
+            return end
+    return None
+
+
+def _first_opening(openings: list[Opening], start: int, end: int | None = None) -> Opening | None:
+    """The first numbered opening at or after `start` (and ending by `end`)."""
+    at = bisect.bisect_left(openings, start, key=lambda opening: opening.start)
+    if at < len(openings) and (end is None or openings[at].end <= end):
+        return openings[at]
+    return None
+
+
+def _paragraph_end(text: str, start: int, openings: list[Opening]) -> int:
     """Where the paragraph holding `start` ends: the next numbered paragraph or blank line."""
     ends = [len(text)]
-    following = PARAGRAPH_START.search(text, start)
+    following = _first_opening(openings, start)
     if following is not None:
-        ends.append(following.start())
+        ends.append(following.start)
     blank = _PARAGRAPH_BREAK.search(text, start)
     if blank is not None:
         ends.append(blank.start())
     return min(ends)
 
 
-def parse_summary(text: str) -> str | None:
+def parse_summary(text: str, openings: list[Opening] | None = None) -> str | None:
     """The summary: from its opener to `END SUMMARY`, or to the end of the opener's
-    paragraph; with only `END SUMMARY`, from the first paragraph up to it."""
+    paragraph; with only `END SUMMARY`, from the first paragraph up to it.
+
+    `openings`: the text's numbered paragraph openings when the caller has them already.
+    """
     if "ummar" not in text and "UMMAR" not in text:
-        return None  # a cheap pre-check before the case-insensitive scans
-    start = _opener(text)
+        return None  # a cheap pre-check before lowering the text
+    lowered = text.lower()
+    first = lowered.find(_WORD)
+    if first == -1:
+        return None
+    if openings is None:
+        openings = numbered_openings(text)
+    start = _opener(text, lowered, first)
     if start is None:
-        end = _SUMMARY_END.search(text)
+        end = _summary_end(text, lowered, 0)
         if end is None:
             return None
-        paragraph = PARAGRAPH_START.search(text, 0, end.start())
-        begin = paragraph.end() if paragraph else 0
+        paragraph = _first_opening(openings, 0, end.start())
+        begin = paragraph.end if paragraph else 0
         return _clean_summary(text[begin : end.start()])
-    end = _SUMMARY_END.search(text, start.end())
+    end = _summary_end(text, lowered, start.end())
     if end is not None:
         # A `---- SUMMARY ----` heading followed by `1. (C) Summary: …`: start at the inline one.
         inline = _SUMMARY_START.search(text, start.end(), min(end.start(), start.end() + 200))
@@ -216,7 +319,7 @@ def parse_summary(text: str) -> str | None:
         # A heading: the summary is the paragraph under it.
         skipped = len(text[body_start:]) - len(text[body_start:].lstrip())
         body_start += skipped
-    return _clean_summary(text[body_start : _paragraph_end(text, body_start)])
+    return _clean_summary(text[body_start : _paragraph_end(text, body_start, openings)])
 
 
 def _clean_summary(raw: str) -> str | None:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import regex
-
 from cablestream.schemas.record import CableRecord, NoCable, ParseResult, ReleaseMetadata
 from cablestream.tasks.parse import guard
 from cablestream.tasks.parse.fields import (
@@ -39,6 +37,8 @@ _KNOWN_HEADER_LINE = guard.compile(
     r"(?:[ZOPR]{2}[ \t]+)?R[A-Z]{4,6}(?:[ \t]+R[A-Z]{4,6})*[ \t]*$)"
 )
 _MAX_RESCUED = 20
+_SINGLE_LINE_BREAK = guard.compile(r"\S\n[ \t]*\S")
+_DOUBLE_LINE_BREAK = guard.compile(r"\S\n[ \t]*\n[ \t]*\S")
 
 
 @dataclass(slots=True)
@@ -47,6 +47,8 @@ class Regions:
     preamble: str
     text: str
     serial: classification.SerialLine
+    # The numbered paragraph openings of `text`, found in one scan for every field.
+    openings: list[body.Opening]
 
 
 def cut_regions(text: str) -> Regions:
@@ -58,15 +60,16 @@ def cut_regions(text: str) -> Regions:
         field = _PREAMBLE_FIELD.search(text)
         cut = field.start() if field else len(text)
         header, rest = text[:cut], text[cut:]
-    paragraph = body.first_paragraph_start(rest)
+    openings = body.numbered_openings(rest)
+    paragraph = body.first_paragraph_start(rest, openings)
     preamble = rest if paragraph is None else rest[:paragraph]
-    return Regions(header, preamble, rest, serial)
+    return Regions(header, preamble, rest, serial, openings)
 
 
 def _double_spaced(text: str) -> bool:
     """Whether the rendering puts a blank line after nearly every line (markdown/LaTeX scrapes)."""
-    single = len(regex.findall(r"\S\n[ \t]*\S", text))
-    double = len(regex.findall(r"\S\n[ \t]*\n[ \t]*\S", text))
+    single = len(_SINGLE_LINE_BREAK.findall(text))
+    double = len(_DOUBLE_LINE_BREAK.findall(text))
     return double > single
 
 
@@ -74,7 +77,7 @@ def _rescued_header_lines(header: str) -> list[str]:
     in_block = False
     rescued = []
     for number, line in enumerate(header.split("\n"), 1):
-        if routing.BLOCK_START.match(line):
+        if routing.block_start(line):
             in_block = True
         elif not line.strip():
             in_block = False
@@ -111,13 +114,21 @@ def parse_cable(raw: str, rendering: str, release: ReleaseMetadata | None = None
     record.tags = parse_tags(regions.preamble)
     record.subject = parse_subject(regions.preamble, double_spaced=_double_spaced(regions.preamble))
     record.classified_by, record.classification_reasons = parse_classified_by(
-        regions.text[: _second_paragraph_end(regions.text)]
+        regions.text[: _second_paragraph_end(regions)]
     )
     text_body, record.signed_by = body.split_signature(regions.text)
-    record.paragraphs, repaired = body.parse_paragraphs(text_body[len(regions.preamble) :])
+    offset = len(regions.preamble)
+    record.paragraphs, repaired = body.parse_paragraphs(
+        text_body[offset:],
+        [
+            opening.shifted(offset)
+            for opening in regions.openings
+            if opening.start >= offset and opening.end <= len(text_body)
+        ],
+    )
     if repaired:
         warnings.append("paragraph_number_repaired")
-    record.summary = body.parse_summary(regions.text)
+    record.summary = body.parse_summary(regions.text, regions.openings)
 
     slot_lines = [regions.serial.trailer, *_caveat_slot(regions.preamble).split("\n")]
     caveats = [
@@ -185,12 +196,10 @@ def _caveat_slot(preamble: str) -> str:
     return preamble[: field.start()] if field else preamble
 
 
-def _second_paragraph_end(text: str) -> int:
+def _second_paragraph_end(regions: Regions) -> int:
     """Classified By sits in the preamble or, in some cables, inside paragraph 1."""
-    # Two searches, not a scan of every paragraph: only the second start matters.
-    first = body.PARAGRAPH_START.search(text)
-    second = body.PARAGRAPH_START.search(text, first.end()) if first else None
-    return second.start() if second else len(text)
+    openings = regions.openings
+    return openings[1].start if len(openings) > 1 else len(regions.text)
 
 
 def _looks_like_cable(record: CableRecord, regions: Regions) -> bool:

@@ -6,6 +6,7 @@ BRASILIA 000123`, lower-cased early versions `Confidential section 01 of 04 anka
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import regex
@@ -37,7 +38,10 @@ _CLASSIFICATION_WORD = (
 # Lines that may be the serial line: a classification word opens them (publishers sometimes
 # left a stray `]` or `>` before it). Only these lines are matched in full, each cut to
 # _MAX_SERIAL_LINE characters, so the scan stays linear on any input.
-_SERIAL_CANDIDATE = guard.compile(rf"(?im)^[ \t\]\[|>*#.-]{{0,10}}+(?={_CLASSIFICATION_WORD})")
+_CANDIDATE_LINE = rf"[ \t\]\[|>*#.-]{{0,10}}+(?i:(?={_CLASSIFICATION_WORD}))"
+_SERIAL_CANDIDATE = guard.compile(rf"^{_CANDIDATE_LINE}")
+# The same after a line end: a scan led by `\n` is several times faster than one trying `^`.
+_SERIAL_CANDIDATE_AFTER_LINE_END = guard.compile(rf"\n{_CANDIDATE_LINE}")
 _MAX_SERIAL_LINE = 400
 _SERIAL_LINE = guard.compile(
     rf"(?i)(?P<classification>{_CLASSIFICATION_WORD})"
@@ -91,6 +95,7 @@ def normalize_classification(word: str, caveats: list[str]) -> str:
     return word
 
 
+_NOT_LETTERS = guard.compile(r"[^A-Z]+")
 # The release's classification strings, keyed by their letters alone, so that a
 # garbled copy (`UNCLASSIFIED//FOR OFFICIA LUSEONLY`) still maps to its string.
 _RELEASE_CLASSIFICATIONS = {
@@ -121,7 +126,7 @@ def from_release(value: str) -> tuple[str, list[str]]:
     noforn = upper.replace(" ", "").endswith("//NOFORN")
     if noforn:
         upper = upper[: upper.rindex("/") - 1]
-    letters = regex.sub(r"[^A-Z]", "", upper)
+    letters = _NOT_LETTERS.sub("", upper)
     word = _RELEASE_CLASSIFICATIONS.get(letters, " ".join(upper.split()))
     return word, ["NOFORN"] if noforn else []
 
@@ -166,15 +171,24 @@ def _line_end(text: str, position: int) -> int:
     return len(text) if end < 0 else end
 
 
+def _candidates(text: str) -> Iterator[tuple[int, int]]:
+    """(line start, where the classification word starts) of each candidate line."""
+    first = _SERIAL_CANDIDATE.match(text)
+    if first is not None:
+        yield 0, first.end()
+    for candidate in _SERIAL_CANDIDATE_AFTER_LINE_END.finditer(text):
+        yield candidate.start() + 1, candidate.end()
+
+
 def find_serial_line(text: str) -> SerialLine:
     """The first classification + station + serial line, or the bare classification word."""
     match, line_start = None, 0
-    for candidate in _SERIAL_CANDIDATE.finditer(text):
-        line_end = text.find("\n", candidate.end(), candidate.end() + _MAX_SERIAL_LINE)
-        end = line_end if line_end >= 0 else min(len(text), candidate.end() + _MAX_SERIAL_LINE)
-        match = _SERIAL_LINE.match(text, candidate.end(), end)
+    for candidate_start, word_start in _candidates(text):
+        line_end = text.find("\n", word_start, word_start + _MAX_SERIAL_LINE)
+        end = line_end if line_end >= 0 else min(len(text), word_start + _MAX_SERIAL_LINE)
+        match = _SERIAL_LINE.match(text, word_start, end)
         if match is not None:
-            line_start = candidate.start()
+            line_start = candidate_start
             break
     if match is None:
         bare = _BARE_CLASSIFICATION.search(text)

@@ -50,6 +50,8 @@ _WHOLE_ID = guard.compile(
     r"(?<![A-Z0-9])(?P<year>\d{2})-?(?P<station>[A-Z]{3,30})-?0*(?P<serial>\d{1,7})(?![\dA-Z])"
 )
 _MORE_SERIAL = guard.compile(r"\d{1,7}")
+# Items without bullets: at `;`, `:` or a comma before the next post (`…, ANKARA 12`).
+_ITEM_SEPARATOR = guard.compile(r"[;:]|,(?=[ \t]*(?:'?\d{2}[ \t]+)?[A-Z]{2})")
 # Items that name something other than a cable: e-mails, memos, reports, a post's airgram.
 _NOT_A_CABLE = guard.compile(
     r"(?i)E-?MAIL|@|\bMEMO|\bTALKING\s+POINTS|\bLETTER\b|\bFAX\b|\bTELCON|\bMEMCON|\bIIR\b|"
@@ -112,11 +114,7 @@ def _items(block: str) -> list[tuple[str | None, str]]:
             for (letter, match), end in zip(bullets, ends, strict=True)
         ]
         return items
-    return [
-        (None, item.strip(" ."))
-        for item in regex.split(r"[;:]|,(?=[ \t]*(?:'?\d{2}[ \t]+)?[A-Z]{2})", block)
-        if item.strip(" .")
-    ]
+    return [(None, item.strip(" .")) for item in _ITEM_SEPARATOR.split(block) if item.strip(" .")]
 
 
 def _year(written: str | None, citing_year: int | None) -> str | None:

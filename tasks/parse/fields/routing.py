@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import regex
+
 from cablestream.schemas.record import Recipient
 from cablestream.tasks.parse import guard
 from cablestream.tasks.parse.fields.dtg import UNWRAPPED_HEADER
@@ -10,14 +12,15 @@ from cablestream.tasks.parse.fields.dtg import UNWRAPPED_HEADER
 _TRANSMISSION = guard.compile(r"(?m)^[ \t]*(VZCZC[A-Z0-9]{1,20})")
 # `FM AMEMBASSY ASTANA`
 _ORIGIN = guard.compile(r"(?m)^[ \t]*FM[ \t]+(\S[^\n]{0,120}?)[ \t]*$")
-# `RUEHC/SECSTATE WASHDC IMMEDIATE 2481`, old style `SECSTATE WASHDC 7561`.
-_RECIPIENT = guard.compile(
-    r"^(?:(?P<route>[A-Z][A-Z0-9]{3,7})/)?(?P<name>[^\n]{1,120}?)"
-    r"(?:[ \t]+(?P<precedence>NIACT IMMEDIATE|IMMEDIATE|PRIORITY|ROUTINE|FLASH))?"
-    r"(?:[ \t]+(?P<mcn>\d{1,6}))?[ \t]*$"
-)
+# `RUEHC/SECSTATE WASHDC IMMEDIATE 2481`, old style `SECSTATE WASHDC 7561`: an optional
+# routing indicator, the addressee, an optional precedence and message number.
+_ROUTE = guard.compile(r"[A-Z][A-Z0-9]{3,7}/")
+_PRECEDENCES = ("NIACT IMMEDIATE", "IMMEDIATE", "PRIORITY", "ROUTINE", "FLASH")
+_MAX_MCN_DIGITS = 6
+_MAX_NAME = 120
 # `XMT` opens a block of posts excluded from a collective: they are no recipients.
 BLOCK_START = guard.compile(r"^[ \t]{0,20}+(TO|INFO|XMT)[ \t]++(.*+)$")
+_BLOCK_KEYWORDS = ("TO", "INFO", "XMT")
 # `PAGE 02 STATE 015113 211833Z`: a page header of old printouts, inside the routing block.
 _PAGE_HEADER = guard.compile(r"^[ \t]{0,20}+PAGE[ \t]++\d")
 # Lines that end a routing block: a blank, `BT`, the classification line and so on.
@@ -55,11 +58,47 @@ def parse_de_serial(header: str) -> int | None:
     return int(match["serial"]) if match else None
 
 
-def parse_recipient(line: str) -> Recipient | None:
-    match = _RECIPIENT.match(" ".join(line.split()))
-    if match is None or not match["name"].strip():
+def block_start(line: str) -> regex.Match[str] | None:
+    """`TO …`, `INFO …`, `XMT …`: the line opening a routing block (literal check first)."""
+    if not line.lstrip(" \t").startswith(_BLOCK_KEYWORDS):
         return None
-    return Recipient(match["route"], match["name"].strip(), match["precedence"], match["mcn"])
+    return BLOCK_START.match(line)
+
+
+def _split_tail(rest: str) -> tuple[str, str | None, str | None]:
+    """(name, precedence, mcn): the longest `[ PRECEDENCE][ MCN]` tail that leaves a name."""
+    name, precedence, mcn = rest, None, None
+    head, _, last = name.rpartition(" ")
+    if head and last.isdecimal() and len(last) <= _MAX_MCN_DIGITS:
+        name, mcn = head, last
+    for word in _PRECEDENCES:
+        if len(name) > len(word) + 1 and name.endswith(" " + word):
+            name, precedence = name[: -len(word) - 1], word
+            break
+    return name, precedence, mcn
+
+
+def parse_recipient(line: str) -> Recipient | None:
+    """One addressee line, blanks collapsed; None when no addressee name is left.
+
+    String operations, not one pattern: a lazy name followed by optional tails made the
+    pattern try every split of the line.
+    """
+    text = " ".join(line.split())
+    route = _ROUTE.match(text)
+    # With the routing indicator if what follows it can be an addressee, else without.
+    readings: list[tuple[str | None, str]] = (
+        [(route.group(0)[:-1], text[route.end() :])] if route else []
+    )
+    readings.append((None, text))
+    for route_name, rest in readings:
+        if not rest:
+            continue
+        name, precedence, mcn = _split_tail(rest)
+        if len(name) > _MAX_NAME:
+            continue
+        return Recipient(route_name, name.strip(), precedence, mcn) if name.strip() else None
+    return None
 
 
 def parse_recipients(header: str) -> tuple[list[Recipient], list[Recipient]]:
@@ -70,14 +109,14 @@ def parse_recipients(header: str) -> tuple[list[Recipient], list[Recipient]]:
     blocks: dict[str, list[Recipient]] = {"TO": [], "INFO": [], "XMT": []}
     current: str | None = None
     for line in header.split("\n"):
-        start = BLOCK_START.match(line)
+        start = block_start(line)
         if start:
             current = start.group(1)
             line = start.group(2)
         elif current is None or _BLOCK_END.match(line):
             current = None
             continue
-        if _PAGE_HEADER.match(line):
+        if "PAGE" in line and _PAGE_HEADER.match(line):
             continue
         recipient = parse_recipient(line)
         if recipient is not None:

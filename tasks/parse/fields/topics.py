@@ -35,6 +35,7 @@ _NOT_A_TAG_LINE = guard.compile(
 # (`…, HUMAN RIGHTS`, `…, Organized Crime`).
 _TAG_CODE = guard.compile(r"^[A-Z]{2,5}$")
 _MAX_TAG_LINES = 4
+_TOKEN_SEPARATOR = guard.compile(r"[\s,]+")
 # Markers tried before giving up: a real preamble has one or two.
 _MAX_TAG_MARKERS = 20
 # `SUBJECT: …` / `SUBJ: …` at a line start; sharing a line with TAGS only with its colon
@@ -85,7 +86,7 @@ def _continues_tags(line: str, previous: str) -> bool:
         return False
     if previous.rstrip().endswith(","):
         return True
-    tokens = [token for token in regex.split(r"[\s,]+", line) if token]
+    tokens = [token for token in _TOKEN_SEPARATOR.split(line) if token]
     return bool(tokens) and all(
         _TAG_SHAPED.match(token) and token not in _NOT_TAG_WORDS for token in tokens
     )
@@ -122,8 +123,8 @@ def parse_tags(text: str) -> list[str]:
 
 
 def _mostly_upper(line: str) -> bool:
-    letters = [char for char in line if char.isalpha()]
-    return bool(letters) and sum(char.isupper() for char in letters) >= 0.8 * len(letters)
+    letters = "".join(filter(str.isalpha, line))
+    return bool(letters) and sum(map(str.isupper, letters)) >= 0.8 * len(letters)
 
 
 def parse_subject(text: str, *, double_spaced: bool) -> str | None:

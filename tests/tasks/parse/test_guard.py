@@ -29,7 +29,14 @@ def test_a_spent_budget_stops_the_next_call_at_once() -> None:
     with guard.time_budget(0.05):
         time.sleep(0.06)
         with pytest.raises(guard.ParseTimeout):
-            guard.compile("a").sub("b", "aaa")
+            guard.compile("a").sub("b", "a" * (guard.UNTIMED_LENGTH + 1))
+
+
+def test_calls_on_short_strings_run_without_the_timeout() -> None:
+    """A line or a field: a linear pattern over it costs microseconds, less than the timeout."""
+    with guard.time_budget(0.05):
+        time.sleep(0.06)
+        assert guard.compile("a").sub("b", "a" * guard.UNTIMED_LENGTH) == "b" * guard.UNTIMED_LENGTH
 
 
 def test_an_inner_budget_never_extends_the_outer_one() -> None:
@@ -63,7 +70,7 @@ def test_guarded_pattern_methods_mirror_the_compiled_pattern(
 def test_finditer_is_lazy_and_checks_the_budget_between_matches() -> None:
     pattern = guard.compile("a")
     with guard.time_budget(0.05):
-        matches = pattern.finditer("a" * 10)
+        matches = pattern.finditer("a" * (guard.UNTIMED_LENGTH + 1))
         assert next(matches).span() == (0, 1)
         time.sleep(0.06)
         with pytest.raises(guard.ParseTimeout):

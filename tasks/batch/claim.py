@@ -1,0 +1,107 @@
+"""Which files make a batch, and claiming them: read + hash each file once, one ledger transaction."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cablestream.schemas import lake as layout
+from cablestream.tasks.inbox import read
+from cablestream.tasks.inbox.folder import InboxFile, scan_inbox
+from cablestream.tasks.inbox.read import read_inbox_file
+from cablestream.tasks.inbox.settle import Settler
+from cablestream.tasks.ledger.protocol import Candidate, ClaimedFile, Ledger
+
+
+def new_batch_id() -> str:
+    """`20261125T100450Z-3f9a1c2b`: sortable by start time, unique by its random suffix."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+
+
+def plan_batches(files: list[InboxFile], max_files: int, max_bytes: int) -> list[list[InboxFile]]:
+    """Group ready files into micro-batches of at most `max_files` files / `max_bytes` bytes."""
+    batches: list[list[InboxFile]] = []
+    current: list[InboxFile] = []
+    size = 0
+    for item in files:
+        if current and (len(current) >= max_files or size + item.size > max_bytes):
+            batches.append(current)
+            current, size = [], 0
+        current.append(item)
+        size += item.size
+    if current:
+        batches.append(current)
+    return batches
+
+
+def fresh_files(inbox: Path, ledger: Ledger, only: list[str] | None = None) -> list[InboxFile]:
+    """Inbox files the ledger does not hold with the same path, size and mtime.
+
+    `only` limits the result to those inbox-relative paths.
+    """
+    files = list(scan_inbox(inbox))
+    if only is not None:
+        wanted = set(only)
+        files = [item for item in files if item.path in wanted]
+    known = ledger.fingerprints()
+    return [item for item in files if (item.path, item.size, item.mtime_ns) not in known]
+
+
+def has_work(inbox: Path, lake: Path, ledger_url: str | None, settle_seconds: float) -> bool:
+    """Whether a pass would do anything: a batch to recover or a new ready file."""
+    from cablestream.tasks.ledger.sqlite import open_ledger
+
+    if ledger_url is None and not layout.ledger_path(lake).exists():
+        return any(Settler(settle_seconds).ready(list(scan_inbox(inbox))))
+    ledger = open_ledger(lake, ledger_url)
+    return bool(ledger.stale_batches()) or bool(
+        Settler(settle_seconds).ready(fresh_files(inbox, ledger))
+    )
+
+
+@dataclass(slots=True)
+class LoadedFile:
+    claim: ClaimedFile
+    data: bytes | None
+    failure: str | None
+    detail: str
+    found: InboxFile  # as the scan saw it (its on-disk name need not be the ledger's text path)
+
+
+@dataclass(slots=True)
+class ClaimedBatch:
+    batch_id: str
+    files: list[LoadedFile]
+
+    @property
+    def bytes(self) -> int:
+        return sum(item.claim.size for item in self.files)
+
+
+def read_and_claim(
+    inbox: Path, files: list[InboxFile], ledger: Ledger, batch_id: str, max_file_bytes: int
+) -> ClaimedBatch:
+    """Read and hash each file (bytes kept for parsing), then claim them in one transaction.
+
+    A file that went away, or whose size or mtime (of the opened file) moved since it
+    was found, is left for a later scan. One that cannot be read is claimed under a
+    stand-in hash (it goes to the quarantine) and read again after a back-off.
+    """
+    loaded: dict[str, tuple[Candidate, bytes | None, str | None, str, InboxFile]] = {}
+    for item in files:
+        source = read_inbox_file(inbox, item.raw_path or item.path, max_file_bytes)
+        if source.failure in (read.VANISHED, read.CHANGING):
+            continue
+        unreadable = source.failure in (read.UNREADABLE, read.NOT_REGULAR)
+        if not unreadable and (source.size, source.mtime_ns) != (item.size, item.mtime_ns):
+            continue
+        candidate = Candidate(item.path, source.sha256, item.size, item.mtime_ns, unreadable)
+        loaded[item.path] = (candidate, source.data, source.failure, source.detail, item)
+    claimed = ledger.claim(batch_id, [entry[0] for entry in loaded.values()])
+    batch = ClaimedBatch(batch_id, [])
+    for claim in claimed:
+        _, data, failure, detail, found = loaded[claim.path]
+        batch.files.append(LoadedFile(claim, data, failure, detail, found))
+    return batch

@@ -1,0 +1,158 @@
+"""Write accepted rows into the hive-partitioned lake, atomically per file.
+
+A batch's files are first written under the control folder's
+`staging/<batch_id>/` with the same relative layout they will have, then
+renamed into place: partition files into the lake, quarantine tables into the
+control folder (same filesystem, so each rename is atomic). pyarrow's
+`write_dataset` is not transactional (arrow #11781), so the commit rolls
+forward (see `tasks/ledger/protocol.py`): the ledger records every staged
+path and outcome first (the point of no return), then the files are renamed
+in, then the batch is committed. A batch that dies before the point of no
+return published nothing; one that dies after it is finished by recovery
+(`finish` in `tasks/batch/commit.py`), never undone, so no reader sees a row
+that later goes away.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from cablestream.schemas import lake as layout
+from cablestream.schemas import versions
+from cablestream.schemas.arrow import PARTITION_SCHEMA
+from cablestream.tasks.lake.partition import partitioned
+
+# ~16k cables of ~6 KB text make row groups of tens of MB: large enough for
+# scans, small enough that a reader filtering on a few columns skips well.
+ROW_GROUP_ROWS = 16_384
+MAX_ROWS_PER_FILE = 1_000_000
+COMPRESSION = "zstd"
+
+
+@dataclass(frozen=True, slots=True)
+class StagedFile:
+    """A file written under the batch's staging dir; `relative` is its final path in the lake."""
+
+    staged: Path
+    relative: str
+
+
+def _staged_files(stage: Path) -> list[StagedFile]:
+    files: list[StagedFile] = []
+    for path in sorted(stage.rglob("*")):
+        if path.is_file():
+            layout.inside(stage, path)
+            files.append(StagedFile(path, path.relative_to(stage).as_posix()))
+    return files
+
+
+def stage_rows(table: pa.Table, lake: Path, batch_id: str) -> list[StagedFile]:
+    """Write the rows as zstd Parquet under the batch's staging dir, one folder per partition."""
+    stage = layout.staging_dir(lake, batch_id)
+    if table.num_rows == 0:
+        return []
+    record_schema(lake)
+    written: list[str] = []
+    fmt = ds.ParquetFileFormat()
+    ds.write_dataset(
+        versions.with_version(partitioned(table)),
+        base_dir=str(stage),
+        format=fmt,
+        partitioning=ds.partitioning(PARTITION_SCHEMA, flavor="hive"),
+        basename_template=layout.data_file_basename(batch_id),
+        file_options=fmt.make_write_options(compression=COMPRESSION),
+        max_rows_per_group=ROW_GROUP_ROWS,
+        min_rows_per_group=min(ROW_GROUP_ROWS, table.num_rows),
+        max_rows_per_file=MAX_ROWS_PER_FILE,
+        existing_data_behavior="overwrite_or_ignore",
+        file_visitor=lambda written_file: written.append(written_file.path),
+    )
+    files = []
+    for path in written:
+        staged = layout.inside(stage, Path(path))
+        files.append(StagedFile(staged, staged.relative_to(stage.resolve()).as_posix()))
+    return files
+
+
+def record_schema(lake: Path) -> None:
+    """Record the schema version the lake's writers use in its control folder (`schema.json`).
+
+    Written before the first file of a new version is staged (so the record is never
+    behind the files), atomically, and only when it changes.
+    """
+    record = {
+        "schema_version": versions.SCHEMA_VERSION,
+        "metadata_key": versions.METADATA_KEY.decode(),
+        "columns_since": {
+            field.name: versions.since(field.name) for field in versions.read_schema()
+        },
+    }
+    path = layout.schema_record_path(lake)
+    text = json.dumps(record, indent=2) + "\n"
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    scratch.write_text(text, encoding="utf-8")
+    os.replace(scratch, path)
+
+
+def publish(lake: Path, staged: list[StagedFile]) -> list[str]:
+    """Rename staged files into place; returns their relative paths (see `layout.output_path`).
+
+    Idempotent: a staged file already moved (by a concurrent `finish`) is skipped.
+    """
+    published = []
+    for item in staged:
+        target = layout.output_path(lake, item.relative)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(item.staged, target)
+        except FileNotFoundError:
+            if not target.exists():
+                raise
+        published.append(item.relative)
+    return published
+
+
+def move_legacy_control(lake: Path) -> list[str]:
+    """Move a lake's `_state`, `_quarantine`, ... (the first layout) into its control folder.
+
+    Without this a lake of the first layout would lose its ledger and be
+    ingested again. Returns the folders moved; refuses to merge into a folder
+    that is already there.
+    """
+    moved = []
+    control = layout.control_root(lake)
+    for legacy, current in layout.LEGACY_CONTROL_DIRS.items():
+        source = lake / legacy
+        if not source.is_dir():
+            continue
+        target = control / current
+        if target.exists():
+            raise FileExistsError(
+                f"{source} (earlier layout) and {target} both exist: merge them by hand"
+            )
+        control.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)
+        moved.append(legacy)
+    return moved
+
+
+def clear_staging(lake: Path, batch_id: str) -> None:
+    shutil.rmtree(layout.staging_dir(lake, batch_id), ignore_errors=True)
+
+
+def staged_tree(lake: Path, batch_id: str) -> list[StagedFile]:
+    """Everything under the batch's staging dir (rows and quarantine files alike)."""
+    stage = layout.staging_dir(lake, batch_id)
+    return _staged_files(stage) if stage.exists() else []

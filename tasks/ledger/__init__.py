@@ -1,0 +1,2 @@
+"""Which source file went into which batch: the `Ledger` protocol and its embedded SQLite
+implementation. Another database replaces `sqlite.py`."""

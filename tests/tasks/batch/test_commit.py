@@ -1,0 +1,188 @@
+"""The batch steps without Prefect: quarantine routing and validation failure handling."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import pyarrow.dataset as ds
+
+from cablestream.schemas import lake as layout
+from cablestream.tasks.batch import claim, commit, route
+from cablestream.tasks.inbox.folder import archive_settled
+from cablestream.tasks.inbox.settle import ready_files
+from cablestream.tasks.lake import writer
+from cablestream.tasks.lake.quarantine import read_reasons
+from cablestream.tasks.ledger.sqlite import SqliteLedger
+
+SEED = Path(__file__).resolve().parents[3] / ".." / "shared" / "seeds"
+
+
+def _inbox(tmp_path: Path) -> Path:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "good.txt").write_bytes(sorted(SEED.glob("*.txt"))[0].read_bytes())
+    (inbox / "nocable.txt").write_bytes(b"hello world, nothing to see here\n")
+    (inbox / "bomb.gz").write_bytes(gzip.compress(b"A" * 5000))
+    return inbox
+
+
+def _claim(tmp_path: Path) -> tuple[Path, SqliteLedger, claim.ClaimedBatch]:
+    inbox = _inbox(tmp_path)
+    lake = tmp_path / "lake"
+    ledger = SqliteLedger(layout.ledger_path(lake))
+    files = ready_files(inbox, settle_seconds=0)
+    batch = claim.read_and_claim(inbox, files, ledger, claim.new_batch_id(), 10_000_000)
+    return lake, ledger, batch
+
+
+def test_files_without_cables_are_quarantined_with_a_copy(tmp_path: Path) -> None:
+    lake, ledger, batch = _claim(tmp_path)
+    parsed = route.parse_batch(batch)
+    summary = commit.write_and_commit(lake, ledger, batch, parsed, parsed.table, [])
+    assert summary.rows_written == parsed.cables > 0
+    reasons = read_reasons(lake).to_pylist()
+    by_path = {row["source_path"]: row for row in reasons if row["record_id"] is None}
+    assert by_path["nocable.txt"]["reason"] == "no_cable"
+    assert (
+        layout.output_path(lake, by_path["nocable.txt"]["copy_path"])
+        .read_bytes()
+        .startswith(b"hello")
+    )
+    assert ledger.counts() == {"committed": 1, "quarantined": 2}  # bomb.gz holds no cable
+
+
+def test_dropped_rows_go_to_the_quarantine_with_their_reason(tmp_path: Path) -> None:
+    lake, ledger, batch = _claim(tmp_path)
+    parsed = route.parse_batch(batch)
+    victim = parsed.table.column("record_id")[0].as_py()
+    summary = commit.write_and_commit(
+        lake, ledger, batch, parsed, parsed.table.slice(1), [(victim, "subject_not_null", "x")]
+    )
+    assert summary.rows_quarantined == 1
+    rows = ds.dataset(layout.quarantine_dir(lake, layout.QUARANTINE_ROWS_DIR)).to_table()
+    assert rows.column("record_id").to_pylist() == [victim]
+    assert rows.column("quarantine_reason").to_pylist() == ["subject_not_null"]
+    reasons = read_reasons(lake).to_pylist()
+    assert [r["reason"] for r in reasons if r["record_id"] == victim] == ["subject_not_null"]
+
+
+def test_a_batch_validation_cannot_evaluate_is_retried_then_held_not_quarantined(
+    tmp_path: Path,
+) -> None:
+    inbox = _inbox(tmp_path)
+    lake = tmp_path / "lake"
+    ledger = SqliteLedger(layout.ledger_path(lake))
+    statuses = []
+    for _ in range(3):
+        files = ready_files(inbox, settle_seconds=0)
+        batch = claim.read_and_claim(inbox, files, ledger, claim.new_batch_id(), 10_000_000)
+        assert len(batch.files) == 3  # released files are claimed again
+        parsed = route.parse_batch(batch)
+        summary = commit.hold_batch(lake, ledger, batch, parsed, ["subject_length"], 3)
+        statuses.append(summary.status)
+    assert statuses == ["retry", "retry", "held"]
+    # The good file is held (kept in the ledger with the reason), not quarantined.
+    assert ledger.counts() == {"held": 1, "quarantined": 2}
+    assert not list(lake.glob("year=*"))
+    reasons = {(r["source_path"], r["reason"]) for r in read_reasons(lake).to_pylist()}
+    assert reasons == {("nocable.txt", "no_cable"), ("bomb.gz", "no_cable")}
+    assert not claim.read_and_claim(
+        inbox, ready_files(inbox, 0), ledger, claim.new_batch_id(), 10_000_000
+    ).files
+
+
+def test_a_file_name_that_is_not_utf8_is_ingested_under_an_escaped_name(
+    tmp_path: Path,
+) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    seed = sorted(SEED.glob("*.txt"))[0].read_bytes()
+    (inbox / os.fsdecode(b"bad\xff.txt")).write_bytes(seed)
+    (inbox / "still-writing.tmp").mkdir()
+    (inbox / "still-writing.tmp" / "half.txt").write_bytes(seed[:300])
+    lake = tmp_path / "lake"
+    ledger = SqliteLedger(lake / layout.STATE_DIR / layout.LEDGER_FILE)
+    files = ready_files(inbox, settle_seconds=0)
+    assert [f.path for f in files] == ["bad\\xff.txt"]  # the .tmp folder is not walked
+    batch = claim.read_and_claim(inbox, files, ledger, claim.new_batch_id(), 10_000_000)
+    parsed = route.parse_batch(batch)
+    summary = commit.write_and_commit(lake, ledger, batch, parsed, parsed.table, [])
+    assert summary.rows_written == parsed.cables > 0
+    assert set(parsed.table.column("source_path").to_pylist()) == {"bad\\xff.txt"}
+    assert ledger.counts() == {"committed": 1}
+    archive = tmp_path / "archive"
+    assert archive_settled(inbox, archive, [item.found for item in batch.files]) == 1
+    assert os.listdir(os.fsencode(archive)) == [b"bad\xff.txt"]
+
+
+def test_batches_respect_file_and_byte_limits(tmp_path: Path) -> None:
+    inbox = _inbox(tmp_path)
+    files = ready_files(inbox, 0)
+    assert [len(b) for b in claim.plan_batches(files, 2, 10**9)] == [2, 1]
+    assert [len(b) for b in claim.plan_batches(files, 100, 1)] == [1, 1, 1]
+
+
+def test_settled_files_move_to_the_archive_with_their_markers(tmp_path: Path) -> None:
+    lake, ledger, batch = _claim(tmp_path)
+    inbox = tmp_path / "inbox"
+    (inbox / "good.txt.done").write_bytes(b"")
+    parsed = route.parse_batch(batch)
+    commit.write_and_commit(lake, ledger, batch, parsed, parsed.table, [])
+    archive = tmp_path / "archive"
+    assert archive_settled(inbox, archive, [item.found for item in batch.files]) == 3
+    assert sorted(p.name for p in archive.iterdir()) == [
+        "bomb.gz",
+        "good.txt",
+        "good.txt.done",
+        "nocable.txt",
+    ]
+    assert list(inbox.iterdir()) == []
+
+
+def test_abandon_undoes_a_batch_before_its_point_of_no_return_and_finishes_it_after(
+    tmp_path: Path,
+) -> None:
+    lake, ledger, batch = _claim(tmp_path)
+    parsed = route.parse_batch(batch)
+    writer.stage_rows(parsed.table, lake, batch.batch_id)
+    assert commit.abandon(lake, ledger, batch.batch_id, "test")
+    assert not list(lake.glob("year=*/month=*/*.parquet"))
+    assert not layout.staging_dir(lake, batch.batch_id).exists()
+    assert ledger.counts() == {}
+    assert not commit.abandon(lake, ledger, batch.batch_id, "again")
+
+    again = claim.read_and_claim(
+        tmp_path / "inbox", ready_files(tmp_path / "inbox", 0), ledger, claim.new_batch_id(), 10**7
+    )
+    parsed = route.parse_batch(again)
+    staged = writer.stage_rows(parsed.table, lake, again.batch_id)
+    ledger.prepare_commit(again.batch_id, [s.relative for s in staged], parsed.outcomes)
+    writer.publish(lake, staged[:0])  # an error right after the point of no return
+    assert commit.abandon(lake, ledger, again.batch_id, "test")
+    assert len(list(lake.glob("year=*/month=*/*.parquet"))) == len(staged) > 0
+    assert ledger.batch_state(again.batch_id) == "committed"
+
+
+def test_recovery_clears_a_dead_batch_at_every_stage(tmp_path: Path) -> None:
+    import sqlite3
+    import subprocess
+    import sys
+
+    lake, ledger, batch = _claim(tmp_path)
+    parsed = route.parse_batch(batch)
+    staged = writer.stage_rows(parsed.table, lake, batch.batch_id)  # staged, not recorded
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    with sqlite3.connect(ledger.path) as db:
+        (owner,) = db.execute("SELECT owner FROM batches").fetchone()
+        db.execute("UPDATE batches SET owner = ?", (f"{owner.rpartition(':')[0]}:{dead}",))
+    assert staged and commit.recover(lake, ledger) == [batch.batch_id]
+    assert not layout.staging_dir(lake, batch.batch_id).exists()
+    assert ledger.counts() == {}
+    assert commit.recover(lake, ledger) == []
