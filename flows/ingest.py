@@ -309,7 +309,10 @@ def ingest_flow(
     # 1. Discover ready files the ledger does not hold.
     ready = discover_task(inbox_root, lake_root, settings.ledger, settings.settle_seconds, paths)
     summary.files_seen = len(ready)
-    plan = claim.plan_batches(ready, settings.max_files_per_batch, settings.max_batch_bytes)
+    expanded = claim.expanded_sizes(inbox_root, ready, settings.max_file_bytes)
+    plan = claim.plan_batches(
+        ready, settings.max_files_per_batch, settings.max_batch_bytes, expanded
+    )
     _emit("discovered", files=len(ready), bytes=sum(f.size for f in ready), batches=len(plan))
 
     for files in plan:

@@ -31,6 +31,8 @@ from pathlib import Path, PurePosixPath
 #   quarantine/rows/part-<batch_id>.parquet       rows validation dropped, with the reason
 #   quarantine/files/<sha256>.src                 a copy of each source file rejected whole
 #   quality/                                      validation results, Data Docs, report.html
+#   snapshots/NNNNNN/year=2008/month=5/...        committed data files, frozen (hard links;
+#   snapshots/current -> NNNNNN                   tasks/snapshot.py): read during compaction
 CONTROL_SUFFIX = ".cablestream"
 CONTROL_ENV = "CABLESTREAM_CONTROL"
 STATE_DIR = "state"

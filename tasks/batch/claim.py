@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +16,12 @@ from cablestream.tasks.inbox.folder import InboxFile, scan_inbox
 from cablestream.tasks.inbox.read import read_inbox_file
 from cablestream.tasks.inbox.settle import Settler
 from cablestream.tasks.ledger.protocol import Candidate, ClaimedFile, Ledger
+from cablestream.tasks.parse.decode import (
+    MAX_DECOMPRESSED_BYTES,
+    GzipTooLarge,
+    gunzip_capped,
+    is_gzip,
+)
 
 
 def new_batch_id() -> str:
@@ -20,20 +29,63 @@ def new_batch_id() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
 
 
-def plan_batches(files: list[InboxFile], max_files: int, max_bytes: int) -> list[list[InboxFile]]:
-    """Group ready files into micro-batches of at most `max_files` files / `max_bytes` bytes."""
+def plan_batches(
+    files: list[InboxFile],
+    max_files: int,
+    max_bytes: int,
+    sizes: Mapping[str, int] | None = None,
+) -> list[list[InboxFile]]:
+    """Group ready files into micro-batches of at most `max_files` files / `max_bytes` bytes.
+
+    `sizes` (path -> bytes, from `expanded_sizes`) counts a gzip file at its decompressed
+    size: a batch's memory grows with the text it parses, not with what lies on disk.
+    """
     batches: list[list[InboxFile]] = []
     current: list[InboxFile] = []
     size = 0
     for item in files:
-        if current and (len(current) >= max_files or size + item.size > max_bytes):
+        item_size = item.size if sizes is None else sizes.get(item.path, item.size)
+        if current and (len(current) >= max_files or size + item_size > max_bytes):
             batches.append(current)
             current, size = [], 0
         current.append(item)
-        size += item.size
+        size += item_size
     if current:
         batches.append(current)
     return batches
+
+
+def expanded_sizes(inbox: Path, files: list[InboxFile], max_file_bytes: int) -> dict[str, int]:
+    """The size of each gzip file once decompressed (the parser's cap + 1 past the cap).
+
+    Read through the same safe open as the claim; only files that start with the
+    gzip magic are read whole (and inflated once more here: memory stays that of
+    one file). Files that cannot be read or inflated keep their size on disk: they
+    are quarantined without being parsed.
+    """
+    sizes: dict[str, int] = {}
+    for item in files:
+        if item.size > max_file_bytes:
+            continue
+        try:
+            fd = read.open_under(inbox, item.raw_path or item.path)
+        except OSError:
+            continue
+        with os.fdopen(fd, "rb") as handle:
+            try:
+                data = handle.read(2)
+                if not is_gzip(data):
+                    continue
+                data += handle.read(max_file_bytes)
+            except OSError:
+                continue
+        try:
+            sizes[item.path] = len(gunzip_capped(data))
+        except GzipTooLarge:
+            sizes[item.path] = MAX_DECOMPRESSED_BYTES + 1
+        except (ValueError, zlib.error):
+            continue
+    return sizes
 
 
 def fresh_files(inbox: Path, ledger: Ledger, only: list[str] | None = None) -> list[InboxFile]:

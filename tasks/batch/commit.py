@@ -24,18 +24,20 @@ from cablestream.tasks.batch.claim import ClaimedBatch
 from cablestream.tasks.batch.route import ParsedBatch
 from cablestream.tasks.lake import quarantine, writer
 from cablestream.tasks.lake.quarantine import QuarantineEntry
+from cablestream.tasks.lake.snapshot import refresh_snapshot
 from cablestream.tasks.ledger.protocol import FileOutcome, Ledger, StaleBatch
 from cablestream.tasks.ledger.sql import forget_running
 
 
 def finish(lake: Path, ledger: Ledger, batch: StaleBatch) -> None:
     """Roll a `publishing` batch forward: rename its staged files left, delete the files
-    it replaces (a compaction's), commit it. Idempotent: its owner and recovery may both
-    run it, one after the other or at once."""
+    it replaces (a compaction's), commit it, make the next snapshot. Idempotent: its
+    owner and recovery may both run it, one after the other or at once."""
     writer.publish(lake, writer.staged_tree(lake, batch.batch_id))
     for relative in batch.replaced:
         layout.output_path(lake, relative).unlink(missing_ok=True)
     ledger.commit(batch.batch_id)
+    refresh_snapshot(lake, ledger.live_outputs)
     writer.clear_staging(lake, batch.batch_id)
 
 
@@ -56,6 +58,8 @@ def recover(lake: Path, ledger: Ledger) -> list[str]:
         else:
             continue
         recovered.append(stale.batch_id)
+    # A crash between a commit and its snapshot left the snapshot behind: catch it up.
+    refresh_snapshot(lake, ledger.live_outputs)
     return recovered
 
 
@@ -200,9 +204,9 @@ def write_and_commit(
         note += "; failed rules: " + ", ".join(failed_rules)
     # The point of no return (fenced: raises BatchLost when the claim was taken over).
     ledger.prepare_commit(batch_id, [item.relative for item in staged], parsed.outcomes, note)
-    writer.publish(lake, staged)
-    ledger.commit(batch_id)
-    writer.clear_staging(lake, batch_id)
+    publishing = ledger.publishing_batch(batch_id)
+    assert publishing is not None
+    finish(lake, ledger, publishing)
 
     reasons = Counter(entry.reason for entry in entries)
     return BatchSummary(

@@ -5,20 +5,21 @@ protocol's roll-forward commit carries over (see `tasks/ledger/protocol.py`):
 
 1. take the lake's compaction lock (a second compactor waits for the first,
    then finds nothing left to merge: no duplicates, no crash);
-2. list the partitions' files, begin the batch, then leave out the outputs of
-   batches still publishing (listed first, so one that publishes meanwhile is
-   seen as in flight);
+2. list the partitions' files, begin the batch, then keep only the files of the
+   current snapshot (`tasks/lake/snapshot.py`: committed batches' files; one that
+   publishes meanwhile is not in it yet);
 3. read a partition's files and stage them again as one file (`stage_rows`,
    the ingest writer: same schema, row groups and compression);
 4. record the new paths and the files they replace: the point of no return;
-5. rename the new files in, delete the replaced ones, commit (`finish`).
+5. rename the new files in, delete the replaced ones, commit, make the next
+   snapshot (`finish`).
 
 A crash before 4 published nothing (recovery removes the staging folder); after
-it, recovery finishes 5. Between the rename and the deletes of one partition
-(microseconds, no I/O but unlink) a reader listing that partition can see its
-rows twice, and a reader that listed a replaced file just before it went can
-fail to open it: readers that need snapshot reads run queries outside
-compaction, which `cablestream compact` makes an explicit, locked operation.
+it, recovery finishes 5. Readers of a snapshot never see the change half done.
+A reader of the lake folder itself can, between the rename and the deletes of one
+partition (microseconds, no I/O but unlink): it may list the partition's rows
+twice, or fail to open a replaced file it listed just before. No order of those
+steps avoids that (see `tasks/lake/snapshot.py`), hence the snapshots.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from cablestream.schemas import versions
 from cablestream.tasks.batch.commit import finish
 from cablestream.tasks.lake import writer
 from cablestream.tasks.lake.reader import partition_files
+from cablestream.tasks.lake.snapshot import refresh_snapshot, snapshot_files
 from cablestream.tasks.ledger.protocol import Ledger
 
 LOCK_FILE = "compact.lock"
@@ -86,10 +88,13 @@ def _compact(lake: Path, ledger: Ledger, batch_id: str, min_files: int) -> Compa
     summary = CompactionSummary(batch_id)
     listed = partition_files(lake)
     ledger.begin(batch_id, note="compaction")
-    in_flight = ledger.in_flight_outputs()
+    # Only files of the current snapshot (committed, and linked there, so a snapshot made
+    # while this compaction deletes their lake names can still link them).
+    snapshot = refresh_snapshot(lake, ledger.live_outputs)
+    settled_files = snapshot_files(snapshot) if snapshot is not None else set()
     staged: list[writer.StagedFile] = []
     for relatives in listed.values():
-        settled = [relative for relative in relatives if relative not in in_flight]
+        settled = [relative for relative in relatives if relative in settled_files]
         summary.skipped_in_flight += len(relatives) - len(settled)
         if len(settled) < min_files:
             continue

@@ -133,6 +133,6 @@ class Ledger(Protocol):
         """The outputs and replaced files of a `publishing` batch (to finish it)."""
         ...
 
-    def in_flight_outputs(self) -> set[str]:
-        """Outputs of every batch still publishing: files compaction must leave alone."""
+    def live_outputs(self) -> set[str]:
+        """Outputs of committed batches that no committed compaction replaced: the lake."""
         ...

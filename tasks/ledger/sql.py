@@ -342,14 +342,6 @@ class SqlLedger:
             row = db.execute("SELECT state FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
         return None if row is None else str(row[0])
 
-    def in_flight_outputs(self) -> set[str]:
-        with self._connect() as db:
-            rows = db.execute(
-                "SELECT o.path FROM outputs o JOIN batches b USING (batch_id)"
-                " WHERE b.state = 'publishing'"
-            ).fetchall()
-        return {str(row[0]) for row in rows}
-
     @staticmethod
     def _describe(db: Connection, batch_id: str, state: str) -> StaleBatch:
         outputs = [

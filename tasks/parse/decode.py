@@ -54,6 +54,11 @@ def gunzip_capped(data: bytes, limit: int = MAX_DECOMPRESSED_BYTES) -> bytes:
             raise ValueError("data after the last gzip member is not gzip")
 
 
+def is_gzip(data: bytes) -> bool:
+    """The bytes start like gzip data (by the magic number, never by the file name)."""
+    return data[:2] == _GZIP_MAGIC
+
+
 def _looks_binary(data: bytes) -> bool:
     sample = data[:65536]
     if b"\x00" in sample:
@@ -65,7 +70,7 @@ def _looks_binary(data: bytes) -> bool:
 def decode_source(data: bytes, source_path: str = "") -> DecodedSource:
     """Decode one source file. Never raises: failures come back as a reason code."""
     warnings: list[str] = []
-    if data[:2] == _GZIP_MAGIC:
+    if is_gzip(data):
         try:
             data = gunzip_capped(data)
         except GzipTooLarge as error:

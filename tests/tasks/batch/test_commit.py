@@ -15,6 +15,7 @@ from cablestream.tasks.inbox.settle import ready_files
 from cablestream.tasks.lake import writer
 from cablestream.tasks.lake.quarantine import read_reasons
 from cablestream.tasks.ledger.sqlite import SqliteLedger
+from cablestream.tasks.parse.decode import MAX_DECOMPRESSED_BYTES
 
 SEED = Path(__file__).resolve().parents[3] / ".." / "shared" / "seeds"
 
@@ -122,6 +123,38 @@ def test_batches_respect_file_and_byte_limits(tmp_path: Path) -> None:
     files = ready_files(inbox, 0)
     assert [len(b) for b in claim.plan_batches(files, 2, 10**9)] == [2, 1]
     assert [len(b) for b in claim.plan_batches(files, 100, 1)] == [1, 1, 1]
+
+
+def test_batches_count_gzip_files_at_their_decompressed_size(tmp_path: Path) -> None:
+    # A few small gzips that expand a thousandfold must not share one batch.
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    expanded = 2_000_000
+    for number in range(4):
+        (inbox / f"expands-{number}.gz").write_bytes(gzip.compress(b"A" * expanded))
+    (inbox / "plain.txt").write_bytes(b"B" * 1000)
+    (inbox / "named.gz").write_bytes(b"not gzip at all")  # the name says nothing
+    bomb = gzip.compress(b"\0" * (MAX_DECOMPRESSED_BYTES + 10))
+    (inbox / "bomb.gz").write_bytes(bomb)
+    files = ready_files(inbox, 0)
+    assert sum(f.size for f in files) < 200_000  # all in one batch by on-disk size
+    sizes = claim.expanded_sizes(inbox, files, 10_000_000)
+    assert sizes == {
+        **{f"expands-{n}.gz": expanded for n in range(4)},
+        "bomb.gz": MAX_DECOMPRESSED_BYTES + 1,
+    }
+    plan = claim.plan_batches(files, 100, 2 * expanded, sizes)
+    by_batch = [sorted(f.path for f in batch) for batch in plan]
+    assert by_batch == [
+        ["bomb.gz"],
+        ["expands-0.gz", "expands-1.gz"],
+        ["expands-2.gz", "expands-3.gz"],
+        ["named.gz", "plain.txt"],
+    ]
+    # A gzip larger on disk than the file cap is not read: it is quarantined as oversized.
+    assert claim.expanded_sizes(inbox, files, len(bomb) - 1).keys() == {
+        f"expands-{n}.gz" for n in range(4)
+    }
 
 
 def test_settled_files_move_to_the_archive_with_their_markers(tmp_path: Path) -> None:

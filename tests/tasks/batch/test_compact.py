@@ -123,7 +123,7 @@ def test_a_crashed_compaction_recovers_to_the_same_rows(
     assert _rows(lake).equals(before)
     staging = layout.control_root(lake) / layout.STAGING_DIR
     assert not staging.exists() or not any(staging.iterdir())
-    assert ledger.in_flight_outputs() == set()
+    assert ledger.unsettled_batches() == []
 
 
 def test_files_of_a_running_batch_are_left_alone(tmp_path: Path) -> None:

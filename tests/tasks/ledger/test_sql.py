@@ -109,14 +109,15 @@ def test_a_batch_taken_over_after_its_lease_can_neither_publish_nor_release(
     with pytest.raises(BatchLost):
         ledger.release("b1")
     assert ledger.batch_state("b1") == "aborted"
-    assert ledger.in_flight_outputs() == set()
+    assert ledger.publishing_batch("b1") is None
 
 
 def test_a_batch_past_its_point_of_no_return_is_finished_not_undone(ledger: SqlLedger) -> None:
     (claimed,) = ledger.claim("b1", [Candidate("x", "h", 1, 1)])
     outputs = ["year=2008/month=5/part-b1-0.parquet"]
     ledger.prepare_commit("b1", outputs, {claimed.file_id: FileOutcome("committed")})
-    assert ledger.in_flight_outputs() == set(outputs)
+    publishing = ledger.publishing_batch("b1")
+    assert publishing is not None and publishing.outputs == outputs
     assert not ledger.abort("b1")  # publishing: never undone
     _set_owner(ledger, "b1", _dead_pid())
     (stale,) = ledger.stale_batches()

@@ -1,0 +1,137 @@
+"""Snapshots of the lake: the committed data files, frozen, for readers that run during writes.
+
+Adding files is safe for a reader of the lake folder (a row becomes visible once, at
+its file's rename, after the batch's point of no return). Replacing files is not:
+a compaction (or a rewrite of a source's rows) renames the new file in and deletes
+the old ones, and no order of those steps is safe for a reader that lists a folder
+and opens the files later. A listing taken between the two steps sees the rows
+twice; a file listed before the deletes and opened after them is gone. A listed
+name must stay openable for as long as a query runs, and a name that can be opened
+is also listed, so no scheme that changes one folder in place can help.
+
+A snapshot never changes once made. It is a folder of hard links to the data
+files of committed batches (`live`), in the lake's own hive layout:
+
+    LAKE.cablestream/snapshots/000042/year=2008/month=5/part-<batch>-0.parquet
+    LAKE.cablestream/snapshots/current -> 000042
+
+Every commit that changes the set of data files makes the next snapshot: it is
+built under a hidden name, renamed into place, and then `current` is switched
+(a symlink replaced by rename: one atomic step). A reader resolves `current`
+ONCE (`current_snapshot`) and reads that folder with any reader, as it would
+read the lake. The snapshot holds only committed rows, never a row twice, and
+its files stay there (hard links keep them after a compaction deletes their lake
+names) until the snapshot has been superseded for `GRACE_SECONDS`. Making one
+costs a link per data file (about 7 ms per 1,000 files here).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import itertools
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from cablestream.schemas import lake as layout
+
+SNAPSHOTS_DIR = "snapshots"
+CURRENT = "current"
+LOCK_FILE = "snapshot.lock"
+# A superseded snapshot is kept this long: a query started on it can still open its files.
+GRACE_SECONDS = 600.0
+_BUILDING_PREFIX = ".building-"
+_DIGITS = 6
+
+
+def snapshots_root(lake: Path) -> Path:
+    return layout.control_root(lake) / SNAPSHOTS_DIR
+
+
+def current_snapshot(lake: Path) -> Path | None:
+    """The folder of the current snapshot (resolved: it stays valid while you read it).
+
+    None when no batch has been committed since snapshots exist.
+    """
+    root = snapshots_root(lake)
+    try:
+        name = os.readlink(root / CURRENT)
+    except FileNotFoundError:
+        return None
+    return root / name
+
+
+def snapshot_files(folder: Path) -> set[str]:
+    """Lake-relative paths of the data files in a snapshot folder."""
+    found: set[str] = set()
+    for directory, _, names in os.walk(folder):
+        relative = Path(directory).relative_to(folder)
+        found |= {(relative / name).as_posix() for name in names}
+    return found
+
+
+@contextmanager
+def _locked(lake: Path) -> Iterator[None]:
+    path = layout.control_root(lake) / layout.STATE_DIR / LOCK_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def refresh_snapshot(
+    lake: Path, live: Callable[[], set[str]], grace_seconds: float = GRACE_SECONDS
+) -> Path | None:
+    """Make the current snapshot hold exactly `live()` (the committed data files).
+
+    `live` is called under the snapshot lock, so two processes refreshing at once
+    cannot put an older file set after a newer one. A file whose lake name is gone
+    (a compaction publishing meanwhile deleted it) is linked from the current
+    snapshot, which holds every file committed before. Returns the current folder.
+    """
+    root = snapshots_root(lake)
+    root.mkdir(parents=True, exist_ok=True)
+    with _locked(lake):
+        for leftover in root.glob(_BUILDING_PREFIX + "*"):
+            shutil.rmtree(leftover, ignore_errors=True)  # a refresh that died
+        wanted = {path for path in live() if path.startswith("year=")}  # not quarantine tables
+        current = current_snapshot(lake)
+        if current is not None and snapshot_files(current) == wanted:
+            _drop_superseded(root, current, grace_seconds)
+            return current
+        name = f"{max(_numbered(root), default=0) + 1:0{_DIGITS}d}"
+        building = root / f"{_BUILDING_PREFIX}{name}"
+        for relative in sorted(wanted):
+            target = layout.inside(building, building / relative)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source = layout.output_path(lake, relative)
+            if not source.exists() and current is not None:
+                source = current / relative
+            os.link(source, target)
+        building.mkdir(exist_ok=True)  # an empty lake has an empty snapshot
+        os.rename(building, root / name)
+        pointer = root / f"{_BUILDING_PREFIX}{CURRENT}"
+        pointer.unlink(missing_ok=True)
+        pointer.symlink_to(name)
+        os.replace(pointer, root / CURRENT)
+        _drop_superseded(root, root / name, grace_seconds)
+        return root / name
+
+
+def _numbered(root: Path) -> list[int]:
+    return [int(path.name) for path in root.iterdir() if path.name.isdigit()]
+
+
+def _drop_superseded(root: Path, current: Path, grace_seconds: float) -> None:
+    """Delete snapshots whose successor was made more than `grace_seconds` ago."""
+    numbered = [root / f"{number:0{_DIGITS}d}" for number in sorted(_numbered(root))]
+    cutoff = time.time() - grace_seconds
+    for older, newer in itertools.pairwise(numbered):
+        if older != current and newer.stat().st_mtime < cutoff:
+            shutil.rmtree(older, ignore_errors=True)

@@ -1,0 +1,135 @@
+"""Snapshots: committed files only, frozen, readable by every reader while the lake changes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pytest
+
+from cablestream.tasks.batch import claim, commit
+from cablestream.tasks.batch.compact import compact_lake
+from cablestream.tasks.lake.reader import partition_files
+from cablestream.tasks.lake.snapshot import (
+    current_snapshot,
+    refresh_snapshot,
+    snapshot_files,
+    snapshots_root,
+)
+from cablestream.tasks.ledger.sqlite import SqliteLedger
+
+from ..batch.test_compact import _DiesBetweenRenames, _ingest_in_batches, _owner_died
+
+
+def _ids(folder: Path) -> list[str]:
+    with duckdb.connect() as db:
+        rows = db.sql(
+            f"SELECT record_id FROM read_parquet('{folder}/**/*.parquet', hive_partitioning=true)"
+        ).fetchall()
+    return sorted(str(row[0]) for row in rows)
+
+
+def _current(lake: Path) -> Path:
+    folder = current_snapshot(lake)
+    assert folder is not None
+    return folder
+
+
+def test_each_commit_makes_a_snapshot_of_the_committed_files(tmp_path: Path) -> None:
+    lake, ledger = _ingest_in_batches(tmp_path)
+    folder = _current(lake)
+    assert folder.name == "000003"  # one per batch
+    assert snapshot_files(folder) == ledger.live_outputs()
+    lake_files = {path for files in partition_files(lake).values() for path in files}
+    assert snapshot_files(folder) == lake_files
+    # Nothing changed: no new snapshot.
+    assert refresh_snapshot(lake, ledger.live_outputs) == folder
+
+
+def test_every_documented_reader_reads_a_snapshot_like_the_lake(tmp_path: Path) -> None:
+    lake, _ = _ingest_in_batches(tmp_path)
+    folder = _current(lake)
+    rows = len(_ids(lake))
+    assert len(_ids(folder)) == rows > 0
+    assert pl.scan_parquet(folder).select(pl.len()).collect().item() == rows
+    partitioning = ds.partitioning(
+        pa.schema([("year", pa.int32()), ("month", pa.int32())]), flavor="hive"
+    )
+    frame = pd.read_parquet(folder, partitioning=partitioning)
+    assert len(frame) == rows and pd.api.types.is_integer_dtype(frame["year"])
+    assert ds.dataset(folder, format="parquet", partitioning="hive").count_rows() == rows
+
+
+def test_a_reader_of_the_old_snapshot_keeps_its_rows_through_a_compaction(
+    tmp_path: Path,
+) -> None:
+    lake, ledger = _ingest_in_batches(tmp_path)
+    before = _current(lake)
+    ids = _ids(before)
+    compact_lake(lake, ledger, claim.new_batch_id())
+    after = _current(lake)
+    assert after != before
+    assert _ids(after) == ids == _ids(before)  # the old snapshot's files are still there
+    assert snapshot_files(after) == ledger.live_outputs()
+    assert all(len(files) == 1 for files in partition_files(lake).values())
+
+
+def test_a_crashed_compaction_never_shows_in_the_snapshot_until_finished(
+    tmp_path: Path,
+) -> None:
+    lake, ledger = _ingest_in_batches(tmp_path)
+    before = _current(lake)
+    ids = _ids(before)
+    with pytest.raises(RuntimeError, match="killed"):
+        # Renamed in and deleted the replaced lake files, died before the commit.
+        compact_lake(lake, _DiesBetweenRenames(ledger.path), claim.new_batch_id())
+    assert _current(lake) == before and _ids(before) == ids
+    _owner_died(ledger)
+    assert len(commit.recover(lake, ledger)) == 1
+    assert _current(lake) != before and _ids(_current(lake)) == ids
+
+
+def test_a_snapshot_links_a_file_whose_lake_name_is_already_gone(tmp_path: Path) -> None:
+    # A compaction publishing meanwhile deletes lake names of files still committed.
+    lake, ledger = _ingest_in_batches(tmp_path)
+    before = _current(lake)
+    gone = sorted(snapshot_files(before))[0]
+    (lake / gone).unlink()
+    live = ledger.live_outputs
+    after = refresh_snapshot(lake, lambda: live() - {sorted(live())[-1]})
+    assert after is not None and gone in snapshot_files(after)
+
+
+def test_superseded_snapshots_go_after_the_grace_period_the_current_stays(
+    tmp_path: Path,
+) -> None:
+    lake, ledger = _ingest_in_batches(tmp_path)
+    root = snapshots_root(lake)
+    assert sorted(p.name for p in root.iterdir() if p.name.isdigit()) == [
+        "000001",
+        "000002",
+        "000003",
+    ]
+    for superseding in ("000002", "000003"):
+        os.utime(root / superseding, (0, 0))  # made long ago
+    compact_lake(lake, ledger, claim.new_batch_id())  # supersedes 000003 now
+    refresh_snapshot(lake, ledger.live_outputs, grace_seconds=3600)
+    numbered = sorted(p.name for p in root.iterdir() if p.name.isdigit())
+    assert numbered == ["000003", "000004"]  # 1 and 2 were superseded long ago
+    refresh_snapshot(lake, ledger.live_outputs, grace_seconds=0)
+    assert sorted(p.name for p in root.iterdir() if p.name.isdigit()) == ["000004"]
+    assert _current(lake).name == "000004"
+
+
+def test_a_lake_made_before_snapshots_gets_one_on_recovery(tmp_path: Path) -> None:
+    lake, ledger = _ingest_in_batches(tmp_path, batches=1)
+    shutil.rmtree(snapshots_root(lake))
+    assert current_snapshot(lake) is None
+    commit.recover(lake, SqliteLedger(ledger.path))
+    assert snapshot_files(_current(lake)) == ledger.live_outputs()
