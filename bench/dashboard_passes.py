@@ -53,9 +53,10 @@ def main() -> None:
             if number == 7:
                 (inbox / "junk.bin.txt").write_bytes(b"\x00\x01\x02 not a cable")
             if number == 12:
+                plain = [source for source in sources if source.suffix == ".txt"][-1]
                 text = "\n".join(
                     line
-                    for line in sources[-1].read_text(errors="replace").splitlines()
+                    for line in plain.read_text(errors="replace").splitlines()
                     if not line.upper().startswith(("SUBJECT", "SUBJ"))
                 )
                 (inbox / "no-subject.txt").write_text(text)

@@ -303,6 +303,46 @@ def compact(
 
 
 @app.command()
+def reprocess(
+    ctx: typer.Context,
+    lake: _Lake = defaults.LAKE,
+    inbox: _Inbox = defaults.INBOX,
+    archive: _Archive = None,
+    parser_version_below: Annotated[
+        str | None,
+        typer.Option(
+            help="Re-parse sources of rows written by a parser below this version "
+            "[default: the current parser's version]"
+        ),
+    ] = None,
+    max_files_per_batch: _MaxFiles = defaults.MAX_FILES_PER_BATCH,
+    max_batch_bytes: _MaxBatchBytes = defaults.MAX_BATCH_BYTES,
+    max_file_bytes: _MaxFileBytes = defaults.MAX_FILE_BYTES,
+    as_json: _Json = False,
+    verbose: _Verbose = False,
+) -> None:
+    """Parse again the sources of rows an older parser wrote (from the inbox or the archive)
+    and replace their rows, exactly once; sources found nowhere are listed (exit 3)."""
+    from cablestream.flows.commands import run_reprocess
+
+    result = run_reprocess(
+        _given(
+            ctx,
+            lake=lake,
+            inbox=inbox,
+            archive=archive,
+            max_files_per_batch=max_files_per_batch,
+            max_batch_bytes=max_batch_bytes,
+            max_file_bytes=max_file_bytes,
+        ),
+        parser_version_below,
+        verbose,
+        as_json=as_json,
+    )
+    _exit_on_attention(result)
+
+
+@app.command()
 def demo(
     inbox: Annotated[Path, typer.Option(help="Inbox; filled with the samples if empty")] = Path(
         "data/inbox"

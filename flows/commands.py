@@ -104,6 +104,7 @@ SUMMARY_ROWS = [
     ("rows written", "rows_written"),
     ("duplicates", "duplicates"),
     ("files quarantined", "files_quarantined"),
+    ("rows of older versions replaced", "rows_replaced"),
     ("rows quarantined", "rows_quarantined"),
     ("expectations failed", "expectations_failed"),
     ("batches", "batches"),
@@ -514,6 +515,58 @@ def run_compact(options: dict[str, Any], min_files: int, as_json: bool = False) 
             else ""
         )
     )
+
+
+def run_reprocess(
+    options: dict[str, Any],
+    parser_version_below: str | None,
+    verbose: bool = False,
+    as_json: bool = False,
+) -> dict[str, Any]:
+    """Bring the lake's rows up to the current parser; prints the summary and returns it."""
+    lake = existing_lake(options)
+    settings = checked_settings(options, needs_inbox=False)
+    connect_prefect(verbose)
+    _warm_up_validation()
+    from cablestream.flows.reprocess import reprocess_flow
+
+    flow_options = {
+        key: str(value) for key, value in options.items() if key in ("inbox", "archive")
+    }
+    result: dict[str, Any] = reprocess_flow(
+        lake=str(lake),
+        parser_version_below=parser_version_below,
+        max_files_per_batch=settings.max_files_per_batch,
+        max_batch_bytes=settings.max_batch_bytes,
+        max_file_bytes=settings.max_file_bytes,
+        **flow_options,
+    )
+    if as_json:
+        _print_json(result)
+        return result
+    table = Table(title="cablestream reprocess", show_header=False, title_justify="left")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    for label, key in (
+        ("parser version below", "parser_version_below"),
+        ("sources with older rows", "sources_stale"),
+        ("their rows", "rows_stale"),
+        ("sources parsed again", "sources_reprocessed"),
+        ("old rows replaced", "rows_replaced"),
+        ("rows written", "rows_written"),
+        ("rows quarantined", "rows_quarantined"),
+        ("batches", "batches"),
+        ("batches held back", "batches_held"),
+        ("batches failing rules", "batches_flagged"),
+    ):
+        table.add_row(label, str(result.get(key, 0)))
+    for item in result["unavailable"]:
+        table.add_row(
+            "[red]source not found[/]",
+            f"{item['source_path']} (sha256 {item['sha256'][:12]}, {item['rows']} rows kept as they are)",
+        )
+    console.print(table)
+    return result
 
 
 def examples_inbox() -> Path:

@@ -30,7 +30,7 @@ from cablestream.tasks.batch import claim, commit, route
 from cablestream.tasks.inbox.folder import InboxFile, archive_settled
 from cablestream.tasks.inbox.settle import Settler
 from cablestream.tasks.lake.writer import move_legacy_control
-from cablestream.tasks.ledger.protocol import BatchLost
+from cablestream.tasks.ledger.protocol import BatchLost, Ledger
 from cablestream.tasks.ledger.sqlite import SqliteLedger, open_ledger
 from cablestream.tasks.quality import tables, validate
 
@@ -60,53 +60,51 @@ def _emit(event: str, **details: Any) -> None:
 
 
 @task(name="recover", cache_policy=NONE, persist_result=False)
-def recover_task(lake: Path, ledger: str | None) -> list[str]:
-    return commit.recover(lake, open_ledger(lake, ledger))
+def recover_task(lake: Path, ledger: Ledger) -> list[str]:
+    return commit.recover(lake, ledger)
 
 
 @task(name="discover", cache_policy=NONE, persist_result=False)
 def discover_task(
-    inbox: Path, lake: Path, ledger: str | None, settle_seconds: float, only: list[str] | None
+    inbox: Path, ledger: Ledger, settle_seconds: float, only: list[str] | None
 ) -> list[InboxFile]:
-    fresh = claim.fresh_files(inbox, open_ledger(lake, ledger), only)
-    return Settler(settle_seconds).ready(fresh)
+    return Settler(settle_seconds).ready(claim.fresh_files(inbox, ledger, only))
 
 
 @task(name="claim", cache_policy=NONE, persist_result=False)
 def claim_task(
-    inbox: Path,
-    lake: Path,
-    ledger: str | None,
-    files: list[InboxFile],
-    batch_id: str,
-    max_file_bytes: int,
+    inbox: Path, ledger: Ledger, files: list[InboxFile], batch_id: str, max_file_bytes: int
 ) -> claim.ClaimedBatch:
-    return claim.read_and_claim(inbox, files, open_ledger(lake, ledger), batch_id, max_file_bytes)
+    return claim.read_and_claim(inbox, files, ledger, batch_id, max_file_bytes)
 
 
 @task(name="parse", cache_policy=NONE, persist_result=False)
 def parse_task(claimed: claim.ClaimedBatch, drop_subjects: bool) -> route.ParsedBatch:
-    return route.parse_batch(claimed, drop_subjects=drop_subjects)
+    parsed = route.parse_batch(claimed)
+    if drop_subjects:  # fault injection for tests: every subject blank, as a broken parser would
+        table = parsed.table
+        index = table.schema.get_field_index("subject")
+        nulls = pa.nulls(table.num_rows, pa.string())
+        parsed.table = table.set_column(index, table.schema.field(index), nulls)
+    return parsed
 
 
 @task(name="validate", cache_policy=NONE, persist_result=False)
-def validate_task(table: pa.Table, batch_id: str, lake: Path) -> validate.ValidationOutcome:
-    return validate.validate_batch(table, batch_id, lake)
+def validate_task(
+    table: pa.Table, batch_id: str, lake: Path, replacing: frozenset[str] = frozenset()
+) -> validate.ValidationOutcome:
+    return validate.validate_batch(table, batch_id, lake, replacing)
 
 
 @task(name="write-and-commit", cache_policy=NONE, persist_result=False)
 def write_commit_task(
     lake: Path,
-    ledger_url: str | None,
+    ledger: Ledger,
     claimed: claim.ClaimedBatch,
     parsed: route.ParsedBatch,
     outcome: validate.ValidationOutcome,
 ) -> commit.BatchSummary:
-    pause = float(os.environ.get(PAUSE_BEFORE_COMMIT_ENV, "0") or 0)
     rejections = [(r.record_id, r.reason, r.detail) for r in outcome.rejections]
-    ledger = open_ledger(lake, ledger_url)
-    if pause and isinstance(ledger, SqliteLedger):
-        ledger = _PausingLedger(ledger, pause)  # type: ignore[assignment]
     return commit.write_and_commit(
         lake, ledger, claimed, parsed, outcome.accepted, rejections, outcome.failed_expectations
     )
@@ -115,15 +113,13 @@ def write_commit_task(
 @task(name="hold-batch", cache_policy=NONE, persist_result=False)
 def hold_task(
     lake: Path,
-    ledger: str | None,
+    ledger: Ledger,
     claimed: claim.ClaimedBatch,
     parsed: route.ParsedBatch,
     unevaluated: list[str],
     max_attempts: int,
 ) -> commit.BatchSummary:
-    return commit.hold_batch(
-        lake, open_ledger(lake, ledger), claimed, parsed, unevaluated, max_attempts
-    )
+    return commit.hold_batch(lake, ledger, claimed, parsed, unevaluated, max_attempts)
 
 
 @task(name="record-quality", cache_policy=NONE, persist_result=False)
@@ -142,8 +138,8 @@ def report_task(lake: Path, inbox: Path) -> str:
 class _PausingLedger(SqliteLedger):
     """Test hook: sleeps before commit, after the batch's files are in the lake."""
 
-    def __init__(self, inner: SqliteLedger, pause: float) -> None:
-        super().__init__(inner.path, inner.lease_seconds)
+    def __init__(self, path: Path, pause: float) -> None:
+        super().__init__(path)
         self._pause = pause
 
     def commit(self, batch_id: str) -> None:
@@ -163,6 +159,7 @@ _BATCH_COUNTS = (
     "duplicates",
     "rows_quarantined",
     "files_quarantined",
+    "rows_replaced",
 )
 
 
@@ -177,6 +174,7 @@ class IngestSummary:
     duplicates: int = 0
     rows_quarantined: int = 0
     files_quarantined: int = 0
+    rows_replaced: int = 0  # rows of older versions of files changed in place
     expectations_failed: int = 0
     batches_retry: int = 0
     batches_held: int = 0
@@ -211,44 +209,44 @@ class IngestSummary:
 
 
 def needs_attention(result: dict[str, Any]) -> bool:
-    """Whether a pass (or the totals of a watch) held a batch back or failed a `fail` rule.
+    """Whether a pass (or the totals of a watch, or a reprocess) held a batch back, failed
+    a `fail` rule, or left sources unavailable (reprocess).
 
     The CLI exits non-zero then: a scheduler must see it, not only the log.
     """
-    return bool(result.get("batches_held") or result.get("batches_flagged"))
+    return bool(
+        result.get("batches_held") or result.get("batches_flagged") or result.get("unavailable")
+    )
 
 
 def _one_batch(
     settings: IngestSettings,
     inbox_root: Path,
     lake_root: Path,
+    ledger: Ledger,
     files: list[InboxFile],
     batch_id: str,
     drop_subjects: bool,
 ) -> commit.BatchSummary | None:
     """Steps 2-5 for one micro-batch; None when nothing in it could be claimed."""
     # 2. Claim (read + hash, one ledger transaction).
-    claimed = claim_task(
-        inbox_root, lake_root, settings.ledger, files, batch_id, settings.max_file_bytes
-    )
+    claimed = claim_task(inbox_root, ledger, files, batch_id, settings.max_file_bytes)
     if not claimed.files:
         return None
     # 3. Process: split, parse, validate (one GE run per batch).
     parsed = parse_task(claimed, drop_subjects)
-    outcome = validate_task(parsed.table, batch_id, lake_root)
+    # Files changed in place: their older versions' rows are replaced (at write), so
+    # they are not "another rendering already in the lake" for validation.
+    older = frozenset(v.sha256 for v in ledger.older_versions(batch_id))
+    outcome = validate_task(parsed.table, batch_id, lake_root, older)
     # 4-5. Write and commit (failed `fail` rules flag the batch, their rows are quarantined),
     # or hold the batch back when validation could not run at all.
     if outcome.held_back:
         result = hold_task(
-            lake_root,
-            settings.ledger,
-            claimed,
-            parsed,
-            outcome.failed_expectations,
-            settings.max_attempts,
+            lake_root, ledger, claimed, parsed, outcome.failed_expectations, settings.max_attempts
         )
     else:
-        result = write_commit_task(lake_root, settings.ledger, claimed, parsed, outcome)
+        result = write_commit_task(lake_root, ledger, claimed, parsed, outcome)
     quality_task(outcome, batch_id, lake_root)
     if settings.archive is not None and result.status == "committed":
         archive_settled(inbox_root, settings.archive.resolve(), [f.found for f in claimed.files])
@@ -300,14 +298,19 @@ def ingest_flow(
     for moved in move_legacy_control(lake_root):
         logger.warning("moved %s out of the lake into its control folder", moved)
     inbox_root = settings.inbox.resolve()
+    # The ledger is opened once per pass and handed to the steps.
+    pause = float(os.environ.get(PAUSE_BEFORE_COMMIT_ENV, "0") or 0)
+    pass_ledger: Ledger = open_ledger(lake_root, settings.ledger)
+    if pause and isinstance(pass_ledger, SqliteLedger):
+        pass_ledger = _PausingLedger(pass_ledger.path, pause)
 
     # 6. Recover first: a batch a crash left claimed is removed and its files are taken again.
-    summary.recovered_batches = recover_task(lake_root, settings.ledger)
+    summary.recovered_batches = recover_task(lake_root, pass_ledger)
     if summary.recovered_batches:
         logger.warning("recovered %d unfinished batches", len(summary.recovered_batches))
 
     # 1. Discover ready files the ledger does not hold.
-    ready = discover_task(inbox_root, lake_root, settings.ledger, settings.settle_seconds, paths)
+    ready = discover_task(inbox_root, pass_ledger, settings.settle_seconds, paths)
     summary.files_seen = len(ready)
     expanded = claim.expanded_sizes(inbox_root, ready, settings.max_file_bytes)
     plan = claim.plan_batches(
@@ -318,11 +321,13 @@ def ingest_flow(
     for files in plan:
         batch_id = claim.new_batch_id()
         try:
-            result = _one_batch(settings, inbox_root, lake_root, files, batch_id, drop_subjects)
+            result = _one_batch(
+                settings, inbox_root, lake_root, pass_ledger, files, batch_id, drop_subjects
+            )
         except BatchLost as error:
             # Our lease ran out and another process undid the batch: its files are taken
             # again by whoever comes next; nothing of ours was published.
-            commit.abandon(lake_root, open_ledger(lake_root, settings.ledger), batch_id, "lost")
+            commit.abandon(lake_root, pass_ledger, batch_id, "lost")
             summary.batches_lost += 1
             logger.error("batch %s given up: %s", batch_id, error)
             continue
@@ -330,8 +335,7 @@ def ingest_flow(
             # Settle the batch (undo it, or finish it past its point of no return) as
             # recovery would, before the error goes on; if that fails too, recovery will.
             try:
-                ledger_now = open_ledger(lake_root, settings.ledger)
-                if commit.abandon(lake_root, ledger_now, batch_id, f"{error!r}"):
+                if commit.abandon(lake_root, pass_ledger, batch_id, f"{error!r}"):
                     logger.error("batch %s settled after an error: %r", batch_id, error)
             except Exception as cleanup:
                 logger.error("batch %s left for recovery: %r", batch_id, cleanup)

@@ -53,6 +53,8 @@ CABLE_SCHEMA = pa.schema(
         ("source_sha256", pa.string()),
         ("source_offset", pa.int64()),
         ("parse_warnings", pa.list_(pa.string())),
+        # `warn` row rules of the expectation suite the row broke (set by validation).
+        ("quality_flags", pa.list_(pa.string())),
         ("rescued", pa.list_(pa.string())),
         ("parser_version", pa.string()),
         ("batch_id", pa.string()),

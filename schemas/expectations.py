@@ -378,8 +378,9 @@ RULES: tuple[Rule, ...] = (
     _rule(
         "subject_length",
         "ExpectColumnValueLengthsToBeBetween",
-        "drop",
-        "A subject is never empty (missing is null) and never a swallowed body.",
+        "warn",
+        "A subject is never empty (missing is null) and never a swallowed body: a parser"
+        " weakness, so the cable is kept and flagged, not dropped.",
         column="subject",
         min_value=1,
         max_value=600,
@@ -387,8 +388,9 @@ RULES: tuple[Rule, ...] = (
     _rule(
         "body_length",
         "ExpectColumnValueLengthsToBeBetween",
-        "drop",
-        "A cable has text; more than 2 M characters is a split failure.",
+        "warn",
+        "A cable has text; more than 2 M characters is a split failure: a parser weakness,"
+        " so the cable is kept and flagged, not dropped.",
         column="body",
         min_value=1,
         max_value=2_000_000,

@@ -27,6 +27,7 @@ FIRST_VERSION = 1
 # Columns added after the first record schema, with the version that added them.
 COLUMNS_SINCE: dict[str, int] = {
     "station": 2,  # parser 0.2.0: the sending post as in reference ids
+    "quality_flags": 3,  # the `warn` row rules a row broke (issue 15: no real cable dropped)
 }
 SCHEMA_VERSION = max(COLUMNS_SINCE.values(), default=FIRST_VERSION)
 
@@ -43,6 +44,14 @@ def since(column: str) -> int:
 def schema_of_version(version: int) -> pa.Schema:
     """The record schema as version `version` wrote it (the current one minus later columns)."""
     return pa.schema([field for field in CABLE_SCHEMA if since(field.name) <= version])
+
+
+def as_version(table: pa.Table, version: int) -> pa.Table:
+    """Rows as version `version` wrote them: later columns left out, no version key.
+
+    What a lake written by an earlier release holds (tests and bench/ build such lakes).
+    """
+    return table.select(schema_of_version(version).names).replace_schema_metadata(None)
 
 
 def file_schema_version(schema: pa.Schema) -> int:

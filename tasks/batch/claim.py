@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from cablestream.schemas import lake as layout
 from cablestream.tasks.inbox import read
@@ -29,19 +30,31 @@ def new_batch_id() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
 
 
+class _Planned(Protocol):
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def size(self) -> int: ...
+
+
+_File = TypeVar("_File", bound=_Planned)
+
+
 def plan_batches(
-    files: list[InboxFile],
+    files: list[_File],
     max_files: int,
     max_bytes: int,
     sizes: Mapping[str, int] | None = None,
-) -> list[list[InboxFile]]:
-    """Group ready files into micro-batches of at most `max_files` files / `max_bytes` bytes.
+) -> list[list[_File]]:
+    """Group files (ready inbox files, sources to parse again) into micro-batches of at
+    most `max_files` files / `max_bytes` bytes.
 
     `sizes` (path -> bytes, from `expanded_sizes`) counts a gzip file at its decompressed
     size: a batch's memory grows with the text it parses, not with what lies on disk.
     """
-    batches: list[list[InboxFile]] = []
-    current: list[InboxFile] = []
+    batches: list[list[_File]] = []
+    current: list[_File] = []
     size = 0
     for item in files:
         item_size = item.size if sizes is None else sizes.get(item.path, item.size)

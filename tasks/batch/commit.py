@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from cablestream.schemas import lake as layout
 from cablestream.schemas.arrow import CABLE_SCHEMA
+from cablestream.tasks.batch import replace
 from cablestream.tasks.batch.claim import ClaimedBatch
 from cablestream.tasks.batch.route import ParsedBatch
 from cablestream.tasks.lake import quarantine, writer
@@ -31,8 +32,8 @@ from cablestream.tasks.ledger.sql import forget_running
 
 def finish(lake: Path, ledger: Ledger, batch: StaleBatch) -> None:
     """Roll a `publishing` batch forward: rename its staged files left, delete the files
-    it replaces (a compaction's), commit it, make the next snapshot. Idempotent: its
-    owner and recovery may both run it, one after the other or at once."""
+    it replaces (a compaction's, a replacement's), commit it, make the next snapshot.
+    Idempotent: its owner and recovery may both run it, one after the other or at once."""
     writer.publish(lake, writer.staged_tree(lake, batch.batch_id))
     for relative in batch.replaced:
         layout.output_path(lake, relative).unlink(missing_ok=True)
@@ -99,6 +100,7 @@ class BatchSummary:
     rows_written: int = 0
     rows_quarantined: int = 0
     files_quarantined: int = 0
+    rows_replaced: int = 0  # rows of older versions (or an older parse) this batch replaced
     reasons: dict[str, int] = field(default_factory=dict)
     expectations_failed: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -109,11 +111,11 @@ class BatchSummary:
             f"# Ingest batch `{self.batch_id}`: {self.status}",
             "",
             "| files | bytes | duplicates | cables | rows written | rows quarantined "
-            "| files quarantined | seconds |",
-            "|---|---|---|---|---|---|---|---|",
+            "| files quarantined | rows replaced | seconds |",
+            "|---|---|---|---|---|---|---|---|---|",
             f"| {self.files} | {self.bytes} | {self.duplicates} | {self.cables} "
             f"| {self.rows_written} | {self.rows_quarantined} | {self.files_quarantined} "
-            f"| {self.seconds:.2f} |",
+            f"| {self.rows_replaced} | {self.seconds:.2f} |",
         ]
         if self.reasons:
             lines += ["", "Quarantine reasons:", ""]
@@ -150,12 +152,15 @@ def write_and_commit(
     accepted: pa.Table,
     rejections: list[tuple[str, str, str]],
     failed_rules: list[str] | None = None,
+    reprocessed: frozenset[str] = frozenset(),
 ) -> BatchSummary:
     """Stage rows and quarantine files, record them, publish them, commit the batch.
 
     `rejections` are (record_id, reason, detail) of rows validation dropped.
     `failed_rules` are `fail` rules the batch did not pass: its rows are written all
     the same, and the ledger's batch note and the summary say which rules failed.
+    The batch replaces (`tasks/batch/replace.py`) the rows of the older versions of its
+    changed files, and of the `reprocessed` sources (content hashes parsed again).
     """
     started = time.perf_counter()
     batch_id = batch.batch_id
@@ -195,18 +200,41 @@ def write_and_commit(
             entry.copy_path = copy_paths.get(entry.source_sha256)
 
     writer.clear_staging(lake, batch_id)
-    written = writer.stage_rows(_stamp(accepted, batch_id), lake, batch_id)
-    quarantine.stage_reasons(lake, batch_id, entries)
-    quarantine.stage_rejected_rows(lake, batch_id, _stamp(rejected_rows, batch_id))
-    staged = writer.staged_tree(lake, batch_id)
-    note = f"{accepted.num_rows} rows"
-    if failed_rules:
-        note += "; failed rules: " + ", ".join(failed_rules)
-    # The point of no return (fenced: raises BatchLost when the claim was taken over).
-    ledger.prepare_commit(batch_id, [item.relative for item in staged], parsed.outcomes, note)
-    publishing = ledger.publishing_batch(batch_id)
-    assert publishing is not None
-    finish(lake, ledger, publishing)
+    replacing = replace.superseding(ledger.older_versions(batch_id), parsed.outcomes, reprocessed)
+    rows, rejected = _stamp(accepted, batch_id), _stamp(rejected_rows, batch_id)
+    with replace.lake_lock(lake, held=bool(replacing.sources)):
+        settled = replace.rewritable(lake, ledger) if replacing.sources else set()
+        kept = replace.keep_other_sources(lake, replacing.sources, settled)
+        # A reprocessed source whose rows went meanwhile (a newer version of its file
+        # replaced them) is not brought back.
+        gone = reprocessed - kept.found
+        if gone:
+            rows, rejected = replace.without(rows, gone), replace.without(rejected, gone)
+            entries = [entry for entry in entries if entry.source_sha256 not in gone]
+        written = writer.stage_rows(replace.merged(rows, kept.rows), lake, batch_id)
+        quarantine.stage_reasons(lake, batch_id, entries, kept.reasons)
+        quarantine.stage_rejected_rows(lake, batch_id, replace.merged(rejected, kept.rejected))
+        staged = writer.staged_tree(lake, batch_id)
+        note = f"{rows.num_rows} rows"
+        if kept.found:
+            note += (
+                f"; replaced {kept.rows_removed} rows and {kept.entries_removed} quarantine"
+                f" entries of {len(kept.found)} older sources"
+            )
+        if failed_rules:
+            note += "; failed rules: " + ", ".join(failed_rules)
+        # The point of no return (fenced: raises BatchLost when the claim was taken over).
+        ledger.prepare_commit(
+            batch_id,
+            [item.relative for item in staged],
+            parsed.outcomes,
+            note,
+            replaced=kept.replaced,
+            superseded=list(replacing.superseded_files),
+        )
+        publishing = ledger.publishing_batch(batch_id)
+        assert publishing is not None
+        finish(lake, ledger, publishing)
 
     reasons = Counter(entry.reason for entry in entries)
     return BatchSummary(
@@ -216,8 +244,9 @@ def write_and_commit(
         bytes=batch.bytes,
         duplicates=parsed.duplicates,
         cables=parsed.cables,
-        rows_written=accepted.num_rows,
-        rows_quarantined=rejected_rows.num_rows,
+        rows_written=rows.num_rows,
+        rows_quarantined=rejected.num_rows,
+        rows_replaced=kept.rows_removed,
         files_quarantined=sum(1 for o in parsed.outcomes.values() if o.state == "quarantined"),
         reasons=dict(reasons),
         expectations_failed=list(failed_rules or []),

@@ -70,12 +70,19 @@ def _stage_table(lake: Path, batch_id: str, folder: str, table: pa.Table) -> int
     return int(table.num_rows)
 
 
-def stage_reasons(lake: Path, batch_id: str, entries: list[QuarantineEntry]) -> int:
-    """Write the batch's reasons table into its staging dir; returns the number of rows."""
+def stage_reasons(
+    lake: Path, batch_id: str, entries: list[QuarantineEntry], kept: pa.Table | None = None
+) -> int:
+    """Write the batch's reasons table into its staging dir; returns the number of rows.
+
+    `kept` are other batches' rows carried over (a replacement rewrites their files).
+    """
     for entry in entries:
         entry.batch_id = batch_id
     rows = [asdict(entry) for entry in entries]
     table = pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA)
+    if kept is not None:
+        table = pa.concat_tables([table, kept.cast(QUARANTINE_SCHEMA)])
     return _stage_table(lake, batch_id, layout.QUARANTINE_REASONS_DIR, table)
 
 

@@ -28,15 +28,22 @@ def partition_files(lake: Path) -> dict[str, list[str]]:
     return files
 
 
-def existing_reference_ids(lake_root: Path, candidates: pa.Array) -> set[str]:
-    """Reference ids among `candidates` that accepted rows in the lake already carry."""
+def existing_reference_ids(
+    lake_root: Path, candidates: pa.Array, leaving: frozenset[str] = frozenset()
+) -> set[str]:
+    """Reference ids among `candidates` that accepted rows in the lake already carry.
+
+    Rows of the sources in `leaving` (content hashes whose rows the batch replaces) do
+    not count: they are the batch's own older version.
+    """
     if not lake_root.is_dir() or len(candidates) == 0:
         return set()
     # Readers skip `_`/`.` names, so only the partition folders are read.
     dataset = ds.dataset(str(lake_root), format="parquet", partitioning="hive")
     if not dataset.files or "reference_id" not in dataset.schema.names:
         return set()
-    found = dataset.to_table(
-        columns=["reference_id"], filter=ds.field("reference_id").isin(candidates)
-    )
+    wanted = ds.field("reference_id").isin(candidates)
+    if leaving:
+        wanted = wanted & ~ds.field("source_sha256").isin(sorted(leaving))
+    found = dataset.to_table(columns=["reference_id"], filter=wanted)
     return {value for value in found.column("reference_id").to_pylist() if value is not None}

@@ -24,7 +24,10 @@ but no code of it is running it any more (`running`).
 States of a file row: `claimed` (a batch is working on it), then from step 2
 `committed` (its cables are in the lake), `duplicate` (same content as a
 committed file under another name, not ingested again), `quarantined` (rejected
-whole) or `held` (validation could not run on it: kept out, not quarantined).
+whole) or `held` (validation could not run on it: kept out, not quarantined); a
+committed file becomes `superseded` when a newer version of it (same path, other
+content) replaced its rows (`tasks/batch/replace.py`): the same content under that
+path again is a new version once more.
 """
 
 from __future__ import annotations
@@ -73,6 +76,17 @@ class StaleBatch:
 
 
 @dataclass(frozen=True, slots=True)
+class OlderVersion:
+    """A committed file under the same path as a file of the batch, with other content."""
+
+    file_id: int
+    path: str
+    sha256: str
+    newer_file_id: int  # the batch's file (the newer version)
+    shared: bool  # the same content is also held under another path (committed or duplicate)
+
+
+@dataclass(frozen=True, slots=True)
 class FileOutcome:
     state: str  # committed | duplicate | quarantined | held
     reason: str | None = None
@@ -98,11 +112,21 @@ class Ledger(Protocol):
         outcomes: dict[int, FileOutcome],
         note: str = "",
         replaced: list[str] | None = None,
+        superseded: list[int] | None = None,
     ) -> None:
         """Fence, then record outputs, replaced files and outcomes: the point of no return.
 
-        Raises BatchLost when the batch is no longer claimed by this process.
+        `superseded` are committed files (of other batches) whose rows this batch's
+        outputs replace. Raises BatchLost when the batch is no longer claimed by this process.
         """
+        ...
+
+    def older_versions(self, batch_id: str) -> list[OlderVersion]:
+        """Committed files under the paths of the batch's claimed files, with other content."""
+        ...
+
+    def source_paths(self, sha256: str) -> list[str]:
+        """Every path the ledger saw with this content (where to read it again)."""
         ...
 
     def commit(self, batch_id: str) -> None:
@@ -134,5 +158,6 @@ class Ledger(Protocol):
         ...
 
     def live_outputs(self) -> set[str]:
-        """Outputs of committed batches that no committed compaction replaced: the lake."""
+        """Outputs of committed batches that no committed batch (a compaction, a
+        replacement) replaced: the lake."""
         ...

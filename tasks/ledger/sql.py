@@ -28,6 +28,7 @@ from cablestream.tasks.ledger.protocol import (
     Candidate,
     ClaimedFile,
     FileOutcome,
+    OlderVersion,
     StaleBatch,
 )
 
@@ -81,6 +82,7 @@ CREATE TABLE IF NOT EXISTS files (
     mtime_ns     BIGINT NOT NULL,
     batch_id     TEXT NOT NULL REFERENCES batches(batch_id),
     state        TEXT NOT NULL,          -- claimed | committed | duplicate | quarantined | held
+                                         -- | superseded
     duplicate_of TEXT,
     reason       TEXT,
     UNIQUE (path, sha256)
@@ -163,7 +165,8 @@ class SqlLedger:
         with self._connect() as db:
             rows = db.execute(
                 "SELECT f.path, f.size, f.mtime_ns FROM files f LEFT JOIN retries r USING (path)"
-                " WHERE r.not_before IS NULL OR r.not_before > ? OR f.state != 'quarantined'",
+                " WHERE f.state != 'superseded'"
+                " AND (r.not_before IS NULL OR r.not_before > ? OR f.state != 'quarantined')",
                 (self._now(db),),
             ).fetchall()
         return {(str(path), int(size), int(mtime)) for path, size, mtime in rows}
@@ -201,17 +204,24 @@ class SqlLedger:
         else:
             db.execute("DELETE FROM retries WHERE path = ?", (item.path,))
         known = db.execute(
-            "SELECT 1 FROM files WHERE path = ? AND sha256 = ?", (item.path, item.sha256)
+            "SELECT file_id, state FROM files WHERE path = ? AND sha256 = ?",
+            (item.path, item.sha256),
         ).fetchone()
-        if known is not None:
+        if known is not None and known[1] != "superseded":
             # Same path, same content: done (or in progress); remember the new mtime
             # unless a batch is settling that row right now (it is only a discovery hint).
             db.execute(
                 "UPDATE files SET size = ?, mtime_ns = ? WHERE file_id IN (SELECT file_id"
-                f" FROM files WHERE path = ? AND sha256 = ?{self.SKIP_LOCKED})",
-                (item.size, item.mtime_ns, item.path, item.sha256),
+                f" FROM files WHERE file_id = ?{self.SKIP_LOCKED})",
+                (item.size, item.mtime_ns, known[0]),
             )
             return None
+        other_version = db.execute(
+            "SELECT 1 FROM files WHERE path = ? AND state = 'claimed' AND batch_id != ?",
+            (item.path, batch_id),
+        ).fetchone()
+        if other_version is not None:
+            return None  # another live batch has another version of it: look again later
         twin = db.execute(
             "SELECT f.path, f.state, f.batch_id FROM files f"
             " WHERE f.sha256 = ? AND f.state IN ('committed', 'claimed')"
@@ -221,11 +231,19 @@ class SqlLedger:
         if twin is not None and twin[1] == "claimed" and twin[2] != batch_id:
             return None  # another live batch is ingesting this content: look again later
         duplicate_of = str(twin[0]) if twin is not None else None
-        (file_id,) = db.execute(
-            "INSERT INTO files (path, sha256, size, mtime_ns, batch_id, state,"
-            " duplicate_of) VALUES (?, ?, ?, ?, ?, 'claimed', ?) RETURNING file_id",
-            (item.path, item.sha256, item.size, item.mtime_ns, batch_id, duplicate_of),
-        ).fetchone()
+        if known is not None:  # content it held before a newer version replaced it
+            file_id = known[0]
+            db.execute(
+                "UPDATE files SET size = ?, mtime_ns = ?, batch_id = ?, state = 'claimed',"
+                " duplicate_of = ?, reason = NULL WHERE file_id = ?",
+                (item.size, item.mtime_ns, batch_id, duplicate_of, file_id),
+            )
+        else:
+            (file_id,) = db.execute(
+                "INSERT INTO files (path, sha256, size, mtime_ns, batch_id, state,"
+                " duplicate_of) VALUES (?, ?, ?, ?, ?, 'claimed', ?) RETURNING file_id",
+                (item.path, item.sha256, item.size, item.mtime_ns, batch_id, duplicate_of),
+            ).fetchone()
         return ClaimedFile(
             int(file_id), item.path, item.sha256, item.size, item.mtime_ns, duplicate_of
         )
@@ -261,9 +279,15 @@ class SqlLedger:
         outcomes: dict[int, FileOutcome],
         note: str = "",
         replaced: list[str] | None = None,
+        superseded: list[int] | None = None,
     ) -> None:
         with self._transaction() as db:
             self._fence(db, batch_id)
+            db.executemany(
+                "UPDATE files SET state = 'superseded', reason = ? WHERE file_id = ?"
+                " AND state = 'committed'",
+                [(f"replaced by a newer version (batch {batch_id})", f) for f in superseded or []],
+            )
             db.executemany(
                 "UPDATE files SET state = ?, reason = ? WHERE file_id = ? AND batch_id = ?",
                 [(o.state, o.reason, fid, batch_id) for fid, o in outcomes.items()],
@@ -337,6 +361,29 @@ class SqlLedger:
             (state, self._now(db), note, batch_id),
         )
 
+    def older_versions(self, batch_id: str) -> list[OlderVersion]:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT o.file_id, o.path, o.sha256, n.file_id, EXISTS ("
+                "   SELECT 1 FROM files s WHERE s.sha256 = o.sha256 AND s.path != o.path"
+                "   AND s.state IN ('committed', 'duplicate'))"
+                " FROM files n JOIN files o ON o.path = n.path AND o.sha256 != n.sha256"
+                " WHERE n.batch_id = ? AND n.state = 'claimed' AND o.state = 'committed'",
+                (batch_id,),
+            ).fetchall()
+        return [
+            OlderVersion(int(fid), str(path), str(sha), int(newer), bool(shared))
+            for fid, path, sha, newer, shared in rows
+        ]
+
+    def source_paths(self, sha256: str) -> list[str]:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT path FROM files WHERE sha256 = ? ORDER BY state != 'committed', file_id",
+                (sha256,),
+            ).fetchall()
+        return [str(row[0]) for row in rows]
+
     def batch_state(self, batch_id: str) -> str | None:
         with self._connect() as db:
             row = db.execute("SELECT state FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
@@ -396,7 +443,8 @@ class SqlLedger:
         return sorted(str(row[0]) for row in rows)
 
     def live_outputs(self) -> set[str]:
-        """Outputs of committed batches that no committed compaction replaced: the lake."""
+        """Outputs of committed batches that no committed batch (a compaction, a
+        replacement) replaced: the lake."""
         with self._connect() as db:
             rows = db.execute(
                 "SELECT o.path FROM outputs o JOIN batches b USING (batch_id)"

@@ -51,14 +51,19 @@ class ByteOffsets:
         return self._bytes
 
 
-def parse_source(data: bytes, source_path: str) -> list[ParseResult]:
+def parse_source(
+    data: bytes, source_path: str, source_sha256: str | None = None
+) -> list[ParseResult]:
     """Parse every cable in one source file's bytes.
 
     Returns one CableRecord per recognised cable, or a single NoCable when the
     file holds none. Never raises on any input, and never runs (much) past its time
     budget: a parse that does gives one file-level NoCable `parse_timeout`.
+    `source_sha256` is the hash of `data` when the caller already has it (the
+    ingest reads and hashes each file once).
     """
-    source_sha256 = hashlib.sha256(data).hexdigest()
+    if source_sha256 is None:
+        source_sha256 = hashlib.sha256(data).hexdigest()
     decoded = decode_source(data, source_path)
     if decoded.text is None:
         return [

@@ -324,6 +324,11 @@ def collect(
             met={
                 name: met for name, (met, _) in matrix.get((run.batch_id, run.ran_at), {}).items()
             },
+            warn_only=frozenset(
+                name
+                for name, (_, policy) in matrix.get((run.batch_id, run.ran_at), {}).items()
+                if policy == "warn"
+            ),
         )
         for run in runs
     ]
@@ -476,10 +481,10 @@ th{background:#f3f3f3} td:first-child,th:first-child{text-align:left}
 _SCRIPT = """
 const D = JSON.parse(document.getElementById('data').textContent);
 const cfg = {responsive: true, displaylogo: false};
-function lines(id, title, x, series, yTitle, range) {
+function lines(id, title, x, series, yTitle, range, xaxis) {
   const traces = Object.entries(series).map(([name, y]) => ({x, y, name, mode: 'lines+markers'}));
   if (!traces.length) return;
-  Plotly.newPlot(id, traces, {title, yaxis: {title: yTitle, range}, margin: {t: 40},
+  Plotly.newPlot(id, traces, {title, xaxis: xaxis || {}, yaxis: {title: yTitle, range}, margin: {t: 40},
     legend: {font: {size: 10}}}, cfg);
 }
 if (window.Plotly) {
@@ -492,13 +497,17 @@ if (window.Plotly) {
     ], {title: 'Rows per validation run', barmode: 'stack', margin: {t: 40}}, cfg);
     const m = D.matrix;
     Plotly.newPlot('chart-matrix', [{
-      z: m.cells, x: r.labels, y: m.expectations, type: 'heatmap', zmin: -1, zmax: 1, xgap: 1, ygap: 1,
+      // One equal cell per run (a time axis would size cells by the gaps between runs).
+      z: m.cells, x: r.batch_ids, y: m.expectations, type: 'heatmap', zmin: -1, zmax: 1, xgap: 1, ygap: 1,
       colorscale: [[0, '#c62828'], [0.5, '#ef8f00'], [1, '#2e7d32']], showscale: false,
-      hovertemplate: '%{y}<br>%{x}<br>%{z}<extra>1 met, 0 not met (warn/drop), -1 not met (fail)</extra>',
+      hovertemplate: '%{y}<br>batch %{x}<br>%{z}<extra>1 met, 0 not met (warn/drop), -1 not met (fail)</extra>',
     }], {title: 'Expectations per run (green met, amber not met as warn/drop, red not met as fail)',
-      height: 140 + 18 * m.expectations.length, margin: {l: 230, t: 40}, yaxis: {autorange: 'reversed'}}, cfg);
+      height: 200 + 18 * m.expectations.length, margin: {l: 230, t: 40, b: 130}, yaxis: {autorange: 'reversed'},
+      xaxis: {type: 'category', tickvals: r.batch_ids, ticktext: r.labels, tickangle: -45,
+        showticklabels: r.labels.length <= 40}}, cfg);
   }
-  lines('chart-days', 'Pass rate per expectation per day (% of runs)', D.per_day.days, D.per_day.series, '%', [0, 105]);
+  lines('chart-days', 'Pass rate per expectation per day (% of runs)', D.per_day.days, D.per_day.series, '%', [0, 105],
+    {type: 'category'});
   lines('chart-completeness', 'Field completeness per run (% of accepted rows with a value)',
     D.completeness.labels, D.completeness.series, '%', [0, 105]);
   const w = D.warnings;
@@ -606,7 +615,8 @@ def render(board: Dashboard, page_dir: Path) -> str:
         f"<p>{_link(index, 'Great Expectations Data Docs', page_dir)}: every run in full "
         "(the same verdict and policies in force). Rows in = accepted + dropped + held back; "
         "a held-back batch (an expectation could not be evaluated) is retried, then "
-        "quarantined whole; a failed batch is written with its failing rows quarantined.</p>"
+        "recorded held (kept out, not quarantined); a failed batch is written with its "
+        "failing rows quarantined.</p>"
     )
 
     parts.append("<h2>Validation runs</h2>")

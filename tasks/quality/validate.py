@@ -134,8 +134,25 @@ def without_rows(table: pa.Table, record_ids: set[str]) -> pa.Table:
     return pa.concat_tables(pieces) if pieces else table.schema.empty_table()
 
 
-def validate_batch(table: pa.Table, batch_id: str, lake_root: Path) -> ValidationOutcome:
-    """Validate the batch in one GE checkpoint run and route rows by the policies in force."""
+def with_flags(table: pa.Table, flags: dict[str, list[str]]) -> pa.Table:
+    """`table` with `quality_flags` set: per row, the `warn` row rules it broke (none: empty).
+
+    A flagged row is a cable kept in the lake; the flag says which check it did not
+    meet (a parser weakness such as a swallowed subject), so readers can filter on it.
+    """
+    ids = table.column("record_id").to_pylist()
+    values = pa.array([flags.get(record_id, []) for record_id in ids], pa.list_(pa.string()))
+    index = table.schema.get_field_index("quality_flags")
+    return table.set_column(index, table.schema.field(index), values)
+
+
+def validate_batch(
+    table: pa.Table, batch_id: str, lake_root: Path, replacing: frozenset[str] = frozenset()
+) -> ValidationOutcome:
+    """Validate the batch in one GE checkpoint run and route rows by the policies in force.
+
+    `replacing`: content hashes of sources whose rows the batch replaces.
+    """
     import time
 
     # Wait for a warm-up import first: two threads importing great_expectations at
@@ -150,13 +167,16 @@ def validate_batch(table: pa.Table, batch_id: str, lake_root: Path) -> Validatio
     started = time.perf_counter()
     frame = build_frame(table)
     reference_ids = table.column("reference_id").combine_chunks()
-    in_lake = existing_reference_ids(lake_root, pc.unique(pc.drop_null(reference_ids)))
+    # Rows the batch replaces (an older version of a changed file, an older parse) are
+    # not "another rendering already in the lake".
+    in_lake = existing_reference_ids(lake_root, pc.unique(pc.drop_null(reference_ids)), replacing)
     suite_result, docs_page = run_checkpoint(
         frame, batch_id, ran_at, lake_root.resolve(), {LAKE_REFERENCE_IDS: sorted(in_lake)}
     )
     judgement = Judgement.from_meta(suite_result.meta[VERDICT_META])
 
     rejected: dict[str, list[str]] = {}
+    flags: dict[str, list[str]] = {}  # record_id -> `warn` row rules it broke
     held_back = False
     results: list[dict[str, Any]] = []
     by_name = {
@@ -179,6 +199,9 @@ def validate_batch(table: pa.Table, batch_id: str, lake_root: Path) -> Validatio
                 details = rejected.setdefault(record_id, [])
                 if detail not in details:
                     details.append(detail)
+        elif not success and policy == "warn" and not is_batch_rule(rule):
+            for entry in unexpected:
+                flags.setdefault(str(entry["record_id"]), []).append(rule.name)
         sample_ids = [str(entry.get("record_id")) for entry in unexpected[:SAMPLE_SIZE]]
         results.append(
             {
@@ -207,7 +230,7 @@ def validate_batch(table: pa.Table, batch_id: str, lake_root: Path) -> Validatio
         )
         for record_id, details in rejected.items()
     ]
-    accepted = without_rows(table, set(rejected)) if rejected else table
+    accepted = with_flags(without_rows(table, set(rejected)) if rejected else table, flags)
     return ValidationOutcome(
         accepted=accepted,
         rejections=rejections,

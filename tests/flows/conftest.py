@@ -55,13 +55,12 @@ def rewrite_as_old_version(data_file: Path, parser_version: str = "0.1.0") -> in
 
     This is the lake an earlier release left: the same rows and names, older columns.
     """
-    table = pq.read_table(data_file)
-    old = table.select(versions.schema_of_version(versions.FIRST_VERSION).names)
+    old = versions.as_version(pq.read_table(data_file), versions.FIRST_VERSION)
     old = old.set_column(
         old.schema.get_field_index("parser_version"),
         "parser_version",
         pa.array([parser_version] * old.num_rows, pa.string()),
-    ).replace_schema_metadata(None)
+    )
     scratch = data_file.with_name(data_file.name + ".old")
     pq.write_table(old, scratch, compression="zstd")
     os.replace(scratch, data_file)

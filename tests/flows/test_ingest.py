@@ -20,6 +20,7 @@ import pytest
 from cablestream.flows.ingest import ingest_flow
 from cablestream.schemas import lake as layout
 from cablestream.tasks.lake.quarantine import read_reasons
+from cablestream.tasks.quality.tables import VALIDATIONS_DIR
 
 from .conftest import lake_ids, parsed_ids, quarantined_ids
 
@@ -289,3 +290,31 @@ def test_odd_dates_and_names_do_not_hold_back_the_batch(
         .to_pylist()
     )
     assert "name-\\xff.txt" in paths
+
+
+def test_a_file_changed_in_place_leaves_only_its_new_version(
+    prefect_harness: str, corpus_files: Path, tmp_path: Path
+) -> None:
+    """The older version's rows are replaced (issue 17), not kept beside the new ones, and
+    they are not "another rendering already in the lake" for validation."""
+    inbox, lake = tmp_path / "inbox", tmp_path / "lake"
+    inbox.mkdir()
+    first, second = sorted(corpus_files.glob("*.txt"))[:2]
+    shutil.copy(first, inbox / "cable.txt")
+    _ingest(inbox, lake)
+    # The same cable, one paragraph longer: same reference id, other content.
+    (inbox / "cable.txt").write_bytes(first.read_bytes() + b"\n\n9. (U) Added later.\n")
+    result = _ingest(inbox, lake)
+    assert result["rows_replaced"] == result["rows_written"] > 0
+    assert sorted(lake_ids(lake)) == sorted(parsed_ids(inbox))
+    _assert_exactly_once(lake, parsed_ids(inbox))
+    runs = ds.dataset(layout.quality_dir(lake) / VALIDATIONS_DIR, format="parquet").to_table(
+        filter=ds.field("expectation") == "reference_id_new_to_lake"
+    )
+    assert runs.num_rows == 2 and all(runs["success"].to_pylist())
+    # Another file changed into a copy of it: its own older rows go, no row twice.
+    shutil.copy(second, inbox / "other.txt")
+    _ingest(inbox, lake)
+    shutil.copy(inbox / "cable.txt", inbox / "other.txt")
+    _ingest(inbox, lake)
+    _assert_exactly_once(lake, parsed_ids(inbox))

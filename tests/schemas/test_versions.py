@@ -20,7 +20,8 @@ def test_the_newest_version_is_the_record_schema() -> None:
 def test_a_file_is_dated_by_its_key_else_by_its_columns() -> None:
     first = versions.schema_of_version(1)
     assert versions.file_schema_version(first) == 1
-    assert versions.file_schema_version(CABLE_SCHEMA) == 2
+    assert versions.file_schema_version(versions.schema_of_version(2)) == 2
+    assert versions.file_schema_version(CABLE_SCHEMA) == versions.SCHEMA_VERSION
     keyed = versions.with_version(first.empty_table()).schema
     assert versions.file_schema_version(keyed) == versions.SCHEMA_VERSION
 

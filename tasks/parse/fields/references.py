@@ -70,15 +70,19 @@ _NOT_STATIONS = frozenset(
 def _reference_block(text: str) -> str | None:
     """The REF label's text with its continuation lines, also across blank lines
     when the next line carries on the list (`B. LA PAZ 00600`)."""
-    label = _REF_LABEL.search(text)
+    # Every label spelling holds the letters: a literal check before the scan.
+    label = _REF_LABEL.search(text) if "ref" in text.lower() else None
     if label is None:
         return None
     first_end = text.find("\n", label.end())
     first_end = len(text) if first_end < 0 else first_end
     parts = [_REPEATED_LABEL.sub("", text[label.end() : first_end])]
+    # Each part is searched for the block's end once, when it is taken: a long glued first
+    # line searched again at every following line cost 30 scans of it.
+    ended = _BLOCK_END.search(parts[0]) is not None
     pending_blank = False
-    for number, line in enumerate(text[first_end + 1 :].split("\n")):
-        if number >= _MAX_BLOCK_LINES or _BLOCK_END.search(parts[-1]):
+    for line in text[first_end + 1 :].split("\n", _MAX_BLOCK_LINES)[:_MAX_BLOCK_LINES]:
+        if ended:
             break
         stripped = line.strip()
         if not stripped:
@@ -90,6 +94,7 @@ def _reference_block(text: str) -> str | None:
         if FIELD_START.match(stripped) and not bullet:
             break
         parts.append(stripped)
+        ended = _BLOCK_END.search(stripped) is not None
         pending_blank = False
     block = " ".join(" ".join(parts).split())
     end = _BLOCK_END.search(block)

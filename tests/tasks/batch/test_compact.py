@@ -164,8 +164,8 @@ def test_compaction_merges_files_of_an_older_schema_version(tmp_path: Path) -> N
     merged = next(files for files in partition_files(lake).values() if len(files) >= 2)
     old_file = lake / merged[0]
     # As schema version 1 wrote it: no `station` column, no version key.
-    old = pq.read_table(old_file).select(versions.schema_of_version(1).names)
-    pq.write_table(old.replace_schema_metadata(None), old_file)
+    old = versions.as_version(pq.read_table(old_file), 1)
+    pq.write_table(old, old_file)
     old_ids = set(old.column("record_id").to_pylist())
     before = _rows(lake).drop_columns(["station"])
     compact_lake(lake, ledger, claim.new_batch_id())
@@ -174,4 +174,6 @@ def test_compaction_merges_files_of_an_older_schema_version(tmp_path: Path) -> N
     stations = dict(zip(after["record_id"].to_pylist(), after["station"].to_pylist(), strict=True))
     assert {stations[record_id] for record_id in old_ids} == {None}
     for files in partition_files(lake).values():
-        assert versions.file_schema_version(pq.read_schema(lake / files[0])) == 2
+        assert (
+            versions.file_schema_version(pq.read_schema(lake / files[0])) == versions.SCHEMA_VERSION
+        )

@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 
 from cablestream.tasks.ledger.postgres import PostgresLedger
-from cablestream.tasks.ledger.protocol import BatchLost, Candidate, ClaimedFile, FileOutcome
+from cablestream.tasks.ledger.protocol import (
+    BatchLost,
+    Candidate,
+    ClaimedFile,
+    FileOutcome,
+    OlderVersion,
+)
 from cablestream.tasks.ledger.sql import SqlLedger, forget_running
 from cablestream.tasks.ledger.sqlite import SqliteLedger
 
@@ -139,3 +145,53 @@ def test_failures_count_per_file_across_batches(ledger: SqlLedger) -> None:
         assert ledger.record_failure(batch, "fail") == attempt
         ledger.release(batch)
     assert ledger.counts() == {}
+
+
+def test_a_newer_version_supersedes_the_older_and_a_restore_is_newer_again(
+    ledger: SqlLedger,
+) -> None:
+    (old,) = ledger.claim("b1", [Candidate("a.txt", "h1", 1, 1)])
+    _commit_all(ledger, "b1", [old])
+    (new,) = ledger.claim("b2", [Candidate("a.txt", "h2", 2, 2)])
+    assert ledger.older_versions("b2") == [
+        OlderVersion(old.file_id, "a.txt", "h1", new.file_id, False)
+    ]
+    outcome = {new.file_id: FileOutcome("committed")}
+    ledger.prepare_commit("b2", ["part-b2.parquet"], outcome, superseded=[old.file_id])
+    ledger.commit("b2")
+    assert ledger.counts() == {"committed": 1, "superseded": 1}
+    assert ledger.fingerprints() == {("a.txt", 2, 2)}  # a superseded row is not "seen"
+    assert ledger.source_paths("h1") == ["a.txt"]
+    # The first content again (a restore): the same row, claimed again as the newer version.
+    (restored,) = ledger.claim("b3", [Candidate("a.txt", "h1", 1, 3)])
+    assert restored.file_id == old.file_id and restored.duplicate_of is None
+    assert ledger.older_versions("b3") == [
+        OlderVersion(new.file_id, "a.txt", "h2", old.file_id, False)
+    ]
+
+
+def test_an_older_version_held_under_another_name_is_shared(ledger: SqlLedger) -> None:
+    first = ledger.claim("b1", [Candidate("a.txt", "h1", 1, 1), Candidate("b.txt", "h1", 1, 1)])
+    _commit_all(ledger, "b1", first)
+    ledger.claim("b2", [Candidate("a.txt", "h2", 2, 2)])
+    (older,) = ledger.older_versions("b2")
+    assert older.shared  # b.txt (a duplicate) still holds h1: its rows stay
+    assert ledger.source_paths("h1") == ["a.txt", "b.txt"]  # committed first
+
+
+def test_a_path_another_live_batch_holds_in_another_version_is_left_for_later(
+    ledger: SqlLedger,
+) -> None:
+    ledger.claim("b1", [Candidate("a.txt", "h1", 1, 1)])
+    assert ledger.claim("b2", [Candidate("a.txt", "h2", 2, 2)]) == []
+
+
+def test_outputs_a_committed_batch_replaced_leave_the_lake(ledger: SqlLedger) -> None:
+    claimed = ledger.claim("b1", [Candidate("x", "h", 1, 1)])
+    ledger.prepare_commit("b1", ["old.parquet"], {claimed[0].file_id: FileOutcome("committed")})
+    ledger.commit("b1")
+    ledger.begin("c1", "compaction")
+    ledger.prepare_commit("c1", ["new.parquet"], {}, replaced=["old.parquet"])
+    assert ledger.live_outputs() == {"old.parquet"}  # not committed yet: the old file counts
+    ledger.commit("c1")
+    assert ledger.live_outputs() == {"new.parquet"}

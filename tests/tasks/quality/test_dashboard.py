@@ -129,7 +129,7 @@ def lake(prefect_harness: str, tmp_path_factory: pytest.TempPathFactory) -> Path
 
     @flow(name="report-test-batches")
     def batches() -> None:
-        # 1: clean; 2: two bad ids and an empty subject (dropped); 3: subjects gone, a `fail`
+        # 1: clean; 2: two bad ids (dropped) and an empty subject (kept, flagged); 3: subjects gone, a `fail`
         # rule breaks (verdict failed); 4: a small batch breaking it (in force as `warn`).
         ingest_like(root, BATCHES[0], [cable(n) for n in range(12)])
         second = [cable(n) for n in range(100, 115)]
@@ -159,15 +159,15 @@ def test_collect_counts_rows_per_batch(lake: Path) -> None:
     }
     assert rows == {
         BATCHES[0]: (12, 12, 0, "passed", []),
-        BATCHES[1]: (15, 12, 3, "passed", []),
+        BATCHES[1]: (15, 13, 2, "passed", []),
         BATCHES[2]: (20, 20, 0, "failed", []),
         BATCHES[3]: (3, 3, 0, "passed", ["batch_subject_share", "batch_parse_warning_share"]),
     }
     # Files count as files, rows as rows.
-    assert (board.quarantined_files, board.quarantined_rows) == (1, 3)
+    assert (board.quarantined_files, board.quarantined_rows) == (1, 2)
     (item,) = [q for q in board.quarantine if q.kind == "file"]
     assert (item.source_path, item.reason) == ("drop/junk.bin", "binary")
-    assert board.partitions == [("year=2009/month=3", 4, 47)]
+    assert board.partitions == [("year=2009/month=3", 4, 48)]
     share = {e.expectation: e for e in board.expectations}["batch_subject_share"]
     assert (share.runs, share.met, dict(share.in_force)) == (4, 2, {"fail": 3, "warn": 1})
     assert board.health.status in ("amber", "red")  # a failed batch among the recent runs
@@ -265,7 +265,7 @@ def test_dashboard_data_docs_and_artifacts_agree_in_headless_chromium(lake: Path
             assert per_rule["batch_subject_share"][3] == "fail 3, warn 1"
 
             totals = _cells(page, "totals")[0]
-            assert totals == ["4", "1", "50", "47", "3", "0", "47", "3", "1"]
+            assert totals == ["4", "1", "50", "48", "2", "0", "48", "2", "1"]
             quarantine = _cells(page, "quarantine")
             (file_row,) = [row for row in quarantine if row[2] == "file"]
             assert file_row[3:5] == ["drop/junk.bin", "binary"]

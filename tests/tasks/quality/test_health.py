@@ -24,6 +24,16 @@ def statuses(runs: list[RecentRun], backlog: int = 0, **limits: float) -> dict[s
     return {check.name: check.status for check in health.checks}
 
 
+def test_a_warn_rule_is_amber_at_worst() -> None:
+    """A `warn` rule reports (another rendering of a cable already in the lake), no alarm."""
+    half = [run(i, rule=i % 2 == 0) for i in range(10)]
+    assert statuses(half)["pass_rate:rule"] == "red"
+    warned = [RecentRun(r.ran_at, r.verdict, 10, 0, r.met, frozenset({"rule"})) for r in half]
+    assert statuses(warned)["pass_rate:rule"] == "amber"
+    # In force as `drop` or `fail` in any recent run: red again.
+    assert statuses([*warned[:-1], half[-1]])["pass_rate:rule"] == "red"
+
+
 def test_clean_recent_runs_are_green() -> None:
     health = assess([run(5, rule=True), run(1, rule=True)], 0, NOW, Thresholds())
     assert health.status == "green" and health.crossed == []
@@ -79,8 +89,7 @@ def test_alerts_fire_once_when_a_check_gets_worse_and_when_it_recovers(
     finally:
         logger.removeHandler(handler)
     assert first == [
-        "quality alert RED: 3 of the last 3 batches failed and were kept out of the lake "
-        "(amber >= 1, red >= 3)"
+        "quality alert RED: 3 of the last 3 batches failed a `fail` rule (amber >= 1, red >= 3)"
     ]
     assert second == []  # still red: no new alert
     assert third == ["quality recovered: failed_batches is green again (0 of 1 runs)"]
