@@ -412,11 +412,12 @@ def existing_lake(options: dict[str, Any]) -> Path:
     """The lake a command reads (flag, env var or default); InputError when there is none."""
     from cablestream.tasks.lake.writer import move_legacy_control
 
-    lake = checked_settings(options, needs_inbox=False).lake
+    settings = checked_settings(options, needs_inbox=False)
+    lake = settings.lake
     if lake.is_dir():
         move_legacy_control(lake)
     ledger = layout.ledger_path(lake)
-    if not lake.is_dir() or not ledger.is_file():
+    if not lake.is_dir() or (settings.ledger is None and not ledger.is_file()):
         raise InputError(f"no lake at {lake} (no ledger at {ledger}; ingest creates one)")
     return lake
 
@@ -434,10 +435,10 @@ def writable_page(out: Path | None, lake: Path) -> Path:
     return out
 
 
-def print_status(lake: Path, as_json: bool = False) -> None:
+def print_status(lake: Path, ledger_url: str | None, as_json: bool = False) -> None:
     from cablestream.flows.status import lake_status
 
-    facts = lake_status(lake)
+    facts = lake_status(lake, ledger_url)
     if as_json:
         _print_json(facts.as_dict())
         return
@@ -476,10 +477,10 @@ def print_status(lake: Path, as_json: bool = False) -> None:
     out.print(f"quarantine reasons table: {rows or 'empty'}")
 
 
-def print_quarantined(lake: Path, as_json: bool = False) -> None:
+def print_quarantined(lake: Path, ledger_url: str | None, as_json: bool = False) -> None:
     from cablestream.flows.status import quarantined_files
 
-    listed = quarantined_files(lake)
+    listed = quarantined_files(lake, ledger_url)
     if as_json:
         print(json.dumps([asdict(item) for item in listed]))
         return
@@ -498,7 +499,7 @@ def run_compact(options: dict[str, Any], min_files: int, as_json: bool = False) 
     from cablestream.tasks.ledger.sqlite import open_ledger
 
     lake = existing_lake(options)
-    ledger = open_ledger(lake)
+    ledger = open_ledger(lake, checked_settings(options, needs_inbox=False).ledger)
     recover(lake, ledger)
     summary = compact_lake(lake, ledger, new_batch_id(), min_files=min_files)
     if as_json:
@@ -535,6 +536,7 @@ def run_reprocess(
     }
     result: dict[str, Any] = reprocess_flow(
         lake=str(lake),
+        ledger=settings.ledger,
         parser_version_below=parser_version_below,
         max_files_per_batch=settings.max_files_per_batch,
         max_batch_bytes=settings.max_batch_bytes,

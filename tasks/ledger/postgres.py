@@ -71,28 +71,13 @@ class PostgresLedger(SqlLedger):
     def __repr__(self) -> str:
         return f"PostgresLedger({safe_url(self.url)!r})"
 
-    @contextmanager
-    def _open(self) -> Iterator[_Placeholders]:
-        try:
-            connection = psycopg.connect(
-                self.url,
-                autocommit=True,
-                connect_timeout=CONNECT_TIMEOUT_SECONDS,
-                application_name="cablestream",
-            )
-        except psycopg.OperationalError as error:
-            reason = " ".join(str(error).split())
-            raise LedgerUnavailable(f"ledger {safe_url(self.url)}: {reason}") from None
-        with connection:
-            yield _Placeholders(connection)
-
     def _connect(self) -> AbstractContextManager[Connection]:
-        return self._open()
+        return _open(self.url)
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
         # Commits when the block ends, rolls back when it raises.
-        with self._open() as db, db.connection.transaction():
+        with _open(self.url) as db, db.connection.transaction():
             yield db
 
     def _now(self, db: Connection) -> float:
@@ -107,6 +92,30 @@ class PostgresLedger(SqlLedger):
             (item.path, item.sha256),
         ).fetchone()
         return bool(row[0])
+
+
+@contextmanager
+def _open(url: str) -> Iterator[_Placeholders]:
+    try:
+        connection = psycopg.connect(
+            url,
+            autocommit=True,
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            application_name="cablestream",
+        )
+    except psycopg.OperationalError as error:
+        reason = " ".join(str(error).split())
+        raise LedgerUnavailable(f"ledger {safe_url(url)}: {reason}") from None
+    with connection:
+        yield _Placeholders(connection)
+
+
+@contextmanager
+def read_only(url: str) -> Iterator[Connection]:
+    """A connection to the ledger at `url` that cannot change it (status, quarantine ls)."""
+    with _open(url) as db:
+        db.execute("SET default_transaction_read_only = on")
+        yield db
 
 
 def safe_url(url: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -71,3 +71,19 @@ def open_ledger(lake: Path, url: str | None = None) -> SqliteLedger | PostgresLe
 
         return PostgresLedger(url)
     return SqliteLedger(layout.ledger_path(lake))
+
+
+@contextmanager
+def _read_only_file(path: Path) -> Iterator[Connection]:
+    with closing(sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=30)) as db:
+        yield db
+
+
+def read_only_ledger(lake: Path, url: str | None = None) -> AbstractContextManager[Connection]:
+    """A connection that only reads the ledger `open_ledger` would open (and never creates
+    it): for commands that report (`status`, `quarantine ls`)."""
+    if url is not None:
+        from cablestream.tasks.ledger.postgres import read_only
+
+        return read_only(url)
+    return _read_only_file(layout.ledger_path(lake))
