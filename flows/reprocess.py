@@ -106,6 +106,7 @@ def reprocess_flow(
         max_file_bytes=max_file_bytes,
         ledger=ledger,
     )
+    settings.local_only("reprocess")
     logger = get_run_logger()
     below = parser_version_below or PARSER_VERSION
     summary = ReprocessSummary(below)

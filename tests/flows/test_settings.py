@@ -8,7 +8,9 @@ from typer.testing import CliRunner
 
 from cablestream.flows.cli import app
 from cablestream.flows.logfilter import ShutdownNoiseFilter, settings_path
-from cablestream.flows.settings import IngestSettings
+from cablestream.flows.settings import IngestSettings, InputError
+
+from ..conftest import S3Server
 
 
 def test_explicit_values_beat_env_vars_which_beat_defaults(
@@ -57,3 +59,35 @@ def test_the_logging_filter_drops_only_the_shutdown_noise() -> None:
     assert keep(_record("prefect.flow_runs", "Task run failed: OSError('disk full')"))
     assert keep(_record("sqlalchemy.pool.impl.AsyncAdaptedQueuePool", "pool exhausted"))
     assert Path(settings_path()).read_text().count("shutdown_noise") >= 2
+
+
+def test_object_store_places_are_checked_before_any_work(
+    s3_server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Against moto's S3 server: each refusal is one line naming what to change."""
+    bucket = s3_server.bucket()
+    monkeypatch.setenv("CABLESTREAM_CONTROL", str(tmp_path / "control"))
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    lake = f"s3://{bucket}/lake"
+
+    def refusal(**given: str) -> str:
+        with pytest.raises(InputError) as raised:
+            IngestSettings.resolve(**given).check_paths()
+        return str(raised.value)
+
+    assert "there is no bucket 'no-such-bucket'" in refusal(inbox="s3://no-such-bucket/in")
+    assert "not yet" in refusal(inbox=str(inbox), lake=lake, ledger="postgresql://h/db")
+    assert "must be a local folder" in refusal(inbox=str(inbox), archive="s3://x/done")
+    assert "not for an object-store inbox" in refusal(
+        inbox=f"s3://{bucket}/in", lake=str(tmp_path / "lake"), archive=str(tmp_path / "done")
+    )
+    IngestSettings.resolve(inbox=str(inbox), lake=lake).lake_root()  # binds the folder
+    assert "holds the control data of the lake" in refusal(
+        inbox=str(inbox), lake=f"s3://{bucket}/other"
+    )
+    # A local lake given the bound folder as its control folder would write into the store.
+    assert "belongs to the object-store lake" in refusal(
+        inbox=str(inbox), lake=str(tmp_path / "lake")
+    )
+    assert s3_server.keys(bucket) == []
