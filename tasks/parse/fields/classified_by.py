@@ -15,8 +15,11 @@ _CLASSIFIED_BY = guard.compile(
     r"CLASSIFIED[ \t]{1,5}+BY[ \t]{0,5}+[:.;-]?[ \t]{0,10}+(?P<rest>[^\n]*)"
 )
 # Where the authority ends and the reasons begin: `, Reasons`, `for reasons`, `Reason:`, `1.4`.
+# The blanks and punctuation before it are taken from the start of their run, whole: a
+# search trying every position inside a long run (`,  ,  ,  …`) would rescan the rest of
+# the run from each, quadratic in its length.
 _REASONS_START = guard.compile(
-    r"(?i)[ \t,;.]*(?:\bfor\b[ \t]*)?(?:\breasons?\b|\bE\.?O\.?[ \t]*\d{5}\b|\b1[.,][45]\b)"
+    r"(?i)(?<![ \t,;.])[ \t,;.]*+(?:\bfor\b[ \t]*)?(?:\breasons?\b|\bE\.?O\.?[ \t]*\d{5}\b|\b1[.,][45]\b)"
 )
 # `1.4 (b) and (d)`, `1.4(B), (C), AND (D)`, `1.5 (b,d)`, `1.4 ( b) and (d)`, `1.4 (b/d)`,
 # and `1,4 (b)` with a comma for the dot.
