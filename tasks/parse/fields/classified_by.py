@@ -15,9 +15,8 @@ _CLASSIFIED_BY = guard.compile(
     r"CLASSIFIED[ \t]{1,5}+BY[ \t]{0,5}+[:.;-]?[ \t]{0,10}+(?P<rest>[^\n]*)"
 )
 # Where the authority ends and the reasons begin: `, Reasons`, `for reasons`, `Reason:`, `1.4`.
-# The blanks and punctuation before it are taken from the start of their run, whole: a
-# search trying every position inside a long run (`,  ,  ,  …`) would rescan the rest of
-# the run from each, quadratic in its length.
+# The separator run is only tried from its first character: tried from each one, a long run
+# of `, , ,` costs quadratic time.
 _REASONS_START = guard.compile(
     r"(?i)(?<![ \t,;.])[ \t,;.]*+(?:\bfor\b[ \t]*)?(?:\breasons?\b|\bE\.?O\.?[ \t]*\d{5}\b|\b1[.,][45]\b)"
 )
