@@ -28,8 +28,6 @@ import string
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import regex
-
 from cablestream.tasks.parse import guard
 
 # `<a href='/tag/PREL_0.html'>PREL</a>`, `<u>`, `<br />` …
@@ -188,7 +186,7 @@ def unglue_fields(text: str) -> str:
     return "\n".join(pieces)
 
 
-def _join_spaces(match: regex.Match[str]) -> str:
+def _join_spaces(match: guard.Match) -> str:
     return match.group(0).replace(" ", "")
 
 
@@ -286,10 +284,14 @@ def body_start(text: str, rendering: str) -> int:
     """
     if rendering in ("markdown", "latex"):
         return len(text)
-    for found, match in enumerate(_PARAGRAPH_LINE.finditer(text), 1):
-        if found > _HEAD_PARAGRAPHS:
-            return match.start()
-    return len(text)
+    position = 0
+    for _ in range(_HEAD_PARAGRAPHS):
+        paragraph = _PARAGRAPH_LINE.search(text, position)
+        if paragraph is None:
+            return len(text)
+        position = paragraph.end()
+    paragraph = _PARAGRAPH_LINE.search(text, position)
+    return len(text) if paragraph is None else paragraph.start()
 
 
 def repair_head(text: str) -> tuple[str, bool]:
