@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib.util
 import os
 import shutil
 import socket
+import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -71,6 +74,31 @@ def prefect_harness() -> Iterator[str]:
         EventsWorker.drain_all()
         assert server.stop(), "the session's Prefect server was gone before the end"
         assert not server.status().healthy
+
+
+BENCH_DIR = Path(__file__).resolve().parents[1] / "bench"
+
+
+def _load_bench_script(name: str) -> ModuleType:
+    """`bench/<name>.py` imported by path (bench/ is not a package on purpose), once."""
+    module_name = f"cablestream_bench_{name}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, BENCH_DIR / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    # Registered first: dataclasses look their module up while the class is built, and
+    # results sent back by worker processes unpickle by module name.
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def bench_script() -> Callable[[str], ModuleType]:
+    """Import a bench script by name (`bench_script("fuzz_parser")`): the tests that run
+    the CI-sized form of a bench script share its code this way."""
+    return _load_bench_script
 
 
 @pytest.fixture(scope="session")

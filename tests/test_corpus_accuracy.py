@@ -9,15 +9,11 @@ Both corpora parse in a few seconds, so this stays a normal test.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import pytest
-
-BENCH_SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "accuracy.py"
 
 # Measured floors, per corpus and field (fraction of compared cables that match).
 FLOORS = {
@@ -43,24 +39,14 @@ FLOORS = {
 }
 
 
-def _load_bench() -> ModuleType:
-    """Import the bench script by path: bench/ is not a package on purpose."""
-    spec = importlib.util.spec_from_file_location("cablestream_bench_accuracy", BENCH_SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    # dataclasses look their module up in sys.modules while the class is built.
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(scope="module")
+def accuracy(bench_script: Callable[[str], ModuleType]) -> ModuleType:
+    return bench_script("accuracy")
 
 
-accuracy = _load_bench()
-CORPORA = {path.name: path for path in accuracy.DEFAULT_CORPORA}
-
-
-@pytest.fixture(scope="module", params=sorted(CORPORA))
-def report(request: pytest.FixtureRequest) -> Any:
-    corpus = CORPORA[request.param]
+@pytest.fixture(scope="module", params=sorted(FLOORS))
+def report(request: pytest.FixtureRequest, accuracy: ModuleType) -> Any:
+    corpus = accuracy.SHARED / request.param
     if not (corpus / "manifest.jsonl").is_file():
         pytest.skip(f"shared corpus not found at {corpus}")
     return accuracy.run(corpus)
@@ -86,7 +72,7 @@ def test_every_cable_is_found(report: Any) -> None:
     assert report.stray_nocables == 0, "\n".join(report.count_mismatches[:20])
 
 
-def test_fields_without_truth_are_not_scored(report: Any) -> None:
+def test_fields_without_truth_are_not_scored(report: Any, accuracy: ModuleType) -> None:
     """The bench compares only what the manifest has truth for: every field is scored
     on some cables, and references only where the release recorded them (csv rows)."""
     scored = {field for field in accuracy.FIELD_ORDER if report.rate(field) is not None}

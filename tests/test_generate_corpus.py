@@ -3,39 +3,27 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 import re
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-BENCH_SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "generate_corpus.py"
-
-
-def _load_bench() -> ModuleType:
-    """Import the bench script by path: bench/ is not a package on purpose."""
-    spec = importlib.util.spec_from_file_location("cablestream_bench_generate", BENCH_SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    # dataclasses look their module up in sys.modules while the class is built.
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-generator = _load_bench()
-pytestmark = pytest.mark.skipif(
-    not (generator.DEFAULT_CORPUS / "manifest.jsonl").is_file(),
-    reason=f"shared corpus not found at {generator.DEFAULT_CORPUS}",
-)
 CABLES = 120
 
 
-def _generate(out: Path, seed: int) -> list[dict[str, Any]]:
+@pytest.fixture(scope="module")
+def generator(bench_script: Callable[[str], ModuleType]) -> ModuleType:
+    module = bench_script("generate_corpus")
+    if not (module.DEFAULT_CORPUS / "manifest.jsonl").is_file():
+        pytest.skip(f"shared corpus not found at {module.DEFAULT_CORPUS}")
+    return module
+
+
+def _generate(generator: ModuleType, out: Path, seed: int) -> list[dict[str, Any]]:
     generator.main(["--cables", str(CABLES), "--out", str(out), "--seed", str(seed)])
     lines = (out / "manifest.jsonl").read_text(encoding="utf-8").splitlines()
     return [json.loads(line) for line in lines]
@@ -46,8 +34,8 @@ def _text(path: Path) -> str:
     return (gzip.decompress(data) if path.suffix == ".gz" else data).decode("utf-8")
 
 
-def test_same_seed_same_corpus(tmp_path: Path) -> None:
-    first, second = _generate(tmp_path / "a", 7), _generate(tmp_path / "b", 7)
+def test_same_seed_same_corpus(generator: ModuleType, tmp_path: Path) -> None:
+    first, second = _generate(generator, tmp_path / "a", 7), _generate(generator, tmp_path / "b", 7)
     assert first == second
     for entry in first:
         assert (tmp_path / "a" / entry["file"]).read_bytes() == (
@@ -55,8 +43,10 @@ def test_same_seed_same_corpus(tmp_path: Path) -> None:
         ).read_bytes()
 
 
-def test_every_cable_has_a_distinct_id_written_in_its_text(tmp_path: Path) -> None:
-    entries = _generate(tmp_path, 3)
+def test_every_cable_has_a_distinct_id_written_in_its_text(
+    generator: ModuleType, tmp_path: Path
+) -> None:
+    entries = _generate(generator, tmp_path, 3)
     assert len(entries) == CABLES
     ids = [entry["truth"]["reference_id"] for entry in entries]
     assert len(set(ids)) == len(ids)
@@ -70,8 +60,8 @@ def test_every_cable_has_a_distinct_id_written_in_its_text(tmp_path: Path) -> No
         assert "\x00" not in text
 
 
-def test_multi_files_close_every_cable_with_nnnn(tmp_path: Path) -> None:
-    entries = _generate(tmp_path, 5)
+def test_multi_files_close_every_cable_with_nnnn(generator: ModuleType, tmp_path: Path) -> None:
+    entries = _generate(generator, tmp_path, 5)
     per_file: dict[str, int] = {}
     for entry in entries:
         if entry["rendering"] == "multi":

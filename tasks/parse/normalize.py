@@ -89,7 +89,7 @@ class NormalizedText:
 
 def detect_rendering(text: str, default: str) -> str:
     """Name the rendering from its markup; `default` comes from the splitter."""
-    if "\\mbox" in text or "\\underline" in text:
+    if "\\" in text and ("\\mbox" in text or "\\underline" in text):
         return "latex"
     if "](#)" in text or (" ." in text and _SPACED_PARAGRAPH_DOT.search(f"\n{text}")):
         return "markdown"
@@ -218,7 +218,7 @@ def normalize(text: str, rendering: str = "telegram") -> NormalizedText:
     # A line end before the text: the line-anchored patterns are led by one (dropped at the end).
     text = "\n" + text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
     text = strip_markup(text, rendering)
-    if "\\\n" in text or text.endswith("\\"):
+    if "\\" in text and ("\\\n" in text or text.endswith("\\")):
         text = _BACKSLASH_CONTINUATION.sub("", text)
     if "Cable dated:" in text or "day, " in text:
         text = _GLUED_PREFACE_DATE.sub("\n\\1\n", text)

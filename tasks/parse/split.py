@@ -33,6 +33,9 @@ class CableChunk:
 # Cases spelled out: IGNORECASE would cost the scans their fast search for `<`.
 _PRE_OPEN = guard.compile(r"<[pP][rR][eE][^>]{0,200}>")
 _PRE_CLOSE = guard.compile(r"</[pP][rR][eE]>")
+# The same in a lower-cased copy of the page: literal-led, so found at memory speed.
+_LOWER_PRE_OPEN = guard.compile(r"<pre[^>]{0,200}>")
+_LOWER_PRE_CLOSE = guard.compile(r"</pre>")
 _RELEASE_TABLE_OPEN = guard.compile(r"<table class=['\"]cable['\"]>")
 _RELEASE_TABLE_CLOSE = guard.compile(r"</table>")
 _TABLE_CELL_OPEN = guard.compile(r"<td>")
@@ -63,6 +66,7 @@ _CSV_ROW_HINT = guard.compile(r",\d{1,2}/\d{1,2}/\d{4} ")
 _RELEASE_DATE_FORMATS = ("%Y-%m-%d %H:%M", "%m/%d/%Y %H:%M")
 # `NNNN` closes a telegram; `VZCZC` opens one.
 _END_MARKER = guard.compile(r"(?m)^[ \t]*NNNN[ \t]*(?:\r?\n|\Z)")
+# `VZCZC` at a line start: found by its literal, then the line start checked.
 _START_MARKER = guard.compile(r"(?m)^[ \t]*VZCZC")
 
 
@@ -105,7 +109,14 @@ def _parse_release_created(value: str) -> datetime | None:
 
 def split_release_page(page: str) -> list[CableChunk]:
     """A release cable page: metadata table, then header and text in two `<pre>` blocks."""
-    blocks = [page[start:end] for start, end in _elements(page, _PRE_OPEN, _PRE_CLOSE)]
+    lowered = page.lower()
+    # Lower-casing keeps offsets unless the page holds one of the few letters it widens.
+    pre_spans = (
+        _elements(lowered, _LOWER_PRE_OPEN, _LOWER_PRE_CLOSE)
+        if len(lowered) == len(page)
+        else _elements(page, _PRE_OPEN, _PRE_CLOSE)
+    )
+    blocks = [page[start:end] for start, end in pre_spans]
     if not blocks:
         return []
     release = ReleaseMetadata()
@@ -284,6 +295,21 @@ def lift_embedded_row(chunk: CableChunk) -> CableChunk:
     return CableChunk(before + after, chunk.offset, chunk.rendering, release, chunk.warnings)
 
 
+def _start_markers(segment: str) -> list[int]:
+    """Where each line opening with `VZCZC` starts: the literal is found first, and only
+    its first occurrence on a line is tried (a later one has text before it)."""
+    starts = []
+    previous = -1
+    at = segment.find("VZCZC")
+    while at != -1:
+        line_end = segment.rfind("\n", max(previous, 0), at)
+        if (previous < 0 or line_end != -1) and _START_MARKER.match(segment, line_end + 1, at + 5):
+            starts.append(line_end + 1)
+        previous = at
+        at = segment.find("VZCZC", at + 5)
+    return starts
+
+
 def _shifted(chunks: list[CableChunk], offset: int) -> list[CableChunk]:
     for chunk in chunks:
         chunk.offset += offset
@@ -308,11 +334,7 @@ def split_telegrams(text: str) -> list[CableChunk]:
         if "\nrefid:" in segment and _RECORD_BLOCK.search(segment):
             chunks += _shifted(split_record_dumps(segment), seg_start)
             continue
-        starts = (
-            [match.start() for match in _START_MARKER.finditer(segment)]
-            if "VZCZC" in segment
-            else []
-        )
+        starts = _start_markers(segment)
         pieces: list[CableChunk] = []
         last_opening: list[str] = []
         for start, end in itertools.pairwise(sorted({0, *starts, len(segment)})):

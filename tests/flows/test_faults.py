@@ -5,9 +5,8 @@ The long form (`.venv/bin/python bench/faults.py`) runs the same code with more.
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -15,22 +14,10 @@ import pytest
 
 from cablestream.tasks.batch.audit import audit_lake
 
-BENCH_SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "faults.py"
-
-
-def _load_bench() -> ModuleType:
-    """Import the bench script by path: bench/ is not a package on purpose."""
-    spec = importlib.util.spec_from_file_location("cablestream_bench_faults", BENCH_SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.fixture(scope="module")
-def faults(corpus_files: Path) -> ModuleType:
-    return _load_bench()
+def faults(corpus_files: Path, bench_script: Callable[[str], ModuleType]) -> ModuleType:
+    return bench_script("faults")
 
 
 def _env(api: str) -> dict[str, str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import bisect
-import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -141,7 +140,7 @@ def split_signature(text: str) -> tuple[str, list[str]]:
     return text, []
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Opening:
     """Where a paragraph opens (`12. (C/NF) `): its line start, the end of its opening,
     its number as written (None for an unnumbered marked one) and its marking."""
@@ -215,6 +214,8 @@ def _paragraphs(text: str, starts: list[Opening], numbers: list[int | None]) -> 
 _WORD = "summary"
 # How far before its word a marker can start (`END`, `OF`, `BEGIN` and blanks).
 _BEFORE_WORD = 30
+# How far after its word an opener can end (`SUMMARY AND ACTION REQUEST:`).
+_AFTER_WORD = 60
 # How far into its line a heading's word can stand.
 _HEADING_INDENT = 60
 
@@ -238,16 +239,36 @@ def _heading(text: str, lowered: str) -> regex.Match[str] | None:
     return None
 
 
-def _opener(text: str, lowered: str, first: int) -> regex.Match[str] | None:
-    """The first summary opener that is not on the subject, tags or REF line."""
-    found = []
-    for match in itertools.islice(
-        _SUMMARY_START.finditer(text, max(0, first - _BEFORE_WORD)), _MAX_OPENERS
-    ):
+def _inline_opener(text: str, lowered: str) -> regex.Match[str] | None:
+    """The first `SUMMARY:`-style opener not on the subject, tags or REF line, tried in a
+    window around each word (of the first _MAX_OPENERS openers)."""
+    tried = 0
+    done = 0
+    for at in _occurrences(lowered):
+        if at < done:
+            continue
+        end = min(len(text), at + _AFTER_WORD)
+        match = _SUMMARY_START.search(text, max(done, at - _BEFORE_WORD), end)
+        while match is not None and match.end() <= at:
+            match = _SUMMARY_START.search(text, match.end(), end)
+        if match is None or match.start() > at:
+            continue  # no opener holds this word (one holding a later word is found there)
+        done = match.end()
         line_start = text.rfind("\n", 0, match.start()) + 1
         if not _NOT_SUMMARY_LINE.match(text, line_start):
-            found.append(match)
-            break
+            return match
+        tried += 1
+        if tried >= _MAX_OPENERS:
+            return None
+    return None
+
+
+def _opener(text: str, lowered: str) -> regex.Match[str] | None:
+    """The first summary opener that is not on the subject, tags or REF line."""
+    found = []
+    inline = _inline_opener(text, lowered)
+    if inline is not None:
+        found.append(inline)
     heading = _heading(text, lowered)
     if heading is not None:
         found.append(heading)
@@ -294,12 +315,11 @@ def parse_summary(text: str, openings: list[Opening] | None = None) -> str | Non
     if "ummar" not in text and "UMMAR" not in text:
         return None  # a cheap pre-check before lowering the text
     lowered = text.lower()
-    first = lowered.find(_WORD)
-    if first == -1:
+    if _WORD not in lowered:
         return None
     if openings is None:
         openings = numbered_openings(text)
-    start = _opener(text, lowered, first)
+    start = _opener(text, lowered)
     if start is None:
         end = _summary_end(text, lowered, 0)
         if end is None:

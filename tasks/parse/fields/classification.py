@@ -56,6 +56,7 @@ _CAVEAT_TOKEN = guard.compile(rf"(?i)\b(?:{_CAVEAT_ALTERNATION})\b")
 # A run of caveats, also glued together (`SIPDISNOFORN` is two), ending at a word boundary.
 _LEADING_CAVEATS = guard.compile(rf"(?i)(?:[ \t,/]*(?:{_CAVEAT_ALTERNATION}))+\b")
 _CAVEAT_IN_RUN = guard.compile(rf"(?i){_CAVEAT_ALTERNATION}")
+_CAVEAT_INITIALS = frozenset(caveat[0] for caveat in CAVEATS)
 # A bare classification line at the very top of old printouts and some renderings.
 # Also the field form `CLASSIFICATION: SECRET` of some extracts.
 _BARE_CLASSIFICATION = guard.compile(
@@ -222,6 +223,9 @@ def parse_caveat_lines(lines: list[str]) -> list[str]:
     """
     found: list[str] = []
     for line in lines:
+        # The first letter first: the case-insensitive pattern only where a caveat can start.
+        if line.lstrip(" \t,/")[:1].upper() not in _CAVEAT_INITIALS:
+            continue
         leading = _LEADING_CAVEATS.match(line)
         if leading:
             found.extend(token.upper() for token in _CAVEAT_IN_RUN.findall(leading.group(0)))

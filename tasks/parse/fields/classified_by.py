@@ -48,9 +48,24 @@ def _block(text: str, match: regex.Match[str]) -> str:
     return " ".join(" ".join(parts).split())
 
 
+# A label starts at most this far before its word (`12. (S/NF) ` and blanks).
+_BEFORE_WORD = 48
+
+
+def _first_word(text: str) -> int:
+    """Where `classified` is first written (lower, capitalised or upper case), or -1."""
+    found = [at for at in (text.find("lassified"), text.find("LASSIFIED")) if at > 0]
+    return min(found) - 1 if found else -1
+
+
 def parse_classified_by(text: str) -> tuple[str | None, list[str]]:
     """(classifying authority, reasons as `1.4(b)` codes)."""
-    match = _CLASSIFIED_BY.search(text)
+    first = _first_word(text)
+    if first < 0:
+        return None, []  # a literal check before the case-insensitive scan
+    # The scan starts at the line of the first word: no label starts before it.
+    line_start = text.rfind("\n", max(0, first - _BEFORE_WORD), first) + 1
+    match = _CLASSIFIED_BY.search(text, line_start)
     if match is None:
         return None, []
     block = _SPLIT_SECTION.sub(r"1.\1", _block(text, match))

@@ -19,10 +19,13 @@ MONTHS = {
 PROSIGNS = {"Z": "FLASH", "O": "IMMEDIATE", "P": "PRIORITY", "R": "ROUTINE"}
 
 # `O 270710Z MAY 08`, `P R 281848Z DEC 66`, a bare `201247Z Jan 04` in partial extracts.
-_DTG = guard.compile(
-    r"(?im)^[ \t]*(?:(?P<prosign>[ZOPR]{1,2}(?: [ZOPR])?)[ \t]+)?"
+_DTG_LINE = (
+    r"[ \t]*(?:(?P<prosign>[ZOPR]{1,2}(?: [ZOPR])?)[ \t]+)?"
     r"(?P<day>\d{2})(?P<hour>\d{2})(?P<minute>\d{2})Z[ \t]+(?P<month>[A-Z]{3})[ \t]+(?P<year>\d{2}|\d{4})\b"
 )
+_DTG = guard.compile(rf"(?i)^{_DTG_LINE}")
+# The same after a line end: a scan led by `\n` is several times faster than one trying `^`.
+_DTG_AFTER_LINE_END = guard.compile(rf"(?i)\n{_DTG_LINE}")
 
 
 def expand_year(two_digits: int) -> int:
@@ -41,7 +44,10 @@ UNWRAPPED_HEADER = guard.compile(
 
 def parse_dtg(header: str) -> tuple[datetime | None, str | None]:
     """The first DTG line of the header: (created in UTC, precedence from its prosign)."""
-    return _first_valid_dtg(_DTG.finditer(header))
+    first = _DTG.match(header)
+    return _first_valid_dtg(
+        itertools.chain([first] if first else [], _DTG_AFTER_LINE_END.finditer(header))
+    )
 
 
 def parse_unwrapped_dtg(text: str) -> tuple[datetime | None, str | None]:
@@ -156,7 +162,8 @@ def infer_year_from_declassification(
     (`0181_4cb5e6602899e7fe.txt`: DECL 04/13/2010 and `Tuesday, April 12` give 2005).
     """
     usual = [deadline.year - hold for hold in _USUAL_HOLDS if deadline.year - hold <= latest_year]
-    dates = _weekday_dates(text) if text else []
+    # Every weekday name ends in `day`: a literal check before the case-insensitive scan.
+    dates = _weekday_dates(text) if "day" in text.lower() else []
     if dates and usual and _weekday_fits(usual[0], dates) < len(dates):
         # The usual hold contradicts the text's weekdays: a hold that fits them all wins.
         others = [deadline.year - hold for hold in _OTHER_HOLDS] + usual[1:]

@@ -70,7 +70,8 @@ _NOT_STATIONS = frozenset(
 def _reference_block(text: str) -> str | None:
     """The REF label's text with its continuation lines, also across blank lines
     when the next line carries on the list (`B. LA PAZ 00600`)."""
-    label = _REF_LABEL.search(text)
+    # Every label spelling holds the letters: a literal check before the scan.
+    label = _REF_LABEL.search(text) if "ref" in text.lower() else None
     if label is None:
         return None
     first_end = text.find("\n", label.end())

@@ -8,14 +8,11 @@ hang, and adversarial input must cost time linear in its length.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
+from collections.abc import Callable
 from types import ModuleType
 
 import pytest
 
-BENCH_SCRIPT = Path(__file__).resolve().parents[3] / "bench" / "fuzz_parser.py"
 CI_INPUTS = 1_000
 SEED = 13
 GROWTH_SIZES = [25_000, 100_000]
@@ -26,22 +23,13 @@ GROWTH_JUDGED_ABOVE_S = 0.1
 HANG_S = 60.0
 
 
-def _load_bench() -> ModuleType:
-    """Import the bench script by path: bench/ is not a package on purpose."""
-    spec = importlib.util.spec_from_file_location("cablestream_bench_fuzz", BENCH_SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    # Registered so that outcomes sent back by the worker process unpickle.
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-fuzz = _load_bench()
+@pytest.fixture(scope="module")
+def fuzz(bench_script: Callable[[str], ModuleType]) -> ModuleType:
+    return bench_script("fuzz_parser")
 
 
 @pytest.fixture(scope="module")
-def report() -> object:
+def report(fuzz: ModuleType) -> object:
     if not any((root / "files").is_dir() for root in fuzz.CORPORA):
         pytest.skip("../shared/corpus is not beside the repository")
     result = fuzz.Report(growth_sizes=GROWTH_SIZES)
@@ -56,16 +44,30 @@ def test_no_input_raises_or_hangs(report: object) -> None:
     assert report.hangs == []  # type: ignore[attr-defined]
 
 
-def test_adversarial_input_costs_time_linear_in_its_length(report: object) -> None:
-    superlinear = {
+def _superlinear(growth: dict[str, list[float]]) -> dict[str, list[float]]:
+    return {
         family: times
-        for family, times in report.growth.items()  # type: ignore[attr-defined]
+        for family, times in growth.items()
         if times[1] > GROWTH_JUDGED_ABOVE_S and times[1] / max(times[0], 1e-4) > GROWTH_LIMIT
     }
-    assert superlinear == {}, f"CPU s at {GROWTH_SIZES} B: {superlinear}"
 
 
-def test_real_sized_inputs_parse_within_50_ms_per_cable(report: object) -> None:
+def test_adversarial_input_costs_time_linear_in_its_length(
+    report: object, fuzz: ModuleType
+) -> None:
+    suspects = _superlinear(report.growth)  # type: ignore[attr-defined]
+    if suspects:
+        # On the shared machine a burst of load can inflate one CPU-time measurement
+        # (seen: 0.02 s -> 1.2 s for a family that is linear alone): a suspect family is
+        # timed again, and fails only if the second measurement is superlinear too.
+        again = fuzz.Report(growth_sizes=GROWTH_SIZES)
+        jobs = [fuzz.Job(-1, family, size) for family in suspects for size in GROWTH_SIZES]
+        fuzz.run_jobs(jobs, SEED, fuzz.CORPORA, 1, HANG_S, again)
+        suspects = _superlinear(again.growth)
+    assert suspects == {}, f"CPU s at {GROWTH_SIZES} B: {suspects}"
+
+
+def test_real_sized_inputs_parse_within_50_ms_per_cable(report: object, fuzz: ModuleType) -> None:
     """CPU time per cable, mutated real cables and adversarial families up to 64 KB."""
     slow = report.slow_inputs  # type: ignore[attr-defined]
     assert slow == [], f"over {fuzz.PER_CABLE_TARGET_S * 1000:.0f} ms per cable: {slow[:5]}"
