@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 UV_VERSION := 0.13.9
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: install run test lint typecheck
+.PHONY: install install-spark run test lint typecheck
 
 $(VENV)/bin/python:
 	python3 -m pip install -q "uv==$(UV_VERSION)"
@@ -24,6 +24,10 @@ install: $(VENV)/bin/python
 	@test $(VENV)/.bytecode -nt requirements.lock || { \
 	  $(PY) -m compileall -q -j 0 $$($(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))') >/dev/null 2>&1; \
 	  touch $(VENV)/.bytecode; }
+
+# Optional: pyspark for the Spark baseline (`bench/ingest_bench.py --release N --spark`).
+install-spark: install
+	python3 -m uv pip install -q --compile-bytecode --python $(PY) -r requirements-spark.lock
 
 # The demo starts the local Prefect server once and leaves it running for the next
 # commands (`.venv/bin/cablestream server stop` stops it).

@@ -50,6 +50,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import release_run  # bench/, beside this script
 
 from cablestream.flows import server
 from cablestream.schemas import lake as layout
@@ -216,11 +217,11 @@ def fixed_cost(work: Path, server_url: str, rounds: int) -> dict[str, Any]:
                     capture_output=True,
                     text=True,
                 )
-                if done.returncode != 0:
-                    raise RuntimeError(done.stderr[-3000:])
                 walls.append(time.perf_counter() - started)
+                if done.returncode != 0 or not done.stdout.strip():
+                    raise RuntimeError(f"{mode}: exit {done.returncode}: {done.stderr[-3000:]}")
                 if mode == "temporary_server":
-                    flows.append(float(done.stdout.split()[1]))
+                    flows.append(float(done.stdout.split()[-1]))
                 else:
                     summary = json.loads(done.stdout)
                     flows.append(float(summary["seconds"]))
@@ -351,6 +352,22 @@ def main(argv: list[str] | None = None) -> int:
         "--skip", nargs="*", default=[], choices=["oneshot", "fixed", "watch", "steady"]
     )
     parser.add_argument("--rounds", type=int, default=3, help="rounds of each fixed-cost probe")
+    parser.add_argument(
+        "--release",
+        type=int,
+        metavar="CABLES",
+        help="only the full-release run (bench/release_run.py) of a generated corpus this size",
+    )
+    parser.add_argument("--release-corpus", type=Path, help="reuse this generated corpus")
+    parser.add_argument("--compare-cables", type=int, default=25_000)
+    parser.add_argument(
+        "--spark",
+        type=int,
+        nargs="?",
+        const=5_000,
+        metavar="CABLES",
+        help="with the Spark baseline on the first CABLES cables (default 5000)",
+    )
     args = parser.parse_args(argv)
     # Recursive, as the inbox is: a generated corpus keeps its files in subfolders.
     files = sorted(p for p in args.files.rglob("*") if p.is_file())
@@ -374,13 +391,34 @@ def main(argv: list[str] | None = None) -> int:
         report["server_first_start_seconds"] = round(time.perf_counter() - started, 2)
         try:
             report["worker_warm_up_seconds"] = _wait_for_worker(started)
-            _measure(args, files, report, work, server_url)
+            if args.release:
+                os.environ["PREFECT_API_URL"] = server_url  # the stage times are read from it
+                out = REPO_ROOT / "bench" / "out"
+                out.mkdir(parents=True, exist_ok=True)
+
+                def save(section: dict[str, Any]) -> None:
+                    text = json.dumps({**report, "release": section}, indent=2)
+                    (out / "release_run.json").write_text(text + "\n")
+
+                report["release"] = release_run.run(
+                    args.release,
+                    args.compare_cables,
+                    args.release_corpus or work / "release",
+                    work,
+                    args.spark,
+                    save,
+                )
+            else:
+                _measure(args, files, report, work, server_url)
         finally:
             server.stop()
     out = REPO_ROOT / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "ingest_bench.json").write_text(json.dumps(report, indent=2) + "\n")
+    name = "release_run.json" if args.release else "ingest_bench.json"
+    (out / name).write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
+    if "release" in report:
+        release_run.print_report(report["release"])
     if "fixed_cost_one_new_file" in report:
         print_fixed_cost(report["fixed_cost_one_new_file"])
     return 0

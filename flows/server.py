@@ -155,6 +155,20 @@ def _alive(pid: int, mark: bytes = SERVER_MARK) -> bool:
     return not cmdline.exists() or mark in cmdline.read_bytes()
 
 
+def _ended(pid: int) -> bool:
+    """Gone, or a zombie waiting for its parent (or init) to collect it.
+
+    Not `_alive`: an exiting process has an empty command line while it still tears
+    down its memory (seconds for a warm worker under load), so a stop that went by
+    the command line returned before the process had ended.
+    """
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return True
+    return "State:\tZ" in status
+
+
 def _recorded() -> tuple[int, int] | None:
     """(pid, port) of the server this module started, if it still runs."""
     try:
@@ -254,14 +268,21 @@ def start() -> ServerStatus:
     timeout = _env_number(START_TIMEOUT_ENV, DEFAULT_START_TIMEOUT, 1, 3600)
     with _start_lock():
         current = status()
-        if current.healthy:
-            if current.pid is not None and current.worker.pid is None:
-                _start_worker(current.url, current.pid)  # e.g. it stopped, or was off
+        pid = current.pid
+        healthy = current.healthy
+        if not healthy and pid is not None:
+            # Ours and still starting, when the command that started it was stopped (a
+            # Ctrl-C, a kill -9 in its migrations): wait for it rather than start over.
+            healthy = _answers(current.url, lambda: _alive(pid), time.monotonic() + timeout)
+            current = status()
+        if healthy:
+            if pid is not None and current.worker.pid is None:
+                _start_worker(current.url, pid)  # e.g. it stopped, or was off
                 return status()
             return current  # ours, or a Prefect server someone runs on that port
-        if current.pid is not None:
+        if pid is not None:
             stop_worker()
-            _stop_pid(current.pid)  # ours but not answering: start it again
+            _stop_pid(pid)  # ours but not answering: start it again
         port = server_port()
         if _port_taken(port):
             raise ServerError(
@@ -280,22 +301,28 @@ def start() -> ServerStatus:
             )
         _pid_file().write_text(f"{process.pid} {port}\n", encoding="ascii")
         url = api_url(port)
-        deadline = time.monotonic() + timeout
-        while not _healthy(url, timeout=1.0):
+        if not _answers(url, lambda: process.poll() is None, time.monotonic() + timeout):
             if process.poll() is not None:
                 _pid_file().unlink(missing_ok=True)
                 raise ServerError(
                     f"the Prefect server stopped while starting ({_last_log_line(log)}); log: {log}"
                 )
-            if time.monotonic() > deadline:
-                _stop_pid(process.pid)
-                raise ServerError(
-                    f"the Prefect server did not answer within {timeout:g} s "
-                    f"(raise {START_TIMEOUT_ENV}); log: {log}"
-                )
-            time.sleep(0.2)
+            _stop_pid(process.pid)
+            raise ServerError(
+                f"the Prefect server did not answer within {timeout:g} s "
+                f"(raise {START_TIMEOUT_ENV}); log: {log}"
+            )
         _start_worker(url, process.pid)
         return status()
+
+
+def _answers(url: str, running: Callable[[], bool], deadline: float) -> bool:
+    """Wait until the server at `url` answers (True), or stops running, or the deadline passes."""
+    while not _healthy(url, timeout=1.0):
+        if not running() or time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 def _start_worker(url: str, server_pid: int) -> None:
@@ -362,7 +389,7 @@ def _restart_stale_worker(url: str) -> None:
             _start_worker(url, server[0])
 
 
-def _stop_pid(pid: int, pid_file: Path | None = None, mark: bytes = SERVER_MARK) -> None:
+def _stop_pid(pid: int, pid_file: Path | None = None) -> None:
     """SIGTERM the process group, SIGKILL after a grace period."""
     for sig, wait in ((signal.SIGTERM, STOP_GRACE_SECONDS), (signal.SIGKILL, 2.0)):
         try:
@@ -370,10 +397,10 @@ def _stop_pid(pid: int, pid_file: Path | None = None, mark: bytes = SERVER_MARK)
         except ProcessLookupError:
             break
         deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and _alive(pid, mark):
+        while time.monotonic() < deadline and not _ended(pid):
             _reap(pid)
             time.sleep(0.1)
-        if not _alive(pid, mark):
+        if _ended(pid):
             break
     _reap(pid)
     (pid_file or _pid_file()).unlink(missing_ok=True)
@@ -392,7 +419,7 @@ def stop_worker() -> bool:
     if recorded is None:
         _worker_pid_file().unlink(missing_ok=True)
         return False
-    _stop_pid(recorded[0], _worker_pid_file(), WORKER_MARK)
+    _stop_pid(recorded[0], _worker_pid_file())
     return True
 
 

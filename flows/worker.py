@@ -85,6 +85,8 @@ def main() -> None:
     started = time.perf_counter()
     fingerprint = code_fingerprint()  # the code as it is now, before it is imported
     # Everything a pass needs, imported and built before the worker says it is ready.
+    import cablestream.flows.dashboard
+    import cablestream.flows.ingest  # noqa: F401
     from cablestream.tasks.quality.engine import warm_up_in_background
 
     warm_up_in_background().join()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import json
 import re
 from collections.abc import Callable
@@ -23,8 +25,12 @@ def generator(bench_script: Callable[[str], ModuleType]) -> ModuleType:
     return module
 
 
-def _generate(generator: ModuleType, out: Path, seed: int) -> list[dict[str, Any]]:
-    generator.main(["--cables", str(CABLES), "--out", str(out), "--seed", str(seed)])
+def _generate(generator: ModuleType, out: Path, seed: int, *corpora: Path) -> list[dict[str, Any]]:
+    """CABLES cables from the given corpora (the small shared corpus alone: quick to load)."""
+    bases = [str(corpus) for corpus in corpora or (generator.DEFAULT_CORPUS,)]
+    generator.main(
+        ["--cables", str(CABLES), "--out", str(out), "--seed", str(seed), "--corpus", *bases]
+    )
     lines = (out / "manifest.jsonl").read_text(encoding="utf-8").splitlines()
     return [json.loads(line) for line in lines]
 
@@ -61,12 +67,45 @@ def test_every_cable_has_a_distinct_id_written_in_its_text(
 
 
 def test_multi_files_close_every_cable_with_nnnn(generator: ModuleType, tmp_path: Path) -> None:
-    entries = _generate(generator, tmp_path, 5)
+    entries = _generate(generator, tmp_path, 2)
     per_file: dict[str, int] = {}
     for entry in entries:
         if entry["rendering"] == "multi":
             per_file[entry["file"]] = per_file.get(entry["file"], 0) + 1
-    assert per_file, "seed 5 should make at least one multi file"
+    assert per_file, "seed 2 should make at least one multi file"
     for name, count in per_file.items():
         text = _text(tmp_path / name)
         assert len(re.findall(r"(?m)^NNNN$", text)) == count
+
+
+def test_csv_files_hold_release_rows_with_their_truth(
+    generator: ModuleType, tmp_path: Path
+) -> None:
+    corpus = str(generator.DEFAULT_CORPUS)
+    generator.main(["--cables", "400", "--out", str(tmp_path), "--seed", "0", "--corpus", corpus])
+    lines = (tmp_path / "manifest.jsonl").read_text(encoding="utf-8").splitlines()
+    per_file: dict[str, list[dict[str, Any]]] = {}
+    for entry in map(json.loads, lines):
+        if entry["rendering"] == "csv_row":
+            per_file.setdefault(entry["file"], []).append(entry)
+    assert per_file, "seed 0 should make at least one csv file"
+    for name, entries in per_file.items():
+        text = (tmp_path / name).read_text(encoding="utf-8")
+        # Read as the release's cables.csv is read: backslash escapes, no doubled quotes.
+        rows = list(csv.reader(io.StringIO(text, newline=""), escapechar="\\", doublequote=False))
+        assert [row[2] for row in rows] == [e["truth"]["reference_id"] for e in entries]
+        for row, entry in zip(rows, entries, strict=True):
+            assert len(row) == 8 and row[3] == entry["truth"]["origin"]
+            assert row[4] == entry["truth"]["classification"]
+
+
+def test_both_real_corpora_are_bases_and_most_cables_are_plain_release_text(
+    generator: ModuleType, tmp_path: Path
+) -> None:
+    if not (generator.DEFAULT_BULK / "manifest.jsonl").is_file():
+        pytest.skip("corpus-bulk not beside the repository")
+    entries = _generate(generator, tmp_path, 11, generator.DEFAULT_CORPUS, generator.DEFAULT_BULK)
+    sources = {entry["base_file"].split("/", 1)[0] for entry in entries}
+    assert sources == {"corpus", "corpus-bulk"}
+    plain = sum(entry["rendering"] == "release_text" for entry in entries)
+    assert plain > len(entries) / 2

@@ -13,6 +13,7 @@ from cablestream.schemas import lake as layout
 from cablestream.tasks.lake.partition import data_files
 from cablestream.tasks.lake.quarantine import read_reasons
 from cablestream.tasks.lake.reader import lake_record_ids
+from cablestream.tasks.lake.snapshot import current_snapshot, snapshot_files
 from cablestream.tasks.ledger.sqlite import SqliteLedger
 
 
@@ -25,7 +26,8 @@ def audit_lake(lake: Path, expected_ids: set[str] | None = None) -> list[str]:
     - no duplicate quarantine rows;
     - the ledger agrees: no batch left unsettled, every data file is an output of a
       committed batch (and not replaced by a later compaction), and every such
-      output exists.
+      output exists;
+    - the current snapshot holds exactly the committed data files.
     """
     problems: list[str] = []
     rows = lake_record_ids(lake)
@@ -83,4 +85,7 @@ def audit_lake(lake: Path, expected_ids: set[str] | None = None) -> list[str]:
     lost = live - data
     if lost:
         problems.append(f"{len(lost)} committed data files are missing: {sorted(lost)[:3]}")
+    snapshot = current_snapshot(lake)
+    if (snapshot_files(snapshot) if snapshot is not None else set()) != live:
+        problems.append(f"the current snapshot ({snapshot}) is not the committed data files")
     return problems

@@ -100,3 +100,44 @@ def test_a_port_taken_by_another_program_is_refused_in_one_line(tmp_path: Path) 
     assert not (tmp_path / "server" / "server.pid").exists()
     stopped = _run("server", "stop", CABLESTREAM_HOME=str(tmp_path))
     assert stopped.returncode == 0 and "no local Prefect server running" in stopped.stdout
+
+
+# Stands in for a Prefect server still migrating (the outside edge): answers after 3 s.
+_SLOW_SERVER = """
+import http.server, sys, time  # a prefect server stand-in
+time.sleep(3)
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200 if self.path == "/api/health" else 404)
+        self.end_headers()
+        self.wfile.write(b"true")
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Health).serve_forever()
+"""
+
+
+def test_a_server_still_starting_when_its_starter_was_killed_is_waited_for(
+    tmp_path: Path,
+) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    starting = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_SERVER, str(port)], start_new_session=True
+    )
+    # What a `cablestream ingest` SIGKILLed during the server's migrations leaves behind.
+    (tmp_path / "server").mkdir()
+    (tmp_path / "server" / "server.pid").write_text(f"{starting.pid} {port}\n")
+    try:
+        env = dict(CABLESTREAM_HOME=str(tmp_path), CABLESTREAM_SERVER_PORT=str(port))
+        started = _run("server", "start", CABLESTREAM_WORKER="off", **env)
+        assert started.returncode == 0, started.stderr
+        assert starting.poll() is None  # not stopped and started over
+        assert (tmp_path / "server" / "server.pid").read_text().split()[0] == str(starting.pid)
+        assert _run("server", "stop", **env).returncode == 0
+        assert starting.wait(timeout=30) is not None
+    finally:
+        if starting.poll() is None:
+            os.killpg(starting.pid, 9)
+            starting.wait()
