@@ -53,11 +53,17 @@ def _staged_files(stage: Path) -> list[StagedFile]:
     return files
 
 
-def stage_rows(table: pa.Table, lake: Path, batch_id: str) -> list[StagedFile]:
-    """Write the rows as zstd Parquet under the batch's staging dir, one folder per partition."""
+def stage_rows(table: pa.Table, lake: Path, batch_id: str, part: str = "") -> list[StagedFile]:
+    """Write the rows as zstd Parquet under the batch's staging dir, one folder per partition.
+
+    `part` tells apart the files of a second write of the same batch (a replacement's
+    kept rows). The rows are first made one contiguous chunk: a table of one chunk per
+    parsed file (thousands) writes 2-5x slower.
+    """
     stage = layout.staging_dir(lake, batch_id)
     if table.num_rows == 0:
         return []
+    table = table.combine_chunks()
     record_schema(lake)
     written: list[str] = []
     fmt = ds.ParquetFileFormat()
@@ -66,7 +72,7 @@ def stage_rows(table: pa.Table, lake: Path, batch_id: str) -> list[StagedFile]:
         base_dir=str(stage),
         format=fmt,
         partitioning=ds.partitioning(PARTITION_SCHEMA, flavor="hive"),
-        basename_template=layout.data_file_basename(batch_id),
+        basename_template=layout.data_file_basename(batch_id, part),
         file_options=fmt.make_write_options(compression=COMPRESSION),
         max_rows_per_group=ROW_GROUP_ROWS,
         min_rows_per_group=min(ROW_GROUP_ROWS, table.num_rows),
