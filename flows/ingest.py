@@ -25,14 +25,14 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.futures import PrefectFuture
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from cablestream.flows.settings import IngestSettings
 from cablestream.schemas import lake as layout
@@ -262,7 +262,11 @@ def _log_batch(logger: Any, result: commit.BatchSummary) -> None:
     name="cablestream-ingest",
     persist_result=False,
     log_prints=False,
-    task_runner=ThreadPoolTaskRunner(max_workers=GROUPS_IN_FLIGHT),
+    # Prefect types this TaskRunner[PrefectFuture[Any]] (invariant), which its own thread
+    # pool runner (of PrefectConcurrentFuture) does not match.
+    task_runner=cast(
+        "TaskRunner[PrefectFuture[Any]]", ThreadPoolTaskRunner(max_workers=GROUPS_IN_FLIGHT)
+    ),
 )
 def ingest_flow(
     inbox: str | None = None,
