@@ -35,7 +35,6 @@ from prefect.futures import PrefectFuture
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from cablestream.flows.settings import IngestSettings
-from cablestream.schemas import lake as layout
 from cablestream.tasks.batch import claim, commit, group, route
 from cablestream.tasks.inbox.folder import InboxFile, archive_settled
 from cablestream.tasks.inbox.settle import Settler
@@ -277,6 +276,7 @@ def ingest_flow(
     max_file_bytes: int | None = None,
     max_attempts: int | None = None,
     archive: str | None = None,
+    ledger: str | None = None,
     paths: list[str] | None = None,
     drop_subjects: bool = False,
 ) -> dict[str, Any]:
@@ -296,6 +296,7 @@ def ingest_flow(
         max_file_bytes=max_file_bytes,
         max_attempts=max_attempts,
         archive=archive,
+        ledger=ledger,
     )
     logger = get_run_logger()
     summary = IngestSummary()
@@ -307,17 +308,17 @@ def ingest_flow(
     inbox_root = settings.inbox.resolve()
     # The ledger is opened once per pass and handed to the steps.
     pause = float(os.environ.get(PAUSE_BEFORE_COMMIT_ENV, "0") or 0)
-    ledger: Ledger = (
-        _PausingLedger(layout.ledger_path(lake_root), pause) if pause else open_ledger(lake_root)
-    )
+    pass_ledger: Ledger = open_ledger(lake_root, settings.ledger)
+    if pause and isinstance(pass_ledger, SqliteLedger):
+        pass_ledger = _PausingLedger(pass_ledger.path, pause)
 
     # 6. Recover first: a batch a crash left claimed is removed and its files are taken again.
-    summary.recovered_batches = recover_task(lake_root, ledger)
+    summary.recovered_batches = recover_task(lake_root, pass_ledger)
     if summary.recovered_batches:
         logger.warning("recovered %d unfinished batches", len(summary.recovered_batches))
 
     # 1. Discover ready files the ledger does not hold.
-    ready = discover_task(inbox_root, ledger, settings.settle_seconds, paths)
+    ready = discover_task(inbox_root, pass_ledger, settings.settle_seconds, paths)
     summary.files_seen = len(ready)
     expanded = claim.expanded_sizes(inbox_root, ready, settings.max_file_bytes)
     plan = claim.plan_batches(
@@ -334,7 +335,9 @@ def ingest_flow(
         while True:
             while len(in_flight) < GROUPS_IN_FLIGHT and (files := next(groups, None)):
                 batch_id = claiming = claim.new_batch_id()
-                claimed = claim_task(inbox_root, ledger, files, batch_id, settings.max_file_bytes)
+                claimed = claim_task(
+                    inbox_root, pass_ledger, files, batch_id, settings.max_file_bytes
+                )
                 if not claimed.files:
                     continue
                 job = group.GroupJob(
@@ -342,7 +345,7 @@ def ingest_flow(
                     str(lake_root),
                     claimed,
                     settings.max_file_bytes,
-                    frozenset(v.sha256 for v in ledger.older_versions(batch_id)),
+                    frozenset(v.sha256 for v in pass_ledger.older_versions(batch_id)),
                 )
                 future = process_group_task.submit(job, drop_subjects)
                 in_flight.append(_InFlight(claimed, future))
@@ -351,11 +354,11 @@ def ingest_flow(
                 break
             item = in_flight[0]
             try:
-                result = _settle(settings, inbox_root, lake_root, ledger, item)
+                result = _settle(settings, inbox_root, lake_root, pass_ledger, item)
             except BatchLost as error:
                 # Our lease ran out and another process undid the batch: its files are
                 # taken again by whoever comes next; nothing of ours was published.
-                commit.abandon(lake_root, ledger, item.claimed.batch_id, "lost")
+                commit.abandon(lake_root, pass_ledger, item.claimed.batch_id, "lost")
                 summary.batches_lost += 1
                 logger.error("batch %s given up: %s", item.claimed.batch_id, error)
             else:
@@ -374,7 +377,7 @@ def ingest_flow(
         unsettled = [item.claimed.batch_id for item in in_flight]
         for batch_id in [*unsettled, *([claiming] if claiming else [])]:
             try:
-                if commit.abandon(lake_root, ledger, batch_id, f"{error!r}"):
+                if commit.abandon(lake_root, pass_ledger, batch_id, f"{error!r}"):
                     logger.error("batch %s settled after an error: %r", batch_id, error)
             except Exception as cleanup:
                 logger.error("batch %s left for recovery: %r", batch_id, cleanup)
