@@ -20,14 +20,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import cablestream.flows.defaults as defaults
 from cablestream.schemas import lake as layout
+from cablestream.tasks.batch.claim import open_inbox
 from cablestream.tasks.inbox.store import Inbox, ObjectInbox
-from cablestream.tasks.lake.store import (
-    StoreError,
-    bind_store,
-    bound_url,
-    open_filesystem,
-    open_store,
-)
+from cablestream.tasks.lake.store import StoreError, bind_store, bound_url, open_store
 
 ENV_PREFIX = "CABLESTREAM_"
 LEDGER_URL_SCHEMES = ("postgresql://", "postgres://")
@@ -146,10 +141,9 @@ class IngestSettings(BaseSettings):
         if self._inbox_url is None:
             return self.inbox.resolve()
         try:
-            filesystem, root = open_filesystem(self._inbox_url)
+            return open_inbox(self._inbox_url)
         except StoreError as error:
             raise InputError(f"inbox {error}") from None
-        return ObjectInbox(self._inbox_url, filesystem, root)
 
     def lake_root(self) -> Path:
         """How a pass addresses the lake: its folder, or the control folder an object-store
