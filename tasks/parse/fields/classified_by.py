@@ -15,8 +15,10 @@ _CLASSIFIED_BY = guard.compile(
     r"CLASSIFIED[ \t]{1,5}+BY[ \t]{0,5}+[:.;-]?[ \t]{0,10}+(?P<rest>[^\n]*)"
 )
 # Where the authority ends and the reasons begin: `, Reasons`, `for reasons`, `Reason:`, `1.4`.
+# The separator run is only tried from its first character: tried from each one, a long run
+# of `, , ,` costs quadratic time.
 _REASONS_START = guard.compile(
-    r"(?i)[ \t,;.]*(?:\bfor\b[ \t]*)?(?:\breasons?\b|\bE\.?O\.?[ \t]*\d{5}\b|\b1[.,][45]\b)"
+    r"(?i)(?<![ \t,;.])[ \t,;.]*+(?:\bfor\b[ \t]*)?(?:\breasons?\b|\bE\.?O\.?[ \t]*\d{5}\b|\b1[.,][45]\b)"
 )
 # `1.4 (b) and (d)`, `1.4(B), (C), AND (D)`, `1.5 (b,d)`, `1.4 ( b) and (d)`, `1.4 (b/d)`,
 # and `1,4 (b)` with a comma for the dot.
