@@ -52,7 +52,8 @@ from cablestream.tasks.batch.audit import audit_lake
 from cablestream.tasks.lake.partition import DATA_GLOB
 from cablestream.tasks.lake.quarantine import read_reasons
 from cablestream.tasks.lake.snapshot import current_snapshot
-from cablestream.tasks.ledger.sqlite import READ_RETRY_SECONDS, SqliteLedger
+from cablestream.tasks.ledger.sql import READ_RETRY_SECONDS
+from cablestream.tasks.ledger.sqlite import SqliteLedger
 from cablestream.tasks.parse import parse_source
 
 BENCH = Path(__file__).resolve().parent

@@ -133,6 +133,15 @@ _Archive = Annotated[
     Path | None,
     typer.Option(help="Move settled source files here", envvar="CABLESTREAM_ARCHIVE"),
 ]
+_Ledger = Annotated[
+    str | None,
+    typer.Option(
+        help="PostgreSQL ledger shared by several ingesting processes, postgresql://user@host/db"
+        " (password: PGPASSWORD or ~/.pgpass) [default: the lake's own SQLite ledger]",
+        envvar="CABLESTREAM_LEDGER",
+        show_default=False,
+    ),
+]
 _Json = Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout")]
 _Verbose = Annotated[
     bool,
@@ -163,6 +172,7 @@ def ingest(
     max_file_bytes: _MaxFileBytes = defaults.MAX_FILE_BYTES,
     max_attempts: _MaxAttempts = defaults.MAX_ATTEMPTS,
     archive: _Archive = None,
+    ledger: _Ledger = None,
     as_json: _Json = False,
     verbose: _Verbose = False,
     drop_subjects: Annotated[bool, typer.Option("--drop-subjects", hidden=True)] = False,
@@ -180,6 +190,7 @@ def ingest(
         max_file_bytes=max_file_bytes,
         max_attempts=max_attempts,
         archive=archive,
+        ledger=ledger,
     )
     if drop_subjects:
         options["drop_subjects"] = True
@@ -210,6 +221,7 @@ def watch(
         ),
     ] = defaults.RESCAN_SECONDS,
     archive: _Archive = None,
+    ledger: _Ledger = None,
     verbose: _Verbose = False,
 ) -> None:
     """Ingest continuously as files land, until Ctrl-C or SIGTERM."""
@@ -228,6 +240,7 @@ def watch(
             max_wait_seconds=max_wait_seconds,
             rescan_seconds=rescan_seconds,
             archive=archive,
+            ledger=ledger,
         ),
         verbose,
     )
@@ -280,13 +293,14 @@ def compact(
     min_files: Annotated[
         int, typer.Option(help="Merge a partition once it holds this many files", min=2)
     ] = 2,
+    ledger: _Ledger = None,
     as_json: _Json = False,
     verbose: _Verbose = False,
 ) -> None:
     """Merge each partition's small Parquet files into one, without changing results."""
     from cablestream.flows.commands import run_compact
 
-    run_compact(_given(ctx, lake=lake), min_files, as_json=as_json)
+    run_compact(_given(ctx, lake=lake, ledger=ledger), min_files, as_json=as_json)
 
 
 @app.command()
@@ -305,6 +319,7 @@ def reprocess(
     max_files_per_batch: _MaxFiles = defaults.MAX_FILES_PER_BATCH,
     max_batch_bytes: _MaxBatchBytes = defaults.MAX_BATCH_BYTES,
     max_file_bytes: _MaxFileBytes = defaults.MAX_FILE_BYTES,
+    ledger: _Ledger = None,
     as_json: _Json = False,
     verbose: _Verbose = False,
 ) -> None:
@@ -321,6 +336,7 @@ def reprocess(
             max_files_per_batch=max_files_per_batch,
             max_batch_bytes=max_batch_bytes,
             max_file_bytes=max_file_bytes,
+            ledger=ledger,
         ),
         parser_version_below,
         verbose,
@@ -384,13 +400,16 @@ def server_status(as_json: _Json = False, verbose: _Verbose = False) -> None:
 def status(
     ctx: typer.Context,
     lake: _Lake = defaults.LAKE,
+    ledger: _Ledger = None,
     as_json: _Json = False,
     verbose: _Verbose = False,
 ) -> None:
     """The lake's ledger: files per state, last batches, batches in flight, retries, quarantine."""
-    from cablestream.flows.commands import existing_lake, print_status
+    from cablestream.flows.commands import checked_settings, existing_lake, print_status
 
-    print_status(existing_lake(_given(ctx, lake=lake)), as_json=as_json)
+    options = _given(ctx, lake=lake, ledger=ledger)
+    ledger_url = checked_settings(options, needs_inbox=False).ledger
+    print_status(existing_lake(options), ledger_url, as_json=as_json)
 
 
 quarantine_app = typer.Typer(
@@ -403,13 +422,16 @@ app.add_typer(quarantine_app, name="quarantine")
 def quarantine_ls(
     ctx: typer.Context,
     lake: _Lake = defaults.LAKE,
+    ledger: _Ledger = None,
     as_json: _Json = False,
     verbose: _Verbose = False,
 ) -> None:
     """List quarantined source files: inbox path, reason, batch, kept copy."""
-    from cablestream.flows.commands import existing_lake, print_quarantined
+    from cablestream.flows.commands import checked_settings, existing_lake, print_quarantined
 
-    print_quarantined(existing_lake(_given(ctx, lake=lake)), as_json=as_json)
+    options = _given(ctx, lake=lake, ledger=ledger)
+    ledger_url = checked_settings(options, needs_inbox=False).ledger
+    print_quarantined(existing_lake(options), ledger_url, as_json=as_json)
 
 
 @quarantine_app.command("requeue")
@@ -418,15 +440,16 @@ def quarantine_requeue(
     path: Annotated[str, typer.Argument(help="The file's inbox path, as `quarantine ls` shows it")],
     inbox: _Inbox = defaults.INBOX,
     lake: _Lake = defaults.LAKE,
+    ledger: _Ledger = None,
     verbose: _Verbose = False,
 ) -> None:
     """Take a quarantined file again on the next pass, once its cause is fixed."""
     from cablestream.flows.commands import checked_settings, existing_lake
     from cablestream.flows.status import requeue
 
-    options = _given(ctx, inbox=inbox, lake=lake)
+    options = _given(ctx, inbox=inbox, lake=lake, ledger=ledger)
     settings = checked_settings(options)
-    typer.echo(requeue(existing_lake(options), settings.inbox, path))
+    typer.echo(requeue(existing_lake(options), settings.inbox, path, settings.ledger))
 
 
 def main() -> None:

@@ -150,7 +150,9 @@ def run_ingest(
 
     started = time.perf_counter()
     settings = checked_settings(options)
-    if not has_work(settings.inbox.resolve(), settings.lake.resolve(), settings.settle_seconds):
+    if not has_work(
+        settings.inbox.resolve(), settings.lake.resolve(), settings.ledger, settings.settle_seconds
+    ):
         idle: dict[str, Any] = {"files": 0, "cables": 0, "rows_written": 0, "seconds": 0.0}
         if as_json:
             _print_json(idle)
@@ -228,10 +230,13 @@ def _pass_on_worker(
 
     None when no worker is ready for this API and this code, or when it stopped
     before the pass ended (the pass is then run here; recovery settles whatever
-    batch it left).
+    batch it left), and with a PostgreSQL ledger: its password (PGPASSWORD, a
+    ~/.pgpass) is this process's, never handed to the worker through result storage.
     """
     from cablestream.flows import server
 
+    if settings.ledger is not None:
+        return None
     storage = server.warm_worker(
         os.environ["PREFECT_API_URL"],
         lambda: console.print("waiting for the warm worker to start (once per server start)"),
@@ -299,6 +304,10 @@ def run_watch(options: dict[str, Any], verbose: bool = False) -> dict[str, Any]:
     tags): the Prefect UI's filters find the passes of a CLI watch as well.
     """
     settings = checked_settings(options)
+    if settings.ledger is not None:
+        from cablestream.tasks.ledger.sqlite import open_ledger
+
+        open_ledger(settings.lake, settings.ledger)  # unreachable: one line now, not each pass
     ui = connect_prefect(verbose)
     # Prefect and GE are started before "watching" is said, so the first file waits for neither.
     from prefect import flow, tags
@@ -394,6 +403,7 @@ _FLOW_OPTIONS = {
     "max_file_bytes",
     "max_attempts",
     "archive",
+    "ledger",
     "drop_subjects",
 }
 
@@ -402,11 +412,12 @@ def existing_lake(options: dict[str, Any]) -> Path:
     """The lake a command reads (flag, env var or default); InputError when there is none."""
     from cablestream.tasks.lake.writer import move_legacy_control
 
-    lake = checked_settings(options, needs_inbox=False).lake
+    settings = checked_settings(options, needs_inbox=False)
+    lake = settings.lake
     if lake.is_dir():
         move_legacy_control(lake)
     ledger = layout.ledger_path(lake)
-    if not lake.is_dir() or not ledger.is_file():
+    if not lake.is_dir() or (settings.ledger is None and not ledger.is_file()):
         raise InputError(f"no lake at {lake} (no ledger at {ledger}; ingest creates one)")
     return lake
 
@@ -424,10 +435,10 @@ def writable_page(out: Path | None, lake: Path) -> Path:
     return out
 
 
-def print_status(lake: Path, as_json: bool = False) -> None:
+def print_status(lake: Path, ledger_url: str | None, as_json: bool = False) -> None:
     from cablestream.flows.status import lake_status
 
-    facts = lake_status(lake)
+    facts = lake_status(lake, ledger_url)
     if as_json:
         _print_json(facts.as_dict())
         return
@@ -466,10 +477,10 @@ def print_status(lake: Path, as_json: bool = False) -> None:
     out.print(f"quarantine reasons table: {rows or 'empty'}")
 
 
-def print_quarantined(lake: Path, as_json: bool = False) -> None:
+def print_quarantined(lake: Path, ledger_url: str | None, as_json: bool = False) -> None:
     from cablestream.flows.status import quarantined_files
 
-    listed = quarantined_files(lake)
+    listed = quarantined_files(lake, ledger_url)
     if as_json:
         print(json.dumps([asdict(item) for item in listed]))
         return
@@ -488,7 +499,7 @@ def run_compact(options: dict[str, Any], min_files: int, as_json: bool = False) 
     from cablestream.tasks.ledger.sqlite import open_ledger
 
     lake = existing_lake(options)
-    ledger = open_ledger(lake)
+    ledger = open_ledger(lake, checked_settings(options, needs_inbox=False).ledger)
     recover(lake, ledger)
     summary = compact_lake(lake, ledger, new_batch_id(), min_files=min_files)
     if as_json:
@@ -525,6 +536,7 @@ def run_reprocess(
     }
     result: dict[str, Any] = reprocess_flow(
         lake=str(lake),
+        ledger=settings.ledger,
         parser_version_below=parser_version_below,
         max_files_per_batch=settings.max_files_per_batch,
         max_batch_bytes=settings.max_batch_bytes,

@@ -24,8 +24,14 @@ def _user_errors() -> dict[type[BaseException], int]:
     from cablestream.flows.server import ServerError
     from cablestream.flows.settings import InputError
     from cablestream.schemas.lake import UnsafePathError
+    from cablestream.tasks.ledger.protocol import LedgerUnavailable
 
-    return {InputError: USAGE_EXIT, UnsafePathError: USAGE_EXIT, ServerError: FAILURE_EXIT}
+    return {
+        InputError: USAGE_EXIT,
+        UnsafePathError: USAGE_EXIT,
+        ServerError: FAILURE_EXIT,
+        LedgerUnavailable: FAILURE_EXIT,
+    }
 
 
 def _one_line(text: str) -> str:

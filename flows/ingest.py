@@ -26,7 +26,6 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 
 from cablestream.flows.settings import IngestSettings
-from cablestream.schemas import lake as layout
 from cablestream.tasks.batch import claim, commit, route
 from cablestream.tasks.inbox.folder import InboxFile, archive_settled
 from cablestream.tasks.inbox.settle import Settler
@@ -238,7 +237,7 @@ def _one_batch(
     parsed = parse_task(claimed, drop_subjects)
     # Files changed in place: their older versions' rows are replaced (at write), so
     # they are not "another rendering already in the lake" for validation.
-    older = frozenset(v.sha256 for v in open_ledger(lake_root).older_versions(batch_id))
+    older = frozenset(v.sha256 for v in ledger.older_versions(batch_id))
     outcome = validate_task(parsed.table, batch_id, lake_root, older)
     # 4-5. Write and commit (failed `fail` rules flag the batch, their rows are quarantined),
     # or hold the batch back when validation could not run at all.
@@ -269,6 +268,7 @@ def ingest_flow(
     max_file_bytes: int | None = None,
     max_attempts: int | None = None,
     archive: str | None = None,
+    ledger: str | None = None,
     paths: list[str] | None = None,
     drop_subjects: bool = False,
 ) -> dict[str, Any]:
@@ -288,6 +288,7 @@ def ingest_flow(
         max_file_bytes=max_file_bytes,
         max_attempts=max_attempts,
         archive=archive,
+        ledger=ledger,
     )
     logger = get_run_logger()
     summary = IngestSummary()
@@ -299,17 +300,17 @@ def ingest_flow(
     inbox_root = settings.inbox.resolve()
     # The ledger is opened once per pass and handed to the steps.
     pause = float(os.environ.get(PAUSE_BEFORE_COMMIT_ENV, "0") or 0)
-    ledger: Ledger = (
-        _PausingLedger(layout.ledger_path(lake_root), pause) if pause else open_ledger(lake_root)
-    )
+    pass_ledger: Ledger = open_ledger(lake_root, settings.ledger)
+    if pause and isinstance(pass_ledger, SqliteLedger):
+        pass_ledger = _PausingLedger(pass_ledger.path, pause)
 
     # 6. Recover first: a batch a crash left claimed is removed and its files are taken again.
-    summary.recovered_batches = recover_task(lake_root, ledger)
+    summary.recovered_batches = recover_task(lake_root, pass_ledger)
     if summary.recovered_batches:
         logger.warning("recovered %d unfinished batches", len(summary.recovered_batches))
 
     # 1. Discover ready files the ledger does not hold.
-    ready = discover_task(inbox_root, ledger, settings.settle_seconds, paths)
+    ready = discover_task(inbox_root, pass_ledger, settings.settle_seconds, paths)
     summary.files_seen = len(ready)
     expanded = claim.expanded_sizes(inbox_root, ready, settings.max_file_bytes)
     plan = claim.plan_batches(
@@ -321,12 +322,12 @@ def ingest_flow(
         batch_id = claim.new_batch_id()
         try:
             result = _one_batch(
-                settings, inbox_root, lake_root, ledger, files, batch_id, drop_subjects
+                settings, inbox_root, lake_root, pass_ledger, files, batch_id, drop_subjects
             )
         except BatchLost as error:
             # Our lease ran out and another process undid the batch: its files are taken
             # again by whoever comes next; nothing of ours was published.
-            commit.abandon(lake_root, ledger, batch_id, "lost")
+            commit.abandon(lake_root, pass_ledger, batch_id, "lost")
             summary.batches_lost += 1
             logger.error("batch %s given up: %s", batch_id, error)
             continue
@@ -334,7 +335,7 @@ def ingest_flow(
             # Settle the batch (undo it, or finish it past its point of no return) as
             # recovery would, before the error goes on; if that fails too, recovery will.
             try:
-                if commit.abandon(lake_root, ledger, batch_id, f"{error!r}"):
+                if commit.abandon(lake_root, pass_ledger, batch_id, f"{error!r}"):
                     logger.error("batch %s settled after an error: %r", batch_id, error)
             except Exception as cleanup:
                 logger.error("batch %s left for recovery: %r", batch_id, cleanup)

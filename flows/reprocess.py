@@ -26,6 +26,7 @@ from cablestream.flows.ingest import quality_task, recover_task, report_task, va
 from cablestream.flows.settings import IngestSettings
 from cablestream.schemas.record import PARSER_VERSION
 from cablestream.tasks.batch import claim, commit, reprocess, route
+from cablestream.tasks.ledger.protocol import Ledger
 from cablestream.tasks.ledger.sqlite import open_ledger
 from cablestream.tasks.quality import validate
 
@@ -51,9 +52,9 @@ class ReprocessSummary:
 
 @task(name="find-stale-sources", cache_policy=NONE, persist_result=False)
 def find_task(
-    lake: Path, roots: dict[str, Path], below: str, max_file_bytes: int
+    lake: Path, ledger: Ledger, roots: dict[str, Path], below: str, max_file_bytes: int
 ) -> tuple[list[reprocess.FoundSource], list[reprocess.StaleSource]]:
-    return reprocess.find_stale(lake, open_ledger(lake), roots, below, max_file_bytes)
+    return reprocess.find_stale(lake, ledger, roots, below, max_file_bytes)
 
 
 @task(name="parse-again", cache_policy=NONE, persist_result=False)
@@ -64,6 +65,7 @@ def parse_task(batch_id: str, found: list[reprocess.FoundSource]) -> route.Parse
 @task(name="replace", cache_policy=NONE, persist_result=False)
 def replace_task(
     lake: Path,
+    ledger: Ledger,
     parsed: route.ParsedBatch,
     outcome: validate.ValidationOutcome,
     sources: frozenset[str],
@@ -71,7 +73,7 @@ def replace_task(
     rejections = [(r.record_id, r.reason, r.detail) for r in outcome.rejections]
     return commit.write_and_commit(
         lake,
-        open_ledger(lake),
+        ledger,
         claim.ClaimedBatch(parsed.batch_id, []),
         parsed,
         outcome.accepted,
@@ -90,6 +92,7 @@ def reprocess_flow(
     max_files_per_batch: int | None = None,
     max_batch_bytes: int | None = None,
     max_file_bytes: int | None = None,
+    ledger: str | None = None,
 ) -> dict[str, Any]:
     """Re-parse the sources of rows below `parser_version_below` (default: the current
     parser's version) and replace their rows; unset parameters as for ingest."""
@@ -101,16 +104,18 @@ def reprocess_flow(
         max_files_per_batch=max_files_per_batch,
         max_batch_bytes=max_batch_bytes,
         max_file_bytes=max_file_bytes,
+        ledger=ledger,
     )
     logger = get_run_logger()
     below = parser_version_below or PARSER_VERSION
     summary = ReprocessSummary(below)
     lake_root = settings.lake.resolve()
-    summary.recovered_batches = recover_task(lake_root, open_ledger(lake_root))
+    pass_ledger = open_ledger(lake_root, settings.ledger)
+    summary.recovered_batches = recover_task(lake_root, pass_ledger)
     roots = {"inbox": settings.inbox.resolve()}
     if settings.archive is not None:
         roots["archive"] = settings.archive.resolve()
-    found, missing = find_task(lake_root, roots, below, settings.max_file_bytes)
+    found, missing = find_task(lake_root, pass_ledger, roots, below, settings.max_file_bytes)
     summary.sources_stale = len(found) + len(missing)
     summary.rows_stale = sum(item.source.rows for item in found) + sum(s.rows for s in missing)
     summary.unavailable = [
@@ -126,14 +131,15 @@ def reprocess_flow(
         )
     for chunk in claim.plan_batches(found, settings.max_files_per_batch, settings.max_batch_bytes):
         batch_id = claim.new_batch_id()
-        ledger = open_ledger(lake_root)
-        ledger.begin(batch_id, note=f"reprocess below parser {below}")
+        pass_ledger.begin(batch_id, note=f"reprocess below parser {below}")
         try:
             parsed = parse_task(batch_id, chunk)
             sources = frozenset(item.source.sha256 for item in chunk)
             outcome = validate_task(parsed.table, batch_id, lake_root, sources)
             if outcome.held_back:  # nothing is known about the new rows: keep the old ones
-                commit.abandon(lake_root, ledger, batch_id, "reprocess: validation did not run")
+                commit.abandon(
+                    lake_root, pass_ledger, batch_id, "reprocess: validation did not run"
+                )
                 summary.batches_held += 1
                 logger.error(
                     "reprocess batch %s held back (%s): its sources keep their rows",
@@ -141,10 +147,10 @@ def reprocess_flow(
                     ", ".join(outcome.failed_expectations),
                 )
                 continue
-            result = replace_task(lake_root, parsed, outcome, sources)
+            result = replace_task(lake_root, pass_ledger, parsed, outcome, sources)
         except BaseException:
             # Undone before its point of no return, finished after it (as recovery would).
-            commit.abandon(lake_root, open_ledger(lake_root), batch_id, "reprocess failed")
+            commit.abandon(lake_root, pass_ledger, batch_id, "reprocess failed")
             raise
         quality_task(outcome, batch_id, lake_root)
         summary.batches += 1

@@ -35,7 +35,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from cablestream.tasks.ledger.sqlite import pid_alive
+from cablestream.tasks.ledger.sql import pid_alive
 
 HOME_ENV = "CABLESTREAM_HOME"
 PORT_ENV = "CABLESTREAM_SERVER_PORT"

@@ -13,14 +13,16 @@ import os
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import cablestream.flows.defaults as defaults
 from cablestream.schemas import lake as layout
 
 ENV_PREFIX = "CABLESTREAM_"
+LEDGER_URL_SCHEMES = ("postgresql://", "postgres://")
 # `s3://bucket/x` (which pathlib would turn into a local folder `s3:/bucket/x`).
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
 
@@ -69,6 +71,20 @@ class IngestSettings(BaseSettings):
     # Watch mode: close a micro-batch this long after its first event, rescan this often.
     max_wait_seconds: float = Field(defaults.MAX_WAIT_SECONDS, gt=0, le=3600)
     rescan_seconds: float = Field(defaults.RESCAN_SECONDS, gt=0, le=86_400)
+    # A PostgreSQL ledger that several ingesting processes share; None: the lake's own SQLite.
+    ledger: str | None = None
+
+    @field_validator("ledger")
+    @classmethod
+    def _ledger_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(LEDGER_URL_SCHEMES):
+            raise ValueError("give a postgresql://user@host/database URL")
+        if urlsplit(value).password is not None or "password=" in value:
+            # The URL is a flow parameter, which the Prefect API stores and shows.
+            raise ValueError("keep the password out of the URL: set PGPASSWORD or ~/.pgpass")
+        return value
 
     @classmethod
     def resolve(cls, **explicit: Any) -> IngestSettings:

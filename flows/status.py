@@ -1,15 +1,13 @@
 """What `cablestream status` and `cablestream quarantine` report, read from the lake's ledger.
 
-The SQLite ledger is opened read-only here (these commands never change it,
-and never need Prefect). Requeueing a quarantined file goes through
-`SqliteLedger.forget_quarantined`, the one write these commands make.
+The ledger (the lake's SQLite file, or the PostgreSQL one at `ledger_url`) is
+opened read-only here (these commands never change it, and never need Prefect).
+Requeueing a quarantined file goes through `Ledger.forget_quarantined`, the one
+write these commands make.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,15 +15,9 @@ from typing import Any
 
 from cablestream.flows.settings import InputError
 from cablestream.schemas import lake as layout
+from cablestream.tasks.ledger.sqlite import read_only_ledger
 
 RECENT_BATCHES = 10
-
-
-@contextmanager
-def _read_only(lake: Path) -> Iterator[sqlite3.Connection]:
-    uri = layout.ledger_path(lake).resolve().as_uri() + "?mode=ro"
-    with closing(sqlite3.connect(uri, uri=True, timeout=30)) as db:
-        yield db
 
 
 def _when(seconds: float | None) -> str | None:
@@ -82,26 +74,28 @@ def _batch(row: tuple[Any, ...]) -> BatchLine:
     )
 
 
-def lake_status(lake: Path) -> LakeStatus:
+def lake_status(lake: Path, ledger_url: str | None = None) -> LakeStatus:
     from cablestream.tasks.lake.quarantine import read_reasons
 
     status = LakeStatus(str(lake.resolve()), str(layout.control_root(lake)))
-    with _read_only(lake) as db:
+    with read_only_ledger(lake, ledger_url) as db:
         status.files = {
             str(state): int(count)
-            for state, count in db.execute("SELECT state, COUNT(*) FROM files GROUP BY state")
+            for state, count in db.execute(
+                "SELECT state, COUNT(*) FROM files GROUP BY state"
+            ).fetchall()
         }
         status.recent_batches = [
             _batch(row)
             for row in db.execute(
                 f"{_BATCH_COLUMNS} ORDER BY b.started_at DESC LIMIT ?", (RECENT_BATCHES,)
-            )
+            ).fetchall()
         ]
         status.in_flight = [
             _batch(row)
             for row in db.execute(
                 f"{_BATCH_COLUMNS} WHERE b.state IN ('claimed', 'publishing') ORDER BY b.started_at"
-            )
+            ).fetchall()
         ]
         # A failure count is kept until the file is settled one way or the other.
         status.retries = [
@@ -111,13 +105,13 @@ def lake_status(lake: Path) -> LakeStatus:
                 " WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.path = r.path"
                 " AND f.sha256 = r.sha256 AND f.state IN ('committed', 'quarantined', 'duplicate'))"
                 " ORDER BY r.count DESC, r.path"
-            )
+            ).fetchall()
         ]
         status.quarantined_files = {
             str(reason or "unknown"): int(count)
             for reason, count in db.execute(
                 "SELECT reason, COUNT(*) FROM files WHERE state = 'quarantined' GROUP BY reason"
-            )
+            ).fetchall()
         }
     reasons = read_reasons(lake).column("reason").to_pylist()
     for reason in reasons:
@@ -135,9 +129,9 @@ class QuarantinedFile:
     copy: str | None  # the kept copy, relative to the control folder (if one was kept)
 
 
-def quarantined_files(lake: Path) -> list[QuarantinedFile]:
+def quarantined_files(lake: Path, ledger_url: str | None = None) -> list[QuarantinedFile]:
     """Source files the ledger holds as quarantined whole, newest first."""
-    with _read_only(lake) as db:
+    with read_only_ledger(lake, ledger_url) as db:
         rows = db.execute(
             "SELECT f.path, f.sha256, f.reason, f.batch_id, b.finished_at FROM files f"
             " JOIN batches b ON b.batch_id = f.batch_id WHERE f.state = 'quarantined'"
@@ -153,7 +147,7 @@ def quarantined_files(lake: Path) -> list[QuarantinedFile]:
     return listed
 
 
-def requeue(lake: Path, inbox: Path, path: str) -> str:
+def requeue(lake: Path, inbox: Path, path: str, ledger_url: str | None = None) -> str:
     """Let the next pass take a quarantined file again (once its cause is fixed).
 
     The ledger forgets the file's quarantine (and its failed attempts); when
@@ -164,7 +158,7 @@ def requeue(lake: Path, inbox: Path, path: str) -> str:
     from cablestream.tasks.lake.atomic import write_atomic
     from cablestream.tasks.ledger.sqlite import open_ledger
 
-    matches = [item for item in quarantined_files(lake) if item.path == path]
+    matches = [item for item in quarantined_files(lake, ledger_url) if item.path == path]
     if not matches:
         raise InputError(f"{path} is not a quarantined file of {lake} (see quarantine ls)")
     item = matches[0]
@@ -178,5 +172,5 @@ def requeue(lake: Path, inbox: Path, path: str) -> str:
         data = layout.output_path(lake, item.copy).read_bytes()
         write_atomic(target, lambda temporary: temporary.write_bytes(data))
         restored = " (restored from the quarantine's copy)"
-    open_ledger(lake).forget_quarantined(item.path, item.sha256)
+    open_ledger(lake, ledger_url).forget_quarantined(item.path, item.sha256)
     return f"requeued {item.path}{restored}: the next ingest or watch pass takes it again"

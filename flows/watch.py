@@ -109,7 +109,7 @@ def watch_inbox(
         if not due:
             continue
         try:
-            fresh = fresh_files(settings.inbox, open_ledger(settings.lake))
+            fresh = fresh_files(settings.inbox, open_ledger(settings.lake, settings.ledger))
         except Exception as error:  # the ledger is unreachable (disk full, locked): keep serving
             summary.errors += 1
             logger.error("inbox scan failed, retrying in %.0f s: %r", ERROR_BACKOFF, error)

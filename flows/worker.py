@@ -65,7 +65,7 @@ def run_pass(options: dict[str, Any], environment: dict[str, str]) -> dict[str, 
 
 def _exit_with_the_server(server_pid: int) -> None:
     """Stop when the server this worker belongs to is gone (never an orphan)."""
-    from cablestream.tasks.ledger.sqlite import pid_alive
+    from cablestream.tasks.ledger.sql import pid_alive
 
     while pid_alive(server_pid):
         time.sleep(1.0)

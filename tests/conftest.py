@@ -107,3 +107,41 @@ def corpus_files() -> Path:
     if not CORPUS_FILES.is_dir():
         pytest.skip("../shared/corpus is not beside the repository")
     return CORPUS_FILES.resolve()
+
+
+def _load_postgres_server() -> ModuleType:
+    """bench/postgres_server.py, imported by path: bench/ is not a package on purpose."""
+    path = REPO_ROOT / "bench" / "postgres_server.py"
+    spec = importlib.util.spec_from_file_location("cablestream_bench_postgres_server", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being built
+    spec.loader.exec_module(module)
+    return module
+
+
+_postgres = _load_postgres_server()
+PostgresServer = _postgres.PostgresServer
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the session (bench/postgres_server.py says how).
+
+    Skipped with the reason where none can start; in CI (CI set), whose .ci/run
+    installs the server, that fails instead.
+    """
+    with contextlib.ExitStack() as stack:
+        try:
+            server = stack.enter_context(_postgres.running_server())
+        except _postgres.CannotStart as error:
+            if os.environ.get("CI"):
+                pytest.fail(f"PostgreSQL test server: {error}", pytrace=False)
+            pytest.skip(f"PostgreSQL test server: {error}")
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """The URL of a new empty database on the session's PostgreSQL server."""
+    return postgres_server.new_database()

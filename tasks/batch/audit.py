@@ -14,10 +14,12 @@ from cablestream.tasks.lake.partition import data_files
 from cablestream.tasks.lake.quarantine import read_reasons
 from cablestream.tasks.lake.reader import lake_record_ids
 from cablestream.tasks.lake.snapshot import current_snapshot, snapshot_files
-from cablestream.tasks.ledger.sqlite import SqliteLedger
+from cablestream.tasks.ledger.sqlite import open_ledger
 
 
-def audit_lake(lake: Path, expected_ids: set[str] | None = None) -> list[str]:
+def audit_lake(
+    lake: Path, expected_ids: set[str] | None = None, ledger_url: str | None = None
+) -> list[str]:
     """Every way the lake breaks the promise, one line each (empty: it holds).
 
     - every cable exactly once: no record_id twice among the rows, none both in the
@@ -26,7 +28,7 @@ def audit_lake(lake: Path, expected_ids: set[str] | None = None) -> list[str]:
     - no duplicate quarantine rows;
     - the ledger agrees: no batch left unsettled, every data file is an output of a
       committed batch (and not replaced by a later compaction), and every such
-      output exists;
+      output exists (in the ledger at `ledger_url`, else the lake's own);
     - the current snapshot holds exactly the committed data files.
     """
     problems: list[str] = []
@@ -67,12 +69,11 @@ def audit_lake(lake: Path, expected_ids: set[str] | None = None) -> list[str]:
     if staging.is_dir() and any(staging.iterdir()):
         problems.append(f"staging is not empty: {sorted(p.name for p in staging.iterdir())[:5]}")
 
-    ledger_file = layout.ledger_path(lake)
-    if not ledger_file.exists():
+    if ledger_url is None and not layout.ledger_path(lake).exists():
         if data:
             problems.append("data files but no ledger")
         return problems
-    ledger = SqliteLedger(ledger_file)
+    ledger = open_ledger(lake, ledger_url)
     unsettled = ledger.unsettled_batches()
     if unsettled:
         problems.append(f"batches left unsettled: {unsettled}")

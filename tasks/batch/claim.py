@@ -114,13 +114,13 @@ def fresh_files(inbox: Path, ledger: Ledger, only: list[str] | None = None) -> l
     return [item for item in files if (item.path, item.size, item.mtime_ns) not in known]
 
 
-def has_work(inbox: Path, lake: Path, settle_seconds: float) -> bool:
+def has_work(inbox: Path, lake: Path, ledger_url: str | None, settle_seconds: float) -> bool:
     """Whether a pass would do anything: a batch to recover or a new ready file."""
     from cablestream.tasks.ledger.sqlite import open_ledger
 
-    if not layout.ledger_path(lake).exists():
+    if ledger_url is None and not layout.ledger_path(lake).exists():
         return any(Settler(settle_seconds).ready(list(scan_inbox(inbox))))
-    ledger = open_ledger(lake)
+    ledger = open_ledger(lake, ledger_url)
     return bool(ledger.stale_batches()) or bool(
         Settler(settle_seconds).ready(fresh_files(inbox, ledger))
     )

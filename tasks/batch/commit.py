@@ -27,7 +27,7 @@ from cablestream.tasks.lake import quarantine, writer
 from cablestream.tasks.lake.quarantine import QuarantineEntry
 from cablestream.tasks.lake.snapshot import refresh_snapshot
 from cablestream.tasks.ledger.protocol import FileOutcome, Ledger, StaleBatch
-from cablestream.tasks.ledger.sqlite import forget_running
+from cablestream.tasks.ledger.sql import forget_running
 
 
 def finish(lake: Path, ledger: Ledger, batch: StaleBatch) -> None:

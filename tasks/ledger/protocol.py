@@ -40,6 +40,10 @@ class BatchLost(RuntimeError):
     """The batch is no longer this process's: its lease was taken over and it was undone."""
 
 
+class LedgerUnavailable(RuntimeError):
+    """The ledger's database cannot be reached; the message is one line for the user."""
+
+
 @dataclass(frozen=True, slots=True)
 class Candidate:
     """A ready file with its content hash, offered for claiming."""

@@ -85,6 +85,14 @@ BAD_INPUTS = {
     "compact of a folder that is no lake": (["compact", "--lake", "empty"], "no lake at empty"),
     "report of a folder that is no lake": (["report", "--lake", "empty"], "no lake at empty"),
     "unknown option": (["ingest", "--inbx", "inbox"], "No such option: --inbx"),
+    "ledger that is no PostgreSQL URL": (
+        ["ingest", "--inbox", "inbox", "--lake", "lake", "--ledger", "ledger.sqlite"],
+        "--ledger ledger.sqlite: give a postgresql://",
+    ),
+    "password in the ledger URL": (
+        ["watch", "--inbox", "inbox", "--ledger", "postgresql://me:secret@db/lake"],
+        "keep the password out of the URL",
+    ),
 }
 
 
@@ -106,6 +114,7 @@ BAD_ENV = {
     "CABLESTREAM_MAX_FILES_PER_BATCH": ("0", "CABLESTREAM_MAX_FILES_PER_BATCH='0': Input should"),
     "CABLESTREAM_LAKE": ("s3://bucket/lake", "CABLESTREAM_LAKE=s3://bucket/lake: object stores"),
     "CABLESTREAM_SETTLE_SECONDS": ("soon", "CABLESTREAM_SETTLE_SECONDS='soon'"),
+    "CABLESTREAM_LEDGER": ("mysql://db/x", "CABLESTREAM_LEDGER='mysql://db/x': give a postgresql"),
 }
 
 
@@ -118,6 +127,16 @@ def test_a_bad_env_var_is_named_in_the_error(
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
     assert _tree(workdir) == before
+
+
+@pytest.mark.parametrize("command", ["ingest", "watch"])
+def test_an_unreachable_ledger_is_one_line_before_any_work(workdir: Path, command: str) -> None:
+    closed_port = "postgresql://cablestream@127.0.0.1:9/lake"  # the discard port: nobody listens
+    result = _run(workdir, command, "--inbox", "inbox", "--lake", "lake", "--ledger", closed_port)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "ledger postgresql://cablestream@127.0.0.1:9/lake: connection failed" in result.stderr
+    assert not (workdir / "lake").exists()
 
 
 def test_verbose_shows_the_traceback(workdir: Path) -> None:

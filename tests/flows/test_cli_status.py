@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from cablestream.flows.ingest import ingest_flow
 from cablestream.schemas import lake as layout
 from cablestream.tasks.lake.quarantine import read_reasons
@@ -17,21 +19,40 @@ CLI = [sys.executable, "-m", "cablestream.flows.cli"]
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "inbox"
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    environment = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
-    return subprocess.run(
-        [*CLI, *args], env=environment, capture_output=True, text=True, timeout=120
-    )
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger(request: pytest.FixtureRequest) -> tuple[str | None, dict[str, str]]:
+    """The lake's own ledger, or a shared PostgreSQL one: (URL, env the CLI needs for it)."""
+    if request.param == "sqlite":
+        return None, {}
+    server = request.getfixturevalue("postgres_server")
+    return server.new_database(with_password=False), {"PGPASSWORD": server.password}
 
 
 def test_status_counts_the_ledger_and_a_requeued_file_is_taken_again(
-    prefect_harness: str, tmp_path: Path
+    prefect_harness: str,
+    tmp_path: Path,
+    ledger: tuple[str | None, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    url, ledger_env = ledger
+    for name, value in ledger_env.items():
+        monkeypatch.setenv(name, value)  # for the flows run here and the CLI's processes
+    flag = ["--ledger", url] if url else []
+
+    def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+        environment = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
+        return subprocess.run(
+            [*CLI, *args, *flag], env=environment, capture_output=True, text=True, timeout=120
+        )
+
     inbox, lake, archive = tmp_path / "inbox", tmp_path / "lake", tmp_path / "archive"
     inbox.mkdir()
     shutil.copy(sorted(EXAMPLES.glob("*.txt"))[0], inbox)
     (inbox / "notes.txt").write_text("minutes of a meeting, no telegram\n", encoding="utf-8")
-    ingest_flow(inbox=str(inbox), lake=str(lake), settle_seconds=0, archive=str(archive))
+    ingest_flow(
+        inbox=str(inbox), lake=str(lake), settle_seconds=0, archive=str(archive), ledger=url
+    )
+    assert layout.ledger_path(lake).exists() == (url is None)  # the shared one was used
 
     status = _cli("status", "--lake", str(lake), "--json")
     assert status.returncode == 0, status.stderr
@@ -57,10 +78,16 @@ def test_status_counts_the_ledger_and_a_requeued_file_is_taken_again(
     assert "restored from the quarantine's copy" in requeued.stdout
     assert (inbox / "notes.txt").read_bytes().startswith(b"minutes")
 
-    again = ingest_flow(inbox=str(inbox), lake=str(lake), settle_seconds=0)
+    again = ingest_flow(inbox=str(inbox), lake=str(lake), settle_seconds=0, ledger=url)
     assert again["files"] == 1 and again["files_quarantined"] == 1  # taken again (still no cable)
     assert read_reasons(lake).column("reason").to_pylist() == ["no_cable", "no_cable"]
 
     unknown = _cli("quarantine", "requeue", "other.txt", "--inbox", str(inbox), "--lake", str(lake))
     assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1
     assert "other.txt is not a quarantined file" in unknown.stderr
+
+    # Compaction reads (and recovers through) the same ledger: nothing to merge in one file.
+    compacted = _cli("compact", "--lake", str(lake), "--json")
+    assert compacted.returncode == 0, compacted.stderr
+    assert json.loads(compacted.stdout)["partitions"] == 0
+    assert layout.ledger_path(lake).exists() == (url is None)

@@ -19,7 +19,7 @@ import pytest
 
 from cablestream.flows import server
 from cablestream.schemas import lake as layout
-from cablestream.tasks.ledger.sqlite import pid_alive
+from cablestream.tasks.ledger.sql import pid_alive
 
 from .conftest import lake_ids, parsed_ids, quarantined_ids
 

@@ -12,7 +12,8 @@ from cablestream.tasks.batch import claim, commit, route
 from cablestream.tasks.batch.audit import audit_lake
 from cablestream.tasks.inbox.settle import ready_files
 from cablestream.tasks.lake.reader import lake_record_ids
-from cablestream.tasks.ledger.sqlite import SqliteLedger, forget_running, open_ledger
+from cablestream.tasks.ledger.sql import forget_running
+from cablestream.tasks.ledger.sqlite import SqliteLedger, open_ledger
 from cablestream.tasks.parse import parse_source
 
 CORPUS = Path(__file__).resolve().parents[4] / "shared" / "corpus" / "files"

@@ -12,7 +12,8 @@ from cablestream.tasks.inbox import read
 from cablestream.tasks.inbox.folder import scan_inbox
 from cablestream.tasks.inbox.settle import ready_files
 from cablestream.tasks.lake.quarantine import read_reasons
-from cablestream.tasks.ledger.sqlite import READ_RETRY_SECONDS, SqliteLedger
+from cablestream.tasks.ledger.sql import READ_RETRY_SECONDS
+from cablestream.tasks.ledger.sqlite import SqliteLedger
 
 SEED = Path(__file__).resolve().parents[3] / ".." / "shared" / "seeds"
 
