@@ -12,8 +12,9 @@ round runs `cablestream ingest --json` over a copy of ../shared/corpus-bulk
 the CLI). The lakes must hold the same rows: count, distinct record_id, and a
 SHA-256 of the sorted record_ids. Figures per run: flow time (the pass, from the
 summary), wall time of the whole command (Prefect client start, the cluster's
-start and close for `local`), cables/s over each; and that no Prefect server
-but the bench's own was left running. Prints a table; bench/out/dask_ingest.json
+start and close for `local`), cables/s over each; and the processes each command
+left behind (any process that still carries the run's marker variable once the
+command has exited: a Prefect server a Dask worker started, a worker): must be none. Prints a table; bench/out/dask_ingest.json
 keeps the figures. The CI-sized forms are in tests/flows/test_cluster.py.
 """
 
@@ -50,13 +51,18 @@ def lake_figures(lake: Path) -> dict[str, Any]:
     }
 
 
-def prefect_servers() -> set[int]:
-    """Pids of Prefect servers on this machine (any user, any parent)."""
-    found = set()
-    for process in psutil.process_iter(["pid", "cmdline"]):
-        line = " ".join(process.info["cmdline"] or [])
-        if "prefect" in line and ("server start" in line or "prefect.server.api" in line):
-            found.add(int(process.info["pid"]))
+MARKER = "CABLESTREAM_DASK_BENCH_RUN"
+
+
+def left_behind(run: str) -> list[str]:
+    """Processes that inherited the run's marker (its command, and what that started)."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            if process.environ().get(MARKER) == run:
+                found.append(" ".join(process.info["cmdline"] or [])[:200])
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
     return found
 
 
@@ -65,9 +71,13 @@ def one_run(inbox: Path, lake: Path, dask: str | None, env: dict[str, str]) -> d
     command += ["--settle-seconds", "0", "--json"]
     if dask is not None:
         command += ["--dask", dask]
+    run = f"{lake.name}-{os.getpid()}"
     started = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=3600)
+    done = subprocess.run(
+        command, env={**env, MARKER: run}, capture_output=True, text=True, timeout=3600
+    )
     wall = time.perf_counter() - started
+    time.sleep(1)  # a process that is on its way out is not left behind
     if done.returncode not in (0, 3):  # 3: written, but some rule failed or a batch held
         raise SystemExit(f"{' '.join(command)} exited {done.returncode}: {done.stderr[-2000:]}")
     summary = json.loads(done.stdout.strip().splitlines()[-1])
@@ -79,6 +89,7 @@ def one_run(inbox: Path, lake: Path, dask: str | None, env: dict[str, str]) -> d
         "wall_seconds": round(wall, 2),
         "cables_per_second_flow": round(cables / flow, 1),
         "cables_per_second_wall": round(cables / wall, 1),
+        "left_behind": left_behind(run),
         **lake_figures(lake),
     }
 
@@ -99,20 +110,18 @@ def main() -> None:
     files = sorted(BULK.iterdir())
     for path in files[: options.files or len(files)]:
         shutil.copy(path, inbox / path.name)
-    before = prefect_servers()
     runs: list[dict[str, Any]] = []
+    load_at_start = os.getloadavg()
     with prefect_test_harness(server_startup_timeout=120):
         env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
-        ours = prefect_servers() - before
         for round_number in range(options.rounds):
             for mode in ("local", "dask"):
                 lake = root / f"lake-{mode}-{round_number}"
                 run = one_run(inbox, lake, options.dask if mode == "dask" else None, env)
-                run["left_prefect_servers"] = len(prefect_servers() - before - ours)
                 runs.append({"mode": mode, "round": round_number, **run})
                 shutil.rmtree(lake)
                 print(json.dumps(runs[-1]), flush=True)
-    load = os.getloadavg()
+    load_at_end = os.getloadavg()
     same = len({(r["rows"], r["distinct_record_ids"], r["sorted_ids_sha256"]) for r in runs}) == 1
     best = {
         mode: max(r["cables_per_second_flow"] for r in runs if r["mode"] == mode)
@@ -122,11 +131,12 @@ def main() -> None:
         "files": len(list(inbox.iterdir())),
         "dask": options.dask,
         "cores": os.cpu_count(),
-        "load_average_at_end": [round(x, 2) for x in load],
+        "load_average_at_start": [round(x, 2) for x in load_at_start],
+        "load_average_at_end": [round(x, 2) for x in load_at_end],
         "same_rows_in_every_lake": same,
         "best_cables_per_second_flow": best,
         "dask_over_local": round(best["dask"] / best["local"], 2),
-        "orphan_prefect_servers": max(r["left_prefect_servers"] for r in runs),
+        "processes_left_behind": sum(len(r["left_behind"]) for r in runs),
         "runs": runs,
     }
     OUT.parent.mkdir(exist_ok=True)
@@ -136,7 +146,7 @@ def main() -> None:
         if name != "runs":
             print(f"| {name} | {value} |")
     shutil.rmtree(root, ignore_errors=True)
-    sys.exit(0 if same and not figures["orphan_prefect_servers"] else 1)
+    sys.exit(0 if same and not figures["processes_left_behind"] else 1)
 
 
 if __name__ == "__main__":
