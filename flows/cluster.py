@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
@@ -96,3 +97,19 @@ def on_dask(flow: Flow[P, R], dask: str | None) -> Iterator[Flow[P, R]]:
     with dask_task_runner(dask) as runner:
         # A DaskTaskRunner makes Dask futures: Prefect's type for a runner is invariant in them.
         yield flow.with_options(task_runner=runner)  # type: ignore[arg-type]
+
+
+def task_slots(default: int) -> int:
+    """How many tasks the running flow's task runner runs at once: the Dask workers'
+    threads with a DaskTaskRunner, else `default`."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    # Not imported: not a Dask runner (and no reason to pay for importing distributed).
+    dask_runners = sys.modules.get("prefect_dask.task_runners")
+    if context is None or dask_runners is None:
+        return default
+    if not isinstance(context.task_runner, dask_runners.DaskTaskRunner):
+        return default
+    threads: dict[str, int] = context.task_runner.client.nthreads()
+    return sum(threads.values()) or default

@@ -21,7 +21,12 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect_dask.task_runners import DaskTaskRunner
 
-from cablestream.flows.cluster import DaskUnavailable, check_workers, dask_task_runner
+from cablestream.flows.cluster import (
+    DaskUnavailable,
+    check_workers,
+    dask_task_runner,
+    task_slots,
+)
 
 
 def _descendants() -> dict[int, str]:
@@ -88,6 +93,18 @@ def test_mapped_tasks_run_on_the_workers_and_report_to_the_one_api(
         time.sleep(0.5)
     assert len(done) == 6
     assert _prefect_servers() == servers  # no worker started a Prefect server
+
+
+@flow(persist_result=False)
+def slots() -> int:
+    return task_slots(7)
+
+
+def test_a_flow_on_dask_runs_as_many_tasks_at_once_as_the_workers_have_threads(
+    runner: DaskTaskRunner,
+) -> None:
+    assert slots() == 7  # the default: not on Dask
+    assert slots.with_options(task_runner=runner)() == 2
 
 
 def test_workers_that_report_to_another_api_are_refused(runner: DaskTaskRunner) -> None:
