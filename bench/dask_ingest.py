@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import release_run  # bench/, beside this script: busy seconds per task of a flow run
 
 from cablestream.tasks.lake.reader import lake_record_ids
 
@@ -90,6 +91,9 @@ def one_run(inbox: Path, lake: Path, dask: str | None, env: dict[str, str]) -> d
         "cables_per_second_flow": round(cables / flow, 1),
         "cables_per_second_wall": round(cables / wall, 1),
         "left_behind": left_behind(run),
+        # Claim and commit run in the flow's process, one group after the other: the part
+        # more workers do not shorten (process-group is what they share out).
+        "busy_seconds": release_run._stage_seconds(summary["flow_run_url"].rsplit("/", 1)[1]),
         **lake_figures(lake),
     }
 
