@@ -1,23 +1,32 @@
 """Rendering detection and normalisation: the one place where markup is removed.
 
 Every field parser reads the plain telegram text this module produces: LF
-line ends, no HTML/markdown/LaTeX markup, spaced-out words joined, page-break
-lines dropped, the partial-extract notice lifted into a flag.
+line ends, no HTML/markdown/LaTeX markup, page-break lines dropped, the
+partial-extract notice lifted into a flag, trailing blanks gone.
 
-Speed and safety: each step runs only where its pattern can match. A literal
-every match must contain is looked for first (`str` search runs at memory speed,
-a regex scan at a tenth of it), and the patterns that do run are linear: bounded
-repeats, line-anchored, tried once per line at most. Each is compiled with
-`guard.compile`, so the parse budget stops any that is not.
+Each repair runs over the text it is needed in, once:
+
+- markup (tags, entities, links, LaTeX) anywhere in the text: it is in every line
+  of a web rendering;
+- the header repairs (fields glued together, spaced-out words, preface dates,
+  markdown paragraph dots) only over the head: the routing header, the serial
+  line, the preamble and the first two paragraphs, where the fields are read;
+- the body after it gets one line pass (trailing blanks), and the line repairs it
+  needs (page-break lines, backslash continuations, spaced classification banners,
+  the partial notice) only where their literal occurs.
+
+Speed and safety: a literal every match must contain is looked for first (`str`
+search runs at memory speed, a regex scan at a tenth of it), and the patterns that
+do run are linear: bounded repeats, line-anchored, tried once per line at most.
+Each is compiled with `guard.compile`, so the parse budget stops any that is not.
 """
 
 from __future__ import annotations
 
 import html
 import string
+from collections.abc import Callable
 from dataclasses import dataclass
-
-import regex
 
 from cablestream.tasks.parse import guard
 
@@ -74,6 +83,12 @@ _GLUED_FIELD_OPENERS = (
     "REF",
     "SIPDIS",
 )
+_SPACED_BANNERS = ("C O N F I D E N T I A L", "S E C R E T", "U N C L A S", "C O R R E C T E D")
+# A numbered paragraph's line (`12. (S/NF) …`), led by the line end before it.
+_PARAGRAPH_LINE = guard.compile(r"(?m)\n[ \t]*\d{1,3}\.(?:[ \t]|$|\()")
+# Paragraphs the head takes: `Classified By` can stand in paragraph 1, and the summary
+# opens in paragraph 1 or 2.
+_HEAD_PARAGRAPHS = 2
 # `\underline{\mbox{1}}` is two commands deep; real renderings never nest more.
 _MAX_LATEX_NESTING = 6
 # Every ASCII letter reads `a`: in that copy of a text, a spaced word shows as `a a a a`.
@@ -87,11 +102,24 @@ class NormalizedText:
     is_partial: bool
 
 
+def _has_spaced_paragraph_dot(text: str) -> bool:
+    """Whether a line opens with a markdown paragraph number `1 .`: each ` .` found by
+    its literal, its line start tried once."""
+    at = text.find(" .")
+    while at != -1:
+        line_start = text.rfind("\n", 0, at) + 1
+        number = text[line_start:at].lstrip(" \t")
+        if 0 < len(number) <= 3 and number.isdigit() and text[at + 2 : at + 3].isspace():
+            return True
+        at = text.find(" .", at + 2)
+    return False
+
+
 def detect_rendering(text: str, default: str) -> str:
     """Name the rendering from its markup; `default` comes from the splitter."""
     if "\\" in text and ("\\mbox" in text or "\\underline" in text):
         return "latex"
-    if "](#)" in text or (" ." in text and _SPACED_PARAGRAPH_DOT.search(f"\n{text}")):
+    if "](#)" in text or _has_spaced_paragraph_dot(text):
         return "markdown"
     if default == "telegram" and "<" in text and _HTML_TAG.search(text):
         return "html_fragment"
@@ -158,19 +186,14 @@ def unglue_fields(text: str) -> str:
     return "\n".join(pieces)
 
 
-def _join_spaces(match: regex.Match[str]) -> str:
+def _join_spaces(match: guard.Match) -> str:
     return match.group(0).replace(" ", "")
 
 
-def join_spaced_words(text: str) -> str:
-    """`C O N F I D E N T I A L` -> `CONFIDENTIAL`.
-
-    Only lines holding four spaced letters (`X X X X`, which every spaced word has)
-    are rewritten; they are found in a byte copy of the text where each letter reads
-    `a` (Latin-1 with replacement keeps one byte per character, so offsets agree).
-    """
-    shapes = text.encode("latin-1", errors="replace").translate(_LETTER_SHAPES)
-    at = shapes.find(b"a a a a")
+def _join_spaced_on_lines(text: str, next_at: Callable[[int], int]) -> str:
+    """Join the spaced words of each line holding a place `next_at(position)` finds
+    (the next one at or after `position`, -1 when there is none); other lines are kept."""
+    at = next_at(0)
     if at == -1:
         return text
     pieces = []
@@ -182,9 +205,32 @@ def join_spaced_words(text: str) -> str:
             line_end = len(text)
         pieces += [text[done:line_start], _SPACED_WORD.sub(_join_spaces, text[line_start:line_end])]
         done = line_end
-        at = shapes.find(b"a a a a", line_end)
+        at = next_at(line_end)
     pieces.append(text[done:])
     return "".join(pieces)
+
+
+def join_spaced_words(text: str) -> str:
+    """`C O N F I D E N T I A L` -> `CONFIDENTIAL`.
+
+    Only lines holding four spaced letters (`X X X X`, which every spaced word has)
+    are rewritten; they are found in a byte copy of the text where each letter reads
+    `a` (Latin-1 with replacement keeps one byte per character, so offsets agree).
+    """
+    shapes = text.encode("latin-1", errors="replace").translate(_LETTER_SHAPES)
+    return _join_spaced_on_lines(text, lambda position: shapes.find(b"a a a a", position))
+
+
+def join_spaced_banners(text: str) -> str:
+    """Spaced classification banners of continuation pages, found by their literals:
+    `C O N F I D E N T I A L SECTION 02 OF 04 VATICAN 003507`, `C O R R E C T E D C O P Y`
+    (the only spaced words seen in cable bodies)."""
+
+    def next_banner(position: int) -> int:
+        found = [at for banner in _SPACED_BANNERS if (at := text.find(banner, position)) != -1]
+        return min(found) if found else -1
+
+    return _join_spaced_on_lines(text, next_banner)
 
 
 def drop_page_break_lines(text: str) -> str:
@@ -212,12 +258,44 @@ def drop_page_break_lines(text: str) -> str:
     return "".join(pieces)
 
 
-def normalize(text: str, rendering: str = "telegram") -> NormalizedText:
-    """Turn one cable's raw text in any rendering into plain telegram text."""
-    rendering = detect_rendering(text, rendering)
-    # A line end before the text: the line-anchored patterns are led by one (dropped at the end).
-    text = "\n" + text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
-    text = strip_markup(text, rendering)
+def _strip_trailing_blanks(text: str) -> str:
+    # Per line: ten times faster than a regex over the text, and linear on blank runs.
+    if " \n" not in text and "\t\n" not in text and not text.endswith((" ", "\t")):
+        return text
+    return "\n".join(line.rstrip(" \t") for line in text.split("\n"))
+
+
+def drop_partial_notice(text: str) -> tuple[str, bool]:
+    """The text without the partial-extract notice, and whether it held one."""
+    # A literal check first: the notice is written in lower or upper case (mixed case not seen).
+    if "xtract" not in text and "XTRACT" not in text:
+        return text, False
+    text, dropped = _PARTIAL_NOTICE.subn("", text)
+    return text, dropped > 0
+
+
+def body_start(text: str, rendering: str) -> int:
+    """Where the head ends: the line of the third numbered paragraph (len(text) if none).
+
+    The head holds every part a field is read from: the routing header, the serial
+    line, the preamble, `Classified By` inside paragraph 1 and the summary opener of
+    paragraphs 1 and 2. Markdown and LaTeX number their paragraphs in markup of their
+    own (`1 .`, `$11.$`): their whole text is head.
+    """
+    if rendering in ("markdown", "latex"):
+        return len(text)
+    position = 0
+    for _ in range(_HEAD_PARAGRAPHS):
+        paragraph = _PARAGRAPH_LINE.search(text, position)
+        if paragraph is None:
+            return len(text)
+        position = paragraph.end()
+    paragraph = _PARAGRAPH_LINE.search(text, position)
+    return len(text) if paragraph is None else paragraph.start()
+
+
+def repair_head(text: str) -> tuple[str, bool]:
+    """Every repair, over the head: (repaired text, partial notice found)."""
     if "\\" in text and ("\\\n" in text or text.endswith("\\")):
         text = _BACKSLASH_CONTINUATION.sub("", text)
     if "Cable dated:" in text or "day, " in text:
@@ -226,13 +304,41 @@ def normalize(text: str, rendering: str = "telegram") -> NormalizedText:
     text = join_spaced_words(text)
     if " ." in text:
         text = _SPACED_PARAGRAPH_DOT.sub(r"\n\1.", text)
-    # A literal check first: the notice is written in lower or upper case (mixed case not seen).
-    partial_notice = None
-    if "xtract" in text or "XTRACT" in text:
-        partial_notice = _PARTIAL_NOTICE.search(text)
-        if partial_notice is not None:
-            text = _PARTIAL_NOTICE.sub("", text)
+    text, is_partial = drop_partial_notice(text)
     text = drop_page_break_lines(text)
-    # Per-line rstrip: ten times faster than a regex over the text, and linear on blank runs.
-    text = "\n".join(line.rstrip(" \t\u00a0") for line in text.split("\n")).strip("\n")
-    return NormalizedText(text=text, rendering=rendering, is_partial=partial_notice is not None)
+    return _strip_trailing_blanks(text), is_partial
+
+
+def repair_body(text: str) -> tuple[str, bool]:
+    """The line repairs a body needs, each only where its literal occurs: (text, partial).
+
+    `text` starts with the line end before its first line, and so does the result."""
+    if "\\" in text and ("\\\n" in text or text.endswith("\\")):
+        text = _BACKSLASH_CONTINUATION.sub("", text)
+    if _has_spaced_paragraph_dot(text):
+        text = _SPACED_PARAGRAPH_DOT.sub(r"\n\1.", text)
+    text = join_spaced_banners(text)
+    text, is_partial = drop_partial_notice(text)
+    text = drop_page_break_lines(text)
+    return _strip_trailing_blanks(text), is_partial
+
+
+def normalize(text: str, rendering: str = "telegram") -> NormalizedText:
+    """Turn one cable's raw text in any rendering into plain telegram text."""
+    rendering = detect_rendering(text, rendering)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\u00a0" in text:
+        text = text.replace("\u00a0", " ")
+    # A line end before the text: the line-anchored patterns are led by one (dropped at the end).
+    text = strip_markup("\n" + text, rendering)
+    cut = body_start(text, rendering)
+    # The line end between them ends the head (a repair dropping the head's last line drops
+    # it too) and also leads the body (its line-anchored patterns are led by one).
+    head, head_partial = repair_head(text[: cut + 1])
+    body, body_partial = repair_body(text[cut:]) if cut < len(text) else ("\n", False)
+    return NormalizedText(
+        text=(head + body[1:]).strip("\n"),
+        rendering=rendering,
+        is_partial=head_partial or body_partial,
+    )

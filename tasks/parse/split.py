@@ -33,9 +33,6 @@ class CableChunk:
 # Cases spelled out: IGNORECASE would cost the scans their fast search for `<`.
 _PRE_OPEN = guard.compile(r"<[pP][rR][eE][^>]{0,200}>")
 _PRE_CLOSE = guard.compile(r"</[pP][rR][eE]>")
-# The same in a lower-cased copy of the page: literal-led, so found at memory speed.
-_LOWER_PRE_OPEN = guard.compile(r"<pre[^>]{0,200}>")
-_LOWER_PRE_CLOSE = guard.compile(r"</pre>")
 _RELEASE_TABLE_OPEN = guard.compile(r"<table class=['\"]cable['\"]>")
 _RELEASE_TABLE_CLOSE = guard.compile(r"</table>")
 _TABLE_CELL_OPEN = guard.compile(r"<td>")
@@ -109,13 +106,9 @@ def _parse_release_created(value: str) -> datetime | None:
 
 def split_release_page(page: str) -> list[CableChunk]:
     """A release cable page: metadata table, then header and text in two `<pre>` blocks."""
-    lowered = page.lower()
-    # Lower-casing keeps offsets unless the page holds one of the few letters it widens.
-    pre_spans = (
-        _elements(lowered, _LOWER_PRE_OPEN, _LOWER_PRE_CLOSE)
-        if len(lowered) == len(page)
-        else _elements(page, _PRE_OPEN, _PRE_CLOSE)
-    )
+    # On the page itself: a lower-cased copy of the whole page (50 KB of styles and scripts
+    # before the text) cost more than this scan led by `<`.
+    pre_spans = _elements(page, _PRE_OPEN, _PRE_CLOSE)
     blocks = [page[start:end] for start, end in pre_spans]
     if not blocks:
         return []
@@ -131,9 +124,8 @@ def split_release_page(page: str) -> list[CableChunk]:
                 classification=cells[3] or None,
                 origin=cells[4] or None,
             )
-    offset = page.find(blocks[0])
     text = "\n\n".join(blocks)
-    return [CableChunk(text, max(offset, 0), "html", release)]
+    return [CableChunk(text, pre_spans[0][0], "html", release)]
 
 
 def split_csv_rows(text: str) -> list[CableChunk]:

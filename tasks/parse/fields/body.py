@@ -150,11 +150,8 @@ class Opening:
     number: int | None
     marking: str | None
 
-    def shifted(self, offset: int) -> Opening:
-        return Opening(self.start - offset, self.end - offset, self.number, self.marking)
 
-
-def _opening_of(match: regex.Match[str], start: int, numbered: bool = True) -> Opening:
+def _opening_of(match: guard.Match, start: int, numbered: bool = True) -> Opening:
     number = int(match["number"]) if numbered else None
     return Opening(start, match.end(), number, match["marking"])
 
@@ -163,8 +160,10 @@ def numbered_openings(text: str) -> list[Opening]:
     """Every numbered paragraph opening of the text, in order, in one scan."""
     first = PARAGRAPH_START.match(text)
     openings = [_opening_of(first, 0)] if first else []
+    # All matches in one call, under one timeout: a cable has dozens of paragraphs.
     openings += [
-        _opening_of(match, match.start() + 1) for match in _PARAGRAPH_AFTER_LINE_END.finditer(text)
+        Opening(match.start() + 1, match.end(), int(match["number"]), match["marking"])
+        for match in _PARAGRAPH_AFTER_LINE_END.all_matches(text)
     ]
     return openings
 
@@ -179,22 +178,26 @@ def first_paragraph_start(text: str, openings: list[Opening] | None = None) -> i
 
 
 def parse_paragraphs(
-    text: str, openings: list[Opening] | None = None
+    text: str, openings: list[Opening] | None = None, start: int = 0
 ) -> tuple[list[Paragraph], bool]:
-    """Numbered paragraphs of the text (signature already removed): (paragraphs, repaired?).
+    """Numbered paragraphs of `text[start:]` (signature already removed): (paragraphs, repaired?).
 
-    `openings`: the text's numbered openings when the caller has them already.
+    `openings`: the numbered openings there, with their places in `text`, when the caller
+    has them already.
     """
-    starts = numbered_openings(text) if openings is None else openings
-    if not starts:
+    if openings is None:
+        text, start = text[start:], 0
+        openings = numbered_openings(text)
+    if not openings:
         # Without numbers, paragraphs are still known by their markings; number stays null.
+        text = text[start:]
         marked = [
             _opening_of(match, match.start(), numbered=False)
             for match in _MARKED_PARAGRAPH_START.finditer(text)
         ]
         return _paragraphs(text, marked, [None] * len(marked)), False
-    numbers, repaired = repair_numbers([opening.number or 0 for opening in starts])
-    return _paragraphs(text, starts, list(numbers)), repaired
+    numbers, repaired = repair_numbers([opening.number or 0 for opening in openings])
+    return _paragraphs(text, openings, list(numbers)), repaired
 
 
 def _paragraphs(text: str, starts: list[Opening], numbers: list[int | None]) -> list[Paragraph]:
@@ -202,11 +205,16 @@ def _paragraphs(text: str, starts: list[Opening], numbers: list[int | None]) -> 
     return [
         Paragraph(
             number=number,
-            classification=" ".join(opening.marking.split()) if opening.marking else None,
+            classification=_one_line(opening.marking) if opening.marking else None,
             text=" ".join(text[opening.end : end].split()),
         )
         for opening, end, number in zip(starts, ends, numbers, strict=True)
     ]
+
+
+def _one_line(marking: str) -> str:
+    """`C / NF` -> `C / NF` with single blanks (most markings have none to collapse)."""
+    return " ".join(marking.split()) if " " in marking or "\t" in marking else marking
 
 
 # Every summary marker holds the word: each scan starts near where it is written (found in
@@ -227,7 +235,7 @@ def _occurrences(lowered: str, start: int = 0) -> Iterator[int]:
         at = lowered.find(_WORD, at + 1)
 
 
-def _heading(text: str, lowered: str) -> regex.Match[str] | None:
+def _heading(text: str, lowered: str) -> guard.Match | None:
     """The first `SUMMARY` heading line, tried only where the word stands near a line start."""
     for at in _occurrences(lowered):
         line_start = text.rfind("\n", max(0, at - _HEADING_INDENT), at) + 1
@@ -239,7 +247,7 @@ def _heading(text: str, lowered: str) -> regex.Match[str] | None:
     return None
 
 
-def _inline_opener(text: str, lowered: str) -> regex.Match[str] | None:
+def _inline_opener(text: str, lowered: str) -> guard.Match | None:
     """The first `SUMMARY:`-style opener not on the subject, tags or REF line, tried in a
     window around each word (of the first _MAX_OPENERS openers)."""
     tried = 0
@@ -263,7 +271,7 @@ def _inline_opener(text: str, lowered: str) -> regex.Match[str] | None:
     return None
 
 
-def _opener(text: str, lowered: str) -> regex.Match[str] | None:
+def _opener(text: str, lowered: str) -> guard.Match | None:
     """The first summary opener that is not on the subject, tags or REF line."""
     found = []
     inline = _inline_opener(text, lowered)
@@ -275,7 +283,7 @@ def _opener(text: str, lowered: str) -> regex.Match[str] | None:
     return min(found, key=lambda match: match.start()) if found else None
 
 
-def _summary_end(text: str, lowered: str, start: int) -> regex.Match[str] | None:
+def _summary_end(text: str, lowered: str, start: int) -> guard.Match | None:
     """The first `END SUMMARY` after `start`, tried at each following word."""
     for at in _occurrences(lowered, start):
         end = _SUMMARY_END.search(
@@ -335,7 +343,7 @@ def parse_summary(text: str, openings: list[Opening] | None = None) -> str | Non
             start = inline
         return _clean_summary(text[start.end() : end.start()])
     body_start = start.end()
-    if start.re is _SUMMARY_HEADING.compiled:
+    if _SUMMARY_HEADING.made(start):
         # A heading: the summary is the paragraph under it.
         skipped = len(text[body_start:]) - len(text[body_start:].lstrip())
         body_start += skipped

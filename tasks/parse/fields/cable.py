@@ -37,8 +37,6 @@ _KNOWN_HEADER_LINE = guard.compile(
     r"(?:[ZOPR]{2}[ \t]+)?R[A-Z]{4,6}(?:[ \t]+R[A-Z]{4,6})*[ \t]*$)"
 )
 _MAX_RESCUED = 20
-_SINGLE_LINE_BREAK = guard.compile(r"\S\n[ \t]*\S")
-_DOUBLE_LINE_BREAK = guard.compile(r"\S\n[ \t]*\n[ \t]*\S")
 
 
 @dataclass(slots=True)
@@ -64,13 +62,6 @@ def cut_regions(text: str) -> Regions:
     paragraph = body.first_paragraph_start(rest, openings)
     preamble = rest if paragraph is None else rest[:paragraph]
     return Regions(header, preamble, rest, serial, openings)
-
-
-def _double_spaced(text: str) -> bool:
-    """Whether the rendering puts a blank line after nearly every line (markdown/LaTeX scrapes)."""
-    single = len(_SINGLE_LINE_BREAK.findall(text))
-    double = len(_DOUBLE_LINE_BREAK.findall(text))
-    return double > single
 
 
 def _rescued_header_lines(header: str) -> list[str]:
@@ -112,19 +103,20 @@ def parse_cable(raw: str, rendering: str, release: ReleaseMetadata | None = None
         regions.preamble
     )
     record.tags = parse_tags(regions.preamble)
-    record.subject = parse_subject(regions.preamble, double_spaced=_double_spaced(regions.preamble))
+    record.subject = parse_subject(regions.preamble)
     record.classified_by, record.classification_reasons = parse_classified_by(
         regions.text[: _second_paragraph_end(regions)]
     )
     text_body, record.signed_by = body.split_signature(regions.text)
     offset = len(regions.preamble)
     record.paragraphs, repaired = body.parse_paragraphs(
-        text_body[offset:],
+        text_body,
         [
-            opening.shifted(offset)
+            opening
             for opening in regions.openings
             if opening.start >= offset and opening.end <= len(text_body)
         ],
+        offset,
     )
     if repaired:
         warnings.append("paragraph_number_repaired")

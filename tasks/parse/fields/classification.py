@@ -242,11 +242,9 @@ _LOWER_CASE = guard.compile(r"[a-z]")
 
 def parse_caveat_words(lines: list[str]) -> list[str]:
     """Caveats written anywhere in upper-case handling lines (prose lines are skipped)."""
-    found: list[str] = []
-    for line in lines:
-        if not _LOWER_CASE.search(line):
-            found.extend(_CAVEAT_WORD.findall(line))
-    return found
+    # One scan over the upper-case lines joined (a line end is a word boundary, as a line's end was).
+    upper_case = "\n".join(line for line in lines if line and not _LOWER_CASE.search(line))
+    return _CAVEAT_WORD.findall(upper_case) if upper_case else []
 
 
 def dedupe(items: list[str]) -> list[str]:

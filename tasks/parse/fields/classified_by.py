@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import regex
-
 from cablestream.tasks.parse import guard
 from cablestream.tasks.parse.fields.body import PARAGRAPH_START
-from cablestream.tasks.parse.fields.markers import FIELD_START
+from cablestream.tasks.parse.fields.markers import FIELD_START, following_lines
 
 # At a line start, or after a paragraph opener such as `1. (U)`.
 # Also mid-line after a sentence: `CONFIDENTIAL - ENTIRE TEXT. CLASSIFIED BY …`.
@@ -15,8 +13,10 @@ _CLASSIFIED_BY = guard.compile(
     r"CLASSIFIED[ \t]{1,5}+BY[ \t]{0,5}+[:.;-]?[ \t]{0,10}+(?P<rest>[^\n]*)"
 )
 # Where the authority ends and the reasons begin: `, Reasons`, `for reasons`, `Reason:`, `1.4`.
+# The separator run is only tried from its first character: tried from each one, a long run
+# of `, , ,` costs quadratic time.
 _REASONS_START = guard.compile(
-    r"(?i)[ \t,;.]*(?:\bfor\b[ \t]*)?(?:\breasons?\b|\bE\.?O\.?[ \t]*\d{5}\b|\b1[.,][45]\b)"
+    r"(?i)(?<![ \t,;.])[ \t,;.]*+(?:\bfor\b[ \t]*)?(?:\breasons?\b|\bE\.?O\.?[ \t]*\d{5}\b|\b1[.,][45]\b)"
 )
 # `1.4 (b) and (d)`, `1.4(B), (C), AND (D)`, `1.5 (b,d)`, `1.4 ( b) and (d)`, `1.4 (b/d)`,
 # and `1,4 (b)` with a comma for the dot.
@@ -34,12 +34,10 @@ _REPEATED_LABEL = guard.compile(r"(?i)^classified[ \t]+by[ \t]*:?[ \t]*")
 _REASON_LETTER = guard.compile(r"(?i)(?<![a-z])([a-h])(?![a-z])")
 
 
-def _block(text: str, match: regex.Match[str]) -> str:
+def _block(text: str, match: guard.Match) -> str:
     """The Classified By line with the lines it wraps onto, joined on one line."""
-    lines = text.split("\n")
-    index = text.count("\n", 0, match.start("rest"))
     parts = [match["rest"]]
-    for line in lines[index + 1 : index + 1 + _MAX_WRAPPED_LINES]:
+    for line in following_lines(text, match.end("rest"), _MAX_WRAPPED_LINES):
         if not line.strip() or PARAGRAPH_START.match(line):
             break
         if FIELD_START.match(line) and not _WRAP_START.match(line):

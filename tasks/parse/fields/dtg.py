@@ -6,8 +6,6 @@ import itertools
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
-import regex
-
 from cablestream.tasks.parse import guard
 
 MONTHS = {
@@ -56,7 +54,7 @@ def parse_unwrapped_dtg(text: str) -> tuple[datetime | None, str | None]:
 
 
 def _first_valid_dtg(
-    matches: Iterable[regex.Match[str]],
+    matches: Iterable[guard.Match],
 ) -> tuple[datetime | None, str | None]:
     for match in matches:
         month = MONTHS.get(match["month"].upper())

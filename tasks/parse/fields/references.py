@@ -8,8 +8,6 @@ a memo, `USDA FAS 57863`) is kind `other`, with `raw` kept and no id.
 
 from __future__ import annotations
 
-import regex
-
 from cablestream.schemas.record import Reference
 from cablestream.tasks.parse import guard
 from cablestream.tasks.parse.fields.markers import FIELD_START
@@ -103,7 +101,7 @@ def _reference_block(text: str) -> str | None:
 
 def _items(block: str) -> list[tuple[str | None, str]]:
     """The list's items: at bullets in letter order (or opening a line), else at `;`/`,`."""
-    bullets: list[tuple[str, regex.Match[str]]] = []
+    bullets: list[tuple[str, guard.Match]] = []
     expected = "A"
     for match in _BULLET.finditer(block):
         letter = match["letter"].upper()

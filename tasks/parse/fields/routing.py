@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import regex
-
 from cablestream.schemas.record import Recipient
 from cablestream.tasks.parse import guard
 from cablestream.tasks.parse.fields.dtg import UNWRAPPED_HEADER
@@ -16,6 +14,7 @@ _ORIGIN = guard.compile(r"(?m)^[ \t]*FM[ \t]+(\S[^\n]{0,120}?)[ \t]*$")
 # routing indicator, the addressee, an optional precedence and message number.
 _ROUTE = guard.compile(r"[A-Z][A-Z0-9]{3,7}/")
 _PRECEDENCES = ("NIACT IMMEDIATE", "IMMEDIATE", "PRIORITY", "ROUTINE", "FLASH")
+_PRECEDENCE_ENDINGS = tuple(" " + word for word in _PRECEDENCES)
 _MAX_MCN_DIGITS = 6
 _MAX_NAME = 120
 # `XMT` opens a block of posts excluded from a collective: they are no recipients.
@@ -58,7 +57,7 @@ def parse_de_serial(header: str) -> int | None:
     return int(match["serial"]) if match else None
 
 
-def block_start(line: str) -> regex.Match[str] | None:
+def block_start(line: str) -> guard.Match | None:
     """`TO …`, `INFO …`, `XMT …`: the line opening a routing block (literal check first)."""
     if not line.lstrip(" \t").startswith(_BLOCK_KEYWORDS):
         return None
@@ -71,10 +70,11 @@ def _split_tail(rest: str) -> tuple[str, str | None, str | None]:
     head, _, last = name.rpartition(" ")
     if head and last.isdecimal() and len(last) <= _MAX_MCN_DIGITS:
         name, mcn = head, last
-    for word in _PRECEDENCES:
-        if len(name) > len(word) + 1 and name.endswith(" " + word):
-            name, precedence = name[: -len(word) - 1], word
-            break
+    if name.endswith(_PRECEDENCE_ENDINGS):
+        for ending in _PRECEDENCE_ENDINGS:
+            if len(name) > len(ending) and name.endswith(ending):
+                name, precedence = name[: -len(ending)], ending[1:]
+                break
     return name, precedence, mcn
 
 

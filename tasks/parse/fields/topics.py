@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import itertools
-
-import regex
+from collections.abc import Callable
 
 from cablestream.tasks.parse import guard
 from cablestream.tasks.parse.fields.classification import dedupe
-from cablestream.tasks.parse.fields.markers import FIELD_START
+from cablestream.tasks.parse.fields.markers import FIELD_START, following_lines
 
 # The TAGS label: `TAGS:`, `TAG:`, `TAGS` without colon, lower case, and the misspellings
 # of real cables (`TAS:`, `TGS:`, `TAGES:`) at a line start; after the E.O. text on the same
@@ -60,10 +59,6 @@ _CONNECTOR_END = guard.compile(
 )
 
 
-def _line_index(text: str, position: int) -> int:
-    return text.count("\n", 0, position)
-
-
 def _tag_tokens(raw: str) -> list[str]:
     """Tokens of a tag list, upper-cased; a comma item of words that are not all tag
     codes is one multi-word tag (`PHUM, HUMAN RIGHTS`), a space list is one tag a word
@@ -92,17 +87,6 @@ def _continues_tags(line: str, previous: str) -> bool:
     )
 
 
-def _following_lines(text: str, position: int, count: int) -> list[str]:
-    """Up to `count` lines after the one `position` is on, without copying the rest of text."""
-    lines: list[str] = []
-    start = text.find("\n", position)
-    while start >= 0 and len(lines) < count:
-        end = text.find("\n", start + 1)
-        lines.append(text[start + 1 : end if end >= 0 else len(text)])
-        start = end
-    return lines
-
-
 def parse_tags(text: str) -> list[str]:
     """Tag tokens of the TAGS line and its wrapped continuation lines, upper-cased, in
     order, de-duplicated; stops at SUBJECT, prose, a record dump or a page header."""
@@ -111,7 +95,7 @@ def parse_tags(text: str) -> list[str]:
         first, *cut = _SUBJECT_ON_TAGS_LINE.split(match["tags"], maxsplit=1)
         raw = [first]
         if not cut:
-            for line in _following_lines(text, match.end(), _MAX_TAG_LINES):
+            for line in following_lines(text, match.end(), _MAX_TAG_LINES):
                 line = line.strip()
                 if not _continues_tags(line, raw[-1]):
                     break
@@ -127,34 +111,64 @@ def _mostly_upper(line: str) -> bool:
     return bool(letters) and sum(map(str.isupper, letters)) >= 0.8 * len(letters)
 
 
-def parse_subject(text: str, *, double_spaced: bool) -> str | None:
+_SINGLE_LINE_BREAK = guard.compile(r"\S\n[ \t]*\S")
+_DOUBLE_LINE_BREAK = guard.compile(r"\S\n[ \t]*\n[ \t]*\S")
+
+
+def is_double_spaced(text: str) -> bool:
+    """Whether the rendering puts a blank line after nearly every line (markdown/LaTeX scrapes)."""
+    single = len(_SINGLE_LINE_BREAK.findall(text))
+    double = len(_DOUBLE_LINE_BREAK.findall(text))
+    return double > single
+
+
+def parse_subject(text: str, *, double_spaced: bool | None = None) -> str | None:
     """The SUBJECT line unwrapped over its continuation lines; None when absent or empty.
 
     A wrap crosses a blank line only where the rendering puts blank lines
-    between all lines, or where the line so far visibly continues (`… BOARD OF`).
-    An upper-case subject continues only with upper-case lines. A doubled label
-    (`SUBJECT: SUBJECT: …`, put on two lines by normalisation) gives the second one.
+    between all lines (`double_spaced`; judged from `text` when not given, and only
+    when a wrap meets a blank line), or where the line so far visibly continues
+    (`… BOARD OF`). An upper-case subject continues only with upper-case lines. A
+    doubled label (`SUBJECT: SUBJECT: …`, put on two lines by normalisation) gives
+    the second one.
     """
+    judged: list[bool] = []
+
+    def blank_lines_between_all() -> bool:
+        if double_spaced is not None:
+            return double_spaced
+        if not judged:
+            judged.append(is_double_spaced(text))
+        return judged[0]
+
     for match in itertools.islice(_SUBJECT.finditer(text), _MAX_SUBJECT_LABELS):
-        subject = _unwrapped_subject(text, match, double_spaced)
+        subject = _unwrapped_subject(text, match, blank_lines_between_all)
         if subject is not None:
             return subject
     return None
 
 
-def _unwrapped_subject(text: str, match: regex.Match[str], double_spaced: bool) -> str | None:
+# Lines a wrapped subject can take: each added line or blank line needs the next one to
+# be a line of the subject, so _MAX_SUBJECT_LINES lines span at most twice as many.
+_MAX_SUBJECT_SPAN = 2 * _MAX_SUBJECT_LINES + 2
+
+
+def _unwrapped_subject(
+    text: str, match: guard.Match, double_spaced: Callable[[], bool]
+) -> str | None:
     """One SUBJECT label's text over its continuation lines; None when empty."""
-    lines = text.split("\n")
+    # Only the lines a wrap can reach: splitting the whole preamble cost more than the rest.
+    lines = following_lines(text, match.end("subject"), _MAX_SUBJECT_SPAN)
     parts = [match["subject"].strip()]
     upper = _mostly_upper(parts[0])
-    index = _line_index(text, match.start("subject")) + 1
+    index = 0
     while index < len(lines) and len(parts) <= _MAX_SUBJECT_LINES:
         line = lines[index].strip()
         index += 1
         if not line:
             ends_open = bool(_CONNECTOR_END.search(parts[-1]))
             next_blank = index >= len(lines) or not lines[index].strip()
-            if next_blank or not (double_spaced or ends_open):
+            if next_blank or not (ends_open or double_spaced()):
                 break
             continue
         if FIELD_START.match(line) or (upper and parts[0] and not _mostly_upper(line)):
