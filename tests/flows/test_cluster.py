@@ -1,22 +1,24 @@
 """flows/cluster.py on a real LocalCluster (2 worker processes on 127.0.0.1).
 
-A flow's mapped tasks run in the worker processes and report to the session's
-one Prefect API (no worker starts a server of its own); a cluster whose workers
-use another API, or one that cannot be reached, is refused in one line; the
-cluster leaves no process behind.
+A pass on Dask writes the same rows as a pass in one process, its file groups
+processed by the workers, which report to the session's one Prefect API (none
+starts a server of its own); a flow on Dask keeps as many groups in flight as
+the workers have threads; a cluster whose workers use another API, or one that
+cannot be reached, is refused in one line; the cluster leaves no process behind.
 """
 
 from __future__ import annotations
 
-import os
+import shutil
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
-from distributed import Client
-from prefect import flow, task
-from prefect.cache_policies import NONE
+from distributed import Client, get_task_stream
+from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect_dask.task_runners import DaskTaskRunner
@@ -27,6 +29,9 @@ from cablestream.flows.cluster import (
     dask_task_runner,
     task_slots,
 )
+from cablestream.flows.ingest import ingest_flow
+from cablestream.tasks.batch.audit import audit_lake
+from cablestream.tasks.lake.reader import lake_record_ids
 
 
 def _descendants() -> dict[int, str]:
@@ -58,43 +63,6 @@ def runner(prefect_harness: str) -> Iterator[DaskTaskRunner]:
     assert left == {}, f"the LocalCluster left processes behind: {left}"
 
 
-@task(cache_policy=NONE, persist_result=False)
-def where(group: int) -> tuple[int, str | None]:
-    return os.getpid(), os.environ.get("PREFECT_API_URL")
-
-
-@flow(persist_result=False)
-def over_groups(groups: int) -> list[tuple[int, str | None]]:
-    return [future.result() for future in where.map(range(groups))]
-
-
-def test_mapped_tasks_run_on_the_workers_and_report_to_the_one_api(
-    runner: DaskTaskRunner, prefect_harness: str
-) -> None:
-    servers = _prefect_servers()
-    assert runner.address is not None
-    with Client(runner.address) as client:
-        workers = set(client.run(os.getpid).values())
-    assert len(workers) == 2 and os.getpid() not in workers
-
-    state = over_groups.with_options(task_runner=runner)(6, return_state=True)
-    seen = state.result()
-    assert {pid for pid, _ in seen} <= workers
-    assert {url for _, url in seen} == {prefect_harness}
-    # The one API holds every task run (it records states from events: give it a moment).
-    runs_of_flow = FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
-    deadline = time.monotonic() + 30
-    while True:
-        with get_client(sync_client=True) as client:
-            runs = client.read_task_runs(flow_run_filter=runs_of_flow)
-        done = [run for run in runs if run.state is not None and run.state.is_completed()]
-        if len(done) == 6 or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
-    assert len(done) == 6
-    assert _prefect_servers() == servers  # no worker started a Prefect server
-
-
 @flow(persist_result=False)
 def slots() -> int:
     return task_slots(7)
@@ -105,6 +73,24 @@ def test_a_flow_on_dask_runs_as_many_tasks_at_once_as_the_workers_have_threads(
 ) -> None:
     assert slots() == 7  # the default: not on Dask
     assert slots.with_options(task_runner=runner)() == 2
+
+
+def _completed_group_runs(flow_run_id: Any, expected: int) -> int:
+    """The flow run's completed `process-group` task runs in the API (it records states
+    from events: waited for up to 30 s)."""
+    of_flow_run = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+    deadline = time.monotonic() + 30
+    while True:
+        with get_client(sync_client=True) as client:
+            runs = client.read_task_runs(flow_run_filter=of_flow_run)
+        done = [
+            run
+            for run in runs
+            if run.name.startswith("process-group") and run.state and run.state.is_completed()
+        ]
+        if len(done) >= expected or time.monotonic() > deadline:
+            return len(done)
+        time.sleep(0.5)
 
 
 def test_workers_that_report_to_another_api_are_refused(runner: DaskTaskRunner) -> None:
@@ -121,3 +107,31 @@ def test_an_unreachable_scheduler_is_one_line(prefect_harness: str) -> None:
         check_workers("tcp://127.0.0.1:9", prefect_harness, timeout=1)
     assert str(refused.value).startswith("dask scheduler tcp://127.0.0.1:9: ")
     assert "\n" not in str(refused.value)
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "inbox"
+
+
+def test_a_pass_on_dask_writes_the_same_rows_as_a_pass_in_one_process(
+    runner: DaskTaskRunner, prefect_harness: str, tmp_path: Path
+) -> None:
+    inbox = tmp_path / "inbox"
+    shutil.copytree(EXAMPLES, inbox)
+    options = {"inbox": str(inbox), "settle_seconds": 0, "max_files_per_batch": 3}
+    groups = -(-len(list(EXAMPLES.iterdir())) // 3)
+    here = ingest_flow(lake=str(tmp_path / "here"), **options)
+    servers = _prefect_servers()
+    assert runner.address is not None
+    with Client(runner.address) as client, get_task_stream(client) as stream:
+        state = ingest_flow.with_options(task_runner=runner)(
+            lake=str(tmp_path / "dask"), **options, return_state=True
+        )
+    on_dask = state.result()
+    assert len(stream.data) == groups  # every group was processed by a Dask worker
+    assert on_dask["batches"] == here["batches"] == groups
+    assert sorted(lake_record_ids(tmp_path / "dask")) == sorted(lake_record_ids(tmp_path / "here"))
+    assert on_dask["rows_written"] == here["rows_written"] > 0
+    assert audit_lake(tmp_path / "dask") == []
+    # The workers reported every group's task run to the one API and started no server.
+    assert _completed_group_runs(state.state_details.flow_run_id, groups) == groups
+    assert _prefect_servers() == servers
