@@ -57,8 +57,8 @@ def _rows_of(item: tuple[bytes, str, str]) -> pa.Table | None:
 
     data, path, sha = item
     claim = ClaimedFile(0, path, sha, len(data), 0, None)
-    parsed = route._parse_file(LoadedFile(claim, data, None, "", InboxFile(path, len(data), 0)))
-    return parsed.rows
+    rows, _ = route._parse_file(LoadedFile(claim, data, None, "", InboxFile(path, len(data), 0)))
+    return rows
 
 
 def run_processes(pool: ProcessPoolExecutor, batch: ClaimedBatch) -> int:

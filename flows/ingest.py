@@ -2,37 +2,47 @@
 
     6. recover   batches a crash left claimed: remove their outputs, release their files
     1. discover  ready files (settled, or with a NAME.done marker) the ledger does not know
-    2. claim     read + hash a micro-batch, claim it in one ledger transaction
-    3. process   split and parse; validate the batch (one GE run)
-    4. write     Parquet to staging, renamed into year=Y/month=M/; rejects to the control folder's quarantine/
-    5. commit    the batch and its output files, in one ledger transaction
+    2. claim     hash a micro-batch (a group of files), claim it in one ledger transaction
+    3. process   the mapped task `process-group`, on the flow's task runner: read the files
+                 again, split and parse them, validate the rows (one GE run), write every
+                 output to the batch's staging folder (tasks/batch/group.py)
+    4. commit    record the staged outputs (the point of no return), rename them into
+                 year=Y/month=M/ and the control folder's quarantine/, commit the batch
 
-Tasks never return results to be kept (`cache_policy=NONE`, no persistence):
-batches carry Arrow tables and file bytes.
+Both cores: up to GROUPS_IN_FLIGHT groups are processed at once (threads by default:
+`regex`, zstd and the hashing release the GIL), so one group's validation and
+Parquet writing overlap the next group's parsing, while the flow claims and commits.
+A group task takes and returns only names, hashes and counts (`GroupJob`,
+`StagedBatch`), so any task runner can run it (processes, a Dask cluster: `--dask`,
+flows/cluster.py, where as many groups are in flight as the workers have threads).
+Tasks never return results to be kept (`cache_policy=NONE`, no persistence).
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
+from prefect.futures import PrefectFuture
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
+from cablestream.flows.cluster import task_slots
 from cablestream.flows.settings import IngestSettings
-from cablestream.tasks.batch import claim, commit, route
+from cablestream.tasks.batch import claim, commit, group, route
 from cablestream.tasks.inbox.folder import InboxFile, archive_settled
 from cablestream.tasks.inbox.settle import Settler
 from cablestream.tasks.lake.writer import move_legacy_control
 from cablestream.tasks.ledger.protocol import BatchLost, Ledger
 from cablestream.tasks.ledger.sqlite import SqliteLedger, open_ledger
-from cablestream.tasks.quality import tables, validate
 
 # Test hook: seconds to sleep between publishing a batch's files and committing it,
 # so a test can kill the process in the middle of a batch. Never set in normal runs.
@@ -75,56 +85,32 @@ def discover_task(
 def claim_task(
     inbox: Path, ledger: Ledger, files: list[InboxFile], batch_id: str, max_file_bytes: int
 ) -> claim.ClaimedBatch:
-    return claim.read_and_claim(inbox, files, ledger, batch_id, max_file_bytes)
+    """Hash and claim a group; its bytes are read again where the group is processed."""
+    return claim.read_and_claim(inbox, files, ledger, batch_id, max_file_bytes, keep_bytes=False)
 
 
-@task(name="parse", cache_policy=NONE, persist_result=False)
-def parse_task(claimed: claim.ClaimedBatch, drop_subjects: bool) -> route.ParsedBatch:
-    parsed = route.parse_batch(claimed)
-    if drop_subjects:  # fault injection for tests: every subject blank, as a broken parser would
-        table = parsed.table
-        index = table.schema.get_field_index("subject")
-        nulls = pa.nulls(table.num_rows, pa.string())
-        parsed.table = table.set_column(index, table.schema.field(index), nulls)
-    return parsed
+def _blank_subjects(parsed: route.ParsedBatch) -> None:
+    """Fault injection for tests: every subject blank, as a broken parser would leave it."""
+    table = parsed.table
+    index = table.schema.get_field_index("subject")
+    nulls = pa.nulls(table.num_rows, pa.string())
+    parsed.table = table.set_column(index, table.schema.field(index), nulls)
 
 
-@task(name="validate", cache_policy=NONE, persist_result=False)
-def validate_task(
-    table: pa.Table, batch_id: str, lake: Path, replacing: frozenset[str] = frozenset()
-) -> validate.ValidationOutcome:
-    return validate.validate_batch(table, batch_id, lake, replacing)
+@task(name="process-group", cache_policy=NONE, persist_result=False)
+def process_group_task(job: group.GroupJob, drop_subjects: bool = False) -> commit.StagedBatch:
+    """Read, parse, validate and stage one claimed group (names in, counts out)."""
+    return group.process(job, _blank_subjects if drop_subjects else None)
 
 
-@task(name="write-and-commit", cache_policy=NONE, persist_result=False)
-def write_commit_task(
-    lake: Path,
-    ledger: Ledger,
-    claimed: claim.ClaimedBatch,
-    parsed: route.ParsedBatch,
-    outcome: validate.ValidationOutcome,
+@task(name="commit", cache_policy=NONE, persist_result=False)
+def commit_task(
+    lake: Path, ledger: Ledger, staged: commit.StagedBatch, max_attempts: int
 ) -> commit.BatchSummary:
-    rejections = [(r.record_id, r.reason, r.detail) for r in outcome.rejections]
-    return commit.write_and_commit(
-        lake, ledger, claimed, parsed, outcome.accepted, rejections, outcome.failed_expectations
-    )
-
-
-@task(name="hold-batch", cache_policy=NONE, persist_result=False)
-def hold_task(
-    lake: Path,
-    ledger: Ledger,
-    claimed: claim.ClaimedBatch,
-    parsed: route.ParsedBatch,
-    unevaluated: list[str],
-    max_attempts: int,
-) -> commit.BatchSummary:
-    return commit.hold_batch(lake, ledger, claimed, parsed, unevaluated, max_attempts)
-
-
-@task(name="record-quality", cache_policy=NONE, persist_result=False)
-def quality_task(outcome: validate.ValidationOutcome, batch_id: str, lake: Path) -> None:
-    tables.record_batch_quality(outcome, batch_id, lake)
+    """Publish and commit a staged group, or hold it back when validation could not run."""
+    if staged.unevaluated:
+        return commit.commit_held(lake, ledger, staged, max_attempts)
+    return commit.commit_staged(lake, ledger, staged)
 
 
 @task(name="quality-report", cache_policy=NONE, persist_result=False)
@@ -219,46 +205,70 @@ def needs_attention(result: dict[str, Any]) -> bool:
     )
 
 
-def _one_batch(
+# Groups processed at once: one per core keeps both busy (one group validates and writes
+# while the next one parses); each group in flight holds at most max_batch_bytes of text.
+GROUPS_IN_FLIGHT = os.cpu_count() or 1
+
+
+@dataclass(slots=True)
+class _InFlight:
+    claimed: claim.ClaimedBatch  # names and hashes only
+    future: PrefectFuture[commit.StagedBatch]
+
+
+def _settle(
     settings: IngestSettings,
     inbox_root: Path,
     lake_root: Path,
     ledger: Ledger,
-    files: list[InboxFile],
-    batch_id: str,
-    drop_subjects: bool,
-) -> commit.BatchSummary | None:
-    """Steps 2-5 for one micro-batch; None when nothing in it could be claimed."""
-    # 2. Claim (read + hash, one ledger transaction).
-    claimed = claim_task(inbox_root, ledger, files, batch_id, settings.max_file_bytes)
-    if not claimed.files:
-        return None
-    # 3. Process: split, parse, validate (one GE run per batch).
-    parsed = parse_task(claimed, drop_subjects)
-    # Files changed in place: their older versions' rows are replaced (at write), so
-    # they are not "another rendering already in the lake" for validation.
-    older = frozenset(v.sha256 for v in ledger.older_versions(batch_id))
-    outcome = validate_task(parsed.table, batch_id, lake_root, older)
-    # 4-5. Write and commit (failed `fail` rules flag the batch, their rows are quarantined),
-    # or hold the batch back when validation could not run at all.
-    if outcome.held_back:
-        result = hold_task(
-            lake_root, ledger, claimed, parsed, outcome.failed_expectations, settings.max_attempts
-        )
-    else:
-        result = write_commit_task(lake_root, ledger, claimed, parsed, outcome)
-    quality_task(outcome, batch_id, lake_root)
+    item: _InFlight,
+) -> commit.BatchSummary:
+    """Steps 4-5 for a processed group: commit (or hold back), archive, the artifact."""
+    staged = item.future.result()
+    result = commit_task(lake_root, ledger, staged, settings.max_attempts)
     if settings.archive is not None and result.status == "committed":
-        archive_settled(inbox_root, settings.archive.resolve(), [f.found for f in claimed.files])
+        archive_settled(
+            inbox_root, settings.archive.resolve(), [f.found for f in item.claimed.files]
+        )
     create_markdown_artifact(
         markdown=result.markdown(),
         key="ingest-batch",  # one key: each batch adds a version, the UI shows the history
-        description=f"cablestream ingest batch {batch_id}: {result.status}",
+        description=f"cablestream ingest batch {result.batch_id}: {result.status}",
     )
     return result
 
 
-@flow(name="cablestream-ingest", persist_result=False, log_prints=False)
+def _log_batch(logger: Any, result: commit.BatchSummary) -> None:
+    if result.expectations_failed:
+        logger.error(
+            "batch %s %s: FAILED rules %s (%s)",
+            result.batch_id,
+            "written but flagged" if result.status == "committed" else result.status,
+            ", ".join(result.expectations_failed),
+            result.note,
+        )
+    logger.info(
+        "batch %s %s: %d files, %d cables, %d rows written, %d duplicates, %d quarantined",
+        result.batch_id,
+        result.status,
+        result.files,
+        result.cables,
+        result.rows_written,
+        result.duplicates,
+        result.files_quarantined + result.rows_quarantined,
+    )
+
+
+@flow(
+    name="cablestream-ingest",
+    persist_result=False,
+    log_prints=False,
+    # Prefect types this TaskRunner[PrefectFuture[Any]] (invariant), which its own thread
+    # pool runner (of PrefectConcurrentFuture) does not match.
+    task_runner=cast(
+        "TaskRunner[PrefectFuture[Any]]", ThreadPoolTaskRunner(max_workers=GROUPS_IN_FLIGHT)
+    ),
+)
 def ingest_flow(
     inbox: str | None = None,
     lake: str | None = None,
@@ -318,49 +328,63 @@ def ingest_flow(
     )
     _emit("discovered", files=len(ready), bytes=sum(f.size for f in ready), batches=len(plan))
 
-    for files in plan:
-        batch_id = claim.new_batch_id()
-        try:
-            result = _one_batch(
-                settings, inbox_root, lake_root, pass_ledger, files, batch_id, drop_subjects
-            )
-        except BatchLost as error:
-            # Our lease ran out and another process undid the batch: its files are taken
-            # again by whoever comes next; nothing of ours was published.
-            commit.abandon(lake_root, pass_ledger, batch_id, "lost")
-            summary.batches_lost += 1
-            logger.error("batch %s given up: %s", batch_id, error)
-            continue
-        except BaseException as error:
-            # Settle the batch (undo it, or finish it past its point of no return) as
-            # recovery would, before the error goes on; if that fails too, recovery will.
+    # 2-5. Claim a group, hand it to the task runner, commit groups in the order claimed;
+    # at most `window` groups are claimed and not yet committed.
+    groups = iter(plan)
+    window = task_slots(GROUPS_IN_FLIGHT)
+    in_flight: deque[_InFlight] = deque()
+    claiming: str | None = None  # a batch being claimed (not yet in flight)
+    try:
+        while True:
+            while len(in_flight) < window and (files := next(groups, None)):
+                batch_id = claiming = claim.new_batch_id()
+                claimed = claim_task(
+                    inbox_root, pass_ledger, files, batch_id, settings.max_file_bytes
+                )
+                if not claimed.files:
+                    continue
+                job = group.GroupJob(
+                    str(inbox_root),
+                    str(lake_root),
+                    claimed,
+                    settings.max_file_bytes,
+                    frozenset(v.sha256 for v in pass_ledger.older_versions(batch_id)),
+                )
+                future = process_group_task.submit(job, drop_subjects)
+                in_flight.append(_InFlight(claimed, future))
+                claiming = None
+            if not in_flight:
+                break
+            item = in_flight[0]
+            try:
+                result = _settle(settings, inbox_root, lake_root, pass_ledger, item)
+            except BatchLost as error:
+                # Our lease ran out and another process undid the batch: its files are
+                # taken again by whoever comes next; nothing of ours was published.
+                commit.abandon(lake_root, pass_ledger, item.claimed.batch_id, "lost")
+                summary.batches_lost += 1
+                logger.error("batch %s given up: %s", item.claimed.batch_id, error)
+            else:
+                summary.add(result)
+                _log_batch(logger, result)
+            in_flight.popleft()
+            _emit("batch", files=len(item.claimed.files), bytes=item.claimed.bytes)
+    except BaseException as error:
+        # Settle every batch still ours (undo it, or finish it past its point of no
+        # return) as recovery would, before the error goes on; if that fails too,
+        # recovery will. A group still running is waited for first, so that nothing
+        # is written to a staging folder after it was cleared.
+        for item in in_flight:
+            if isinstance(error, Exception):
+                item.future.wait()
+        unsettled = [item.claimed.batch_id for item in in_flight]
+        for batch_id in [*unsettled, *([claiming] if claiming else [])]:
             try:
                 if commit.abandon(lake_root, pass_ledger, batch_id, f"{error!r}"):
                     logger.error("batch %s settled after an error: %r", batch_id, error)
             except Exception as cleanup:
                 logger.error("batch %s left for recovery: %r", batch_id, cleanup)
-            raise
-        if result is not None:
-            summary.add(result)
-            if result.expectations_failed:
-                logger.error(
-                    "batch %s %s: FAILED rules %s (%s)",
-                    batch_id,
-                    "written but flagged" if result.status == "committed" else result.status,
-                    ", ".join(result.expectations_failed),
-                    result.note,
-                )
-            logger.info(
-                "batch %s %s: %d files, %d cables, %d rows written, %d duplicates, %d quarantined",
-                batch_id,
-                result.status,
-                result.files,
-                result.cables,
-                result.rows_written,
-                result.duplicates,
-                result.files_quarantined + result.rows_quarantined,
-            )
-        _emit("batch", files=len(files), bytes=sum(f.size for f in files))
+        raise
 
     report_task(lake_root, inbox_root)
     summary.seconds = time.perf_counter() - started

@@ -19,16 +19,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
-from cablestream.flows.ingest import quality_task, recover_task, report_task, validate_task
+from cablestream.flows.ingest import recover_task, report_task
 from cablestream.flows.settings import IngestSettings
 from cablestream.schemas.record import PARSER_VERSION
 from cablestream.tasks.batch import claim, commit, reprocess, route
 from cablestream.tasks.ledger.protocol import Ledger
 from cablestream.tasks.ledger.sqlite import open_ledger
-from cablestream.tasks.quality import validate
+from cablestream.tasks.quality import tables, validate
 
 
 @dataclass(slots=True)
@@ -48,6 +49,18 @@ class ReprocessSummary:
     unavailable: list[dict[str, Any]] = field(default_factory=list)
     recovered_batches: list[str] = field(default_factory=list)
     seconds: float = 0.0
+
+
+@task(name="validate", cache_policy=NONE, persist_result=False)
+def validate_task(
+    table: pa.Table, batch_id: str, lake: Path, replacing: frozenset[str]
+) -> validate.ValidationOutcome:
+    return validate.validate_batch(table, batch_id, lake, replacing)
+
+
+@task(name="record-quality", cache_policy=NONE, persist_result=False)
+def quality_task(outcome: validate.ValidationOutcome, batch_id: str, lake: Path) -> None:
+    tables.record_batch_quality(outcome, batch_id, lake)
 
 
 @task(name="find-stale-sources", cache_policy=NONE, persist_result=False)

@@ -69,9 +69,13 @@ def check_batch_id(batch_id: str) -> str:
     return batch_id
 
 
-def data_file_basename(batch_id: str) -> str:
-    """Template for pyarrow's `basename_template`: one name per batch, `{i}` counts files."""
-    return f"part-{check_batch_id(batch_id)}-{{i}}.parquet"
+def data_file_basename(batch_id: str, part: str = "") -> str:
+    """Template for pyarrow's `basename_template`: one name per batch (and `part`: a second
+    write of the batch, `[a-z]+`), `{i}` counts files."""
+    if part and not (part.isascii() and part.isalpha() and part.islower()):
+        raise UnsafePathError(f"not a file part: {part!r}")
+    suffix = f"-{part}" if part else ""
+    return f"part-{check_batch_id(batch_id)}{suffix}-{{i}}.parquet"
 
 
 def control_root(lake: Path) -> Path:

@@ -146,9 +146,18 @@ class ClaimedBatch:
 
 
 def read_and_claim(
-    inbox: Path, files: list[InboxFile], ledger: Ledger, batch_id: str, max_file_bytes: int
+    inbox: Path,
+    files: list[InboxFile],
+    ledger: Ledger,
+    batch_id: str,
+    max_file_bytes: int,
+    keep_bytes: bool = True,
 ) -> ClaimedBatch:
-    """Read and hash each file (bytes kept for parsing), then claim them in one transaction.
+    """Read and hash each file, then claim them in one transaction.
+
+    With `keep_bytes` the bytes are kept for parsing here; without, only the hashes
+    are kept (memory of one file at a time) and `load_claimed` reads the files again
+    where they are parsed.
 
     A file that went away, or whose size or mtime (of the opened file) moved since it
     was found, is left for a later scan. One that cannot be read is claimed under a
@@ -163,10 +172,36 @@ def read_and_claim(
         if not unreadable and (source.size, source.mtime_ns) != (item.size, item.mtime_ns):
             continue
         candidate = Candidate(item.path, source.sha256, item.size, item.mtime_ns, unreadable)
-        loaded[item.path] = (candidate, source.data, source.failure, source.detail, item)
+        data = source.data if keep_bytes else None
+        loaded[item.path] = (candidate, data, source.failure, source.detail, item)
     claimed = ledger.claim(batch_id, [entry[0] for entry in loaded.values()])
     batch = ClaimedBatch(batch_id, [])
     for claim in claimed:
         _, data, failure, detail, found = loaded[claim.path]
         batch.files.append(LoadedFile(claim, data, failure, detail, found))
     return batch
+
+
+def load_claimed(inbox: Path, batch: ClaimedBatch, max_file_bytes: int) -> ClaimedBatch:
+    """A copy of a batch claimed without its bytes, with them read again.
+
+    Each file must still hold the content it was claimed with: one that changed or
+    went away since is not parsed (its claimed content is gone; a changed file is
+    found again by the next scan under its new size and mtime) but quarantined as
+    `changing` / `vanished`. Files that failed at the claim or duplicate another keep
+    that outcome.
+    """
+    loaded = ClaimedBatch(batch.batch_id, [])
+    for item in batch.files:
+        copy = LoadedFile(item.claim, item.data, item.failure, item.detail, item.found)
+        loaded.files.append(copy)
+        if item.failure is not None or item.data is not None or item.claim.duplicate_of:
+            continue
+        source = read_inbox_file(inbox, item.found.raw_path or item.found.path, max_file_bytes)
+        if source.failure is None and source.sha256 == item.claim.sha256:
+            copy.data = source.data
+        elif source.failure == read.VANISHED:
+            copy.failure, copy.detail = read.VANISHED, "went away after it was claimed"
+        else:
+            copy.failure, copy.detail = read.CHANGING, "changed after it was claimed"
+    return loaded

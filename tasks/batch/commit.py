@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from cablestream.schemas import lake as layout
 from cablestream.schemas.arrow import CABLE_SCHEMA
@@ -144,6 +145,234 @@ def _stamp(table: pa.Table, batch_id: str) -> pa.Table:
     )
 
 
+@dataclass(slots=True)
+class StagedBatch:
+    """A batch's outputs written to its staging folder, told in counts: what the commit needs.
+
+    Small and picklable (no rows, no bytes): the group task (`tasks/batch/group.py`)
+    returns it from whatever process or machine it ran on, and the flow commits it.
+    """
+
+    batch_id: str
+    outcomes: dict[int, FileOutcome]
+    files: int = 0
+    bytes: int = 0
+    cables: int = 0
+    duplicates: int = 0
+    rows_written: int = 0
+    rows_quarantined: int = 0
+    files_quarantined: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    failed_rules: list[str] = field(default_factory=list)
+    # Validation could not run: only whole-file rejections are staged (see `stage_held`).
+    unevaluated: list[str] = field(default_factory=list)
+
+
+def _rejected(
+    table: pa.Table, rejections: list[tuple[str, str, str]]
+) -> tuple[pa.Table, list[QuarantineEntry]]:
+    """The rows validation dropped (with `quarantine_reason`) and their quarantine entries."""
+    by_id = {record_id: (reason, detail) for record_id, reason, detail in rejections}
+    mask = pc.is_in(table.column("record_id"), pa.array(list(by_id), pa.string()))
+    rows = table.filter(mask)
+    rows = rows.append_column(
+        replace.REJECTED_REASON,
+        pa.array([by_id[r][0] for r in rows.column("record_id").to_pylist()], pa.string()),
+    )
+    entries = []
+    for row in rows.select(
+        ["record_id", "source_path", "source_sha256", "source_offset"]
+    ).to_pylist():
+        reason, detail = by_id[row["record_id"]]
+        entries.append(
+            QuarantineEntry(
+                row["source_path"],
+                row["source_sha256"],
+                reason,
+                detail,
+                source_offset=row["source_offset"],
+                record_id=row["record_id"],
+            )
+        )
+    return rows, entries
+
+
+def stage_batch(
+    lake: Path,
+    batch: ClaimedBatch,
+    parsed: ParsedBatch,
+    accepted: pa.Table,
+    rejections: list[tuple[str, str, str]],
+    failed_rules: list[str] | None = None,
+) -> StagedBatch:
+    """Write a batch's rows, dropped rows and quarantine entries into its staging folder.
+
+    `rejections` are (record_id, reason, detail) of rows validation dropped.
+    `failed_rules` are `fail` rules the batch did not pass: its rows are written all
+    the same, and the ledger's batch note and the summary say which rules failed.
+    Whole-file rejections keep a copy of the source (content-addressed, outside staging).
+    """
+    batch_id = batch.batch_id
+    entries = list(parsed.entries)
+    rejected_rows = CABLE_SCHEMA.empty_table()
+    if rejections:
+        rejected_rows, dropped = _rejected(parsed.table, rejections)
+        entries += dropped
+    # Not for oversized/unreadable files: no bytes.
+    copy_paths = {
+        sha: quarantine.keep_source_copy(lake, sha, data)
+        for sha, data in parsed.source_copies.items()
+    }
+    for entry in entries:
+        if entry.record_id is None:
+            entry.copy_path = copy_paths.get(entry.source_sha256)
+    writer.clear_staging(lake, batch_id)
+    writer.stage_rows(_stamp(accepted, batch_id), lake, batch_id)
+    quarantine.stage_reasons(lake, batch_id, entries)
+    quarantine.stage_rejected_rows(lake, batch_id, _stamp(rejected_rows, batch_id))
+    return StagedBatch(
+        batch_id=batch_id,
+        outcomes=parsed.outcomes,
+        files=len(batch.files),
+        bytes=batch.bytes,
+        cables=parsed.cables,
+        duplicates=parsed.duplicates,
+        rows_written=accepted.num_rows,
+        rows_quarantined=rejected_rows.num_rows,
+        files_quarantined=sum(1 for o in parsed.outcomes.values() if o.state == "quarantined"),
+        reasons=dict(Counter(entry.reason for entry in entries)),
+        failed_rules=list(failed_rules or []),
+    )
+
+
+def stage_held(
+    lake: Path, batch: ClaimedBatch, parsed: ParsedBatch, unevaluated: list[str]
+) -> StagedBatch:
+    """Validation could not run: stage only the files the parser rejected whole.
+
+    Nothing is known against the batch's cables, so none is written; the commit
+    (`commit_held`) releases the files for a retry, or records them `held`.
+    """
+    quarantined = {
+        file_id for file_id, outcome in parsed.outcomes.items() if outcome.state == "quarantined"
+    }
+    paths = {item.claim.path for item in batch.files if item.claim.file_id in quarantined}
+    held = ParsedBatch(batch.batch_id, CABLE_SCHEMA.empty_table(), [], {}, parsed.source_copies)
+    held.entries = [entry for entry in parsed.entries if entry.source_path in paths]
+    held.outcomes = parsed.outcomes
+    staged = stage_batch(lake, batch, held, held.table, [])
+    staged.cables = parsed.cables
+    staged.unevaluated = list(unevaluated)
+    return staged
+
+
+def _restage(
+    lake: Path, batch_id: str, kept: replace.Kept, gone: frozenset[str]
+) -> tuple[int, int]:
+    """Add what stays of the replaced files to the batch's staged outputs, leaving out the
+    rows and entries of `gone` sources; returns the batch's own rows and dropped rows left.
+
+    Only a replacement calls it (files changed in place, reprocessing): the staged
+    quarantine tables are read back (they are small) and written again with the kept
+    rows; the kept data rows become staged files of their own.
+    """
+    own_rows = 0
+    for item in writer.staged_tree(lake, batch_id):
+        if not item.relative.startswith("year="):
+            continue
+        rows = pq.read_table(item.staged)
+        if gone:
+            rows = replace.without(rows, gone)
+            if rows.num_rows:
+                pq.write_table(rows, item.staged, compression=writer.COMPRESSION)
+            else:
+                item.staged.unlink()
+        own_rows += rows.num_rows
+    if kept.rows is not None and kept.rows.num_rows:
+        writer.stage_rows(kept.rows, lake, batch_id, part="kept")
+    own_rejected = 0
+    for folder, more in (
+        (layout.QUARANTINE_REASONS_DIR, kept.reasons),
+        (layout.QUARANTINE_ROWS_DIR, kept.rejected),
+    ):
+        path = quarantine.staged_table_path(lake, batch_id, folder)
+        own = pq.read_table(path) if path.exists() else None
+        if own is not None and gone:
+            own = replace.without(own, gone)
+        if folder == layout.QUARANTINE_ROWS_DIR:
+            own_rejected = own.num_rows if own is not None else 0
+        tables = [table for table in (own, more) if table is not None and table.num_rows]
+        path.unlink(missing_ok=True)
+        if tables:
+            rest = tables[1] if len(tables) > 1 else None
+            quarantine.stage_table(lake, batch_id, folder, replace.merged(tables[0], rest))
+    return own_rows, own_rejected
+
+
+def commit_staged(
+    lake: Path,
+    ledger: Ledger,
+    staged: StagedBatch,
+    reprocessed: frozenset[str] = frozenset(),
+) -> BatchSummary:
+    """Record a staged batch in the ledger, publish it, commit it.
+
+    The batch replaces (`tasks/batch/replace.py`) the rows of the older versions of its
+    changed files, and of the `reprocessed` sources (content hashes parsed again).
+    """
+    started = time.perf_counter()
+    batch_id = staged.batch_id
+    rows_written, rows_quarantined = staged.rows_written, staged.rows_quarantined
+    replacing = replace.superseding(ledger.older_versions(batch_id), staged.outcomes, reprocessed)
+    with replace.lake_lock(lake, held=bool(replacing.sources)):
+        kept = replace.Kept()
+        if replacing.sources:
+            settled = replace.rewritable(lake, ledger)
+            kept = replace.keep_other_sources(lake, replacing.sources, settled)
+            # A reprocessed source whose rows went meanwhile (a newer version of its file
+            # replaced them) is not brought back.
+            gone = reprocessed - kept.found
+            rows_written, rows_quarantined = _restage(lake, batch_id, kept, gone)
+        outputs = writer.staged_tree(lake, batch_id)
+        note = f"{rows_written} rows"
+        if kept.found:
+            note += (
+                f"; replaced {kept.rows_removed} rows and {kept.entries_removed} quarantine"
+                f" entries of {len(kept.found)} older sources"
+            )
+        if staged.failed_rules:
+            note += "; failed rules: " + ", ".join(staged.failed_rules)
+        # The point of no return (fenced: raises BatchLost when the claim was taken over).
+        ledger.prepare_commit(
+            batch_id,
+            [item.relative for item in outputs],
+            staged.outcomes,
+            note,
+            replaced=kept.replaced,
+            superseded=list(replacing.superseded_files),
+        )
+        publishing = ledger.publishing_batch(batch_id)
+        assert publishing is not None
+        finish(lake, ledger, publishing)
+    data_files = sum(1 for item in outputs if item.relative.startswith("year="))
+    return BatchSummary(
+        batch_id=batch_id,
+        status="committed",
+        files=staged.files,
+        bytes=staged.bytes,
+        duplicates=staged.duplicates,
+        cables=staged.cables,
+        rows_written=rows_written,
+        rows_quarantined=rows_quarantined,
+        rows_replaced=kept.rows_removed,
+        files_quarantined=staged.files_quarantined,
+        reasons=dict(staged.reasons),
+        expectations_failed=list(staged.failed_rules),
+        seconds=time.perf_counter() - started,
+        note=f"{data_files} Parquet files written",
+    )
+
+
 def write_and_commit(
     lake: Path,
     ledger: Ledger,
@@ -154,105 +383,44 @@ def write_and_commit(
     failed_rules: list[str] | None = None,
     reprocessed: frozenset[str] = frozenset(),
 ) -> BatchSummary:
-    """Stage rows and quarantine files, record them, publish them, commit the batch.
+    """Stage a batch (`stage_batch`) and commit it (`commit_staged`), in this process."""
+    staged = stage_batch(lake, batch, parsed, accepted, rejections, failed_rules)
+    return commit_staged(lake, ledger, staged, reprocessed)
 
-    `rejections` are (record_id, reason, detail) of rows validation dropped.
-    `failed_rules` are `fail` rules the batch did not pass: its rows are written all
-    the same, and the ledger's batch note and the summary say which rules failed.
-    The batch replaces (`tasks/batch/replace.py`) the rows of the older versions of its
-    changed files, and of the `reprocessed` sources (content hashes parsed again).
+
+def commit_held(lake: Path, ledger: Ledger, staged: StagedBatch, max_attempts: int) -> BatchSummary:
+    """A batch validation could not run on (`stage_held`): release its files for a retry;
+    at the limit record them held.
+
+    A held file is not quarantined (nothing is known against its cables) and no copy
+    is made: the ledger keeps it as `held` with the reason, so later passes skip it
+    until its content changes or it is requeued. Files the parser rejected whole are
+    quarantined as usual.
     """
-    started = time.perf_counter()
-    batch_id = batch.batch_id
-    entries = list(parsed.entries)
-    rejected_rows = CABLE_SCHEMA.empty_table()
-    if rejections:
-        by_id = {record_id: (reason, detail) for record_id, reason, detail in rejections}
-        mask = pc.is_in(parsed.table.column("record_id"), pa.array(list(by_id), pa.string()))
-        rejected_rows = parsed.table.filter(mask)
-        rejected_rows = rejected_rows.append_column(
-            "quarantine_reason",
-            pa.array(
-                [by_id[r][0] for r in rejected_rows.column("record_id").to_pylist()], pa.string()
-            ),
+    unevaluated = staged.unevaluated
+    detail = "validation could not evaluate: " + ", ".join(unevaluated)
+    attempts = ledger.record_failure(staged.batch_id, detail)
+    if attempts < max_attempts:
+        ledger.release(staged.batch_id, note=f"attempt {attempts}: {detail}")
+        writer.clear_staging(lake, staged.batch_id)
+        return BatchSummary(
+            batch_id=staged.batch_id,
+            status="retry",
+            files=staged.files,
+            bytes=staged.bytes,
+            cables=staged.cables,
+            expectations_failed=unevaluated,
+            note=f"Held back: attempt {attempts} of {max_attempts}; files released for retry.",
         )
-        for row in rejected_rows.select(
-            ["record_id", "source_path", "source_sha256", "source_offset"]
-        ).to_pylist():
-            reason, detail = by_id[row["record_id"]]
-            entries.append(
-                QuarantineEntry(
-                    row["source_path"],
-                    row["source_sha256"],
-                    reason,
-                    detail,
-                    source_offset=row["source_offset"],
-                    record_id=row["record_id"],
-                )
-            )
-    # Whole-file rejections keep a copy of the source (not for oversized/unreadable: no bytes).
-    copy_paths = {
-        sha: quarantine.keep_source_copy(lake, sha, data)
-        for sha, data in parsed.source_copies.items()
+    staged.outcomes = {
+        file_id: outcome if outcome.state != "committed" else FileOutcome("held", detail)
+        for file_id, outcome in staged.outcomes.items()
     }
-    for entry in entries:
-        if entry.record_id is None:
-            entry.copy_path = copy_paths.get(entry.source_sha256)
-
-    writer.clear_staging(lake, batch_id)
-    replacing = replace.superseding(ledger.older_versions(batch_id), parsed.outcomes, reprocessed)
-    rows, rejected = _stamp(accepted, batch_id), _stamp(rejected_rows, batch_id)
-    with replace.lake_lock(lake, held=bool(replacing.sources)):
-        settled = replace.rewritable(lake, ledger) if replacing.sources else set()
-        kept = replace.keep_other_sources(lake, replacing.sources, settled)
-        # A reprocessed source whose rows went meanwhile (a newer version of its file
-        # replaced them) is not brought back.
-        gone = reprocessed - kept.found
-        if gone:
-            rows, rejected = replace.without(rows, gone), replace.without(rejected, gone)
-            entries = [entry for entry in entries if entry.source_sha256 not in gone]
-        written = writer.stage_rows(replace.merged(rows, kept.rows), lake, batch_id)
-        quarantine.stage_reasons(lake, batch_id, entries, kept.reasons)
-        quarantine.stage_rejected_rows(lake, batch_id, replace.merged(rejected, kept.rejected))
-        staged = writer.staged_tree(lake, batch_id)
-        note = f"{rows.num_rows} rows"
-        if kept.found:
-            note += (
-                f"; replaced {kept.rows_removed} rows and {kept.entries_removed} quarantine"
-                f" entries of {len(kept.found)} older sources"
-            )
-        if failed_rules:
-            note += "; failed rules: " + ", ".join(failed_rules)
-        # The point of no return (fenced: raises BatchLost when the claim was taken over).
-        ledger.prepare_commit(
-            batch_id,
-            [item.relative for item in staged],
-            parsed.outcomes,
-            note,
-            replaced=kept.replaced,
-            superseded=list(replacing.superseded_files),
-        )
-        publishing = ledger.publishing_batch(batch_id)
-        assert publishing is not None
-        finish(lake, ledger, publishing)
-
-    reasons = Counter(entry.reason for entry in entries)
-    return BatchSummary(
-        batch_id=batch_id,
-        status="committed",
-        files=len(batch.files),
-        bytes=batch.bytes,
-        duplicates=parsed.duplicates,
-        cables=parsed.cables,
-        rows_written=rows.num_rows,
-        rows_quarantined=rejected.num_rows,
-        rows_replaced=kept.rows_removed,
-        files_quarantined=sum(1 for o in parsed.outcomes.values() if o.state == "quarantined"),
-        reasons=dict(reasons),
-        expectations_failed=list(failed_rules or []),
-        seconds=time.perf_counter() - started,
-        note=f"{len(written)} Parquet files written",
-    )
+    summary = commit_staged(lake, ledger, staged)
+    summary.status = "held"
+    summary.expectations_failed = unevaluated
+    summary.note = f"Held back after {attempts} attempts: {detail}. Files recorded as held."
+    return summary
 
 
 def hold_batch(
@@ -263,39 +431,5 @@ def hold_batch(
     unevaluated: list[str],
     max_attempts: int,
 ) -> BatchSummary:
-    """Validation could not run: release the files for a retry; at the limit record them held.
-
-    A held file is not quarantined (nothing is known against its cables) and no copy
-    is made: the ledger keeps it as `held` with the reason, so later passes skip it
-    until its content changes or it is requeued. Files the parser rejected whole are
-    quarantined as usual.
-    """
-    detail = "validation could not evaluate: " + ", ".join(unevaluated)
-    attempts = ledger.record_failure(batch.batch_id, detail)
-    if attempts < max_attempts:
-        ledger.release(batch.batch_id, note=f"attempt {attempts}: {detail}")
-        writer.clear_staging(lake, batch.batch_id)
-        return BatchSummary(
-            batch_id=batch.batch_id,
-            status="retry",
-            files=len(batch.files),
-            bytes=batch.bytes,
-            cables=parsed.cables,
-            expectations_failed=unevaluated,
-            note=f"Held back: attempt {attempts} of {max_attempts}; files released for retry.",
-        )
-    held = ParsedBatch(batch.batch_id, CABLE_SCHEMA.empty_table(), [], {}, parsed.source_copies)
-    quarantined: set[int] = set()
-    for file_id, outcome in parsed.outcomes.items():
-        keep = outcome.state != "committed"
-        held.outcomes[file_id] = outcome if keep else FileOutcome("held", detail)
-        if outcome.state == "quarantined":
-            quarantined.add(file_id)
-    paths = {item.claim.path for item in batch.files if item.claim.file_id in quarantined}
-    held.entries = [entry for entry in parsed.entries if entry.source_path in paths]
-    summary = write_and_commit(lake, ledger, batch, held, held.table, [])
-    summary.status = "held"
-    summary.cables = parsed.cables
-    summary.expectations_failed = unevaluated
-    summary.note = f"Held back after {attempts} attempts: {detail}. Files recorded as held."
-    return summary
+    """`stage_held` and `commit_held`, in this process."""
+    return commit_held(lake, ledger, stage_held(lake, batch, parsed, unevaluated), max_attempts)

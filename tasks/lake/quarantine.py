@@ -55,16 +55,21 @@ class QuarantineEntry:
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
-def _stage_table(lake: Path, batch_id: str, folder: str, table: pa.Table) -> int:
-    """Write one quarantine table of a batch into its staging dir; returns its row count."""
-    if table.num_rows == 0:
-        return 0
-    target = (
+def staged_table_path(lake: Path, batch_id: str, folder: str) -> Path:
+    """Where a batch stages its one quarantine table of `folder` (reasons/, rows/)."""
+    return (
         layout.staging_dir(lake, batch_id)
         / layout.QUARANTINE_DIR
         / folder
         / f"part-{batch_id}.parquet"
     )
+
+
+def stage_table(lake: Path, batch_id: str, folder: str, table: pa.Table) -> int:
+    """Write one quarantine table of a batch into its staging dir; returns its row count."""
+    if table.num_rows == 0:
+        return 0
+    target = staged_table_path(lake, batch_id, folder)
     target.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, target, compression="zstd")
     return int(table.num_rows)
@@ -83,12 +88,12 @@ def stage_reasons(
     table = pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA)
     if kept is not None:
         table = pa.concat_tables([table, kept.cast(QUARANTINE_SCHEMA)])
-    return _stage_table(lake, batch_id, layout.QUARANTINE_REASONS_DIR, table)
+    return stage_table(lake, batch_id, layout.QUARANTINE_REASONS_DIR, table)
 
 
 def stage_rejected_rows(lake: Path, batch_id: str, rows: pa.Table) -> int:
     """Keep rows validation dropped (whole records plus `quarantine_reason`) in staging."""
-    return _stage_table(lake, batch_id, layout.QUARANTINE_ROWS_DIR, rows)
+    return stage_table(lake, batch_id, layout.QUARANTINE_ROWS_DIR, rows)
 
 
 def keep_source_copy(lake: Path, sha256: str, data: bytes) -> str:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from cablestream.tasks.lake.partition import data_files
 
@@ -28,6 +31,35 @@ def partition_files(lake: Path) -> dict[str, list[str]]:
     return files
 
 
+# Per lake: data file -> its (reference_id, source_sha256) columns. Lake data files are
+# never changed in place (a rewrite is a new name), so a file read once stays right
+# until it goes; each call reads only the files new since the last one. Without it every
+# batch read the reference ids of the whole lake: quadratic over a long pass.
+_REFERENCE_INDEX: dict[Path, dict[Path, pa.Table]] = {}
+_REFERENCE_INDEX_LOCK = threading.Lock()
+_INDEX_COLUMNS = ["reference_id", "source_sha256"]
+
+
+def _reference_index(lake_root: Path) -> pa.Table | None:
+    """reference_id and source_sha256 of every row of the lake's data files (None: no rows)."""
+    with _REFERENCE_INDEX_LOCK:
+        known = _REFERENCE_INDEX.setdefault(lake_root, {})
+        current: dict[Path, pa.Table] = {}
+        for path in data_files(lake_root):
+            table = known.get(path)
+            if table is None:
+                try:
+                    table = pq.read_table(path, columns=_INDEX_COLUMNS)
+                except FileNotFoundError:
+                    continue  # compacted away since it was listed
+                except (KeyError, pa.ArrowInvalid):
+                    continue  # a file of a schema without these columns
+            current[path] = table
+        _REFERENCE_INDEX[lake_root] = current
+        tables = list(current.values())
+    return pa.concat_tables(tables, promote_options="permissive") if tables else None
+
+
 def existing_reference_ids(
     lake_root: Path, candidates: pa.Array, leaving: frozenset[str] = frozenset()
 ) -> set[str]:
@@ -38,12 +70,12 @@ def existing_reference_ids(
     """
     if not lake_root.is_dir() or len(candidates) == 0:
         return set()
-    # Readers skip `_`/`.` names, so only the partition folders are read.
-    dataset = ds.dataset(str(lake_root), format="parquet", partitioning="hive")
-    if not dataset.files or "reference_id" not in dataset.schema.names:
+    index = _reference_index(lake_root.resolve())
+    if index is None:
         return set()
-    wanted = ds.field("reference_id").isin(candidates)
+    wanted = pc.is_in(index.column("reference_id"), candidates)
     if leaving:
-        wanted = wanted & ~ds.field("source_sha256").isin(sorted(leaving))
-    found = dataset.to_table(columns=["reference_id"], filter=wanted)
-    return {value for value in found.column("reference_id").to_pylist() if value is not None}
+        theirs = pc.is_in(index.column("source_sha256"), pa.array(sorted(leaving), pa.string()))
+        wanted = pc.and_(wanted, pc.invert(theirs))
+    found = index.column("reference_id").filter(pc.fill_null(wanted, False))
+    return {value for value in found.to_pylist() if value is not None}

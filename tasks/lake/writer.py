@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.dataset as ds
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from cablestream.schemas import lake as layout
 from cablestream.schemas import versions
@@ -53,32 +54,53 @@ def _staged_files(stage: Path) -> list[StagedFile]:
     return files
 
 
-def stage_rows(table: pa.Table, lake: Path, batch_id: str) -> list[StagedFile]:
-    """Write the rows as zstd Parquet under the batch's staging dir, one folder per partition."""
-    stage = layout.staging_dir(lake, batch_id)
+def stage_rows(table: pa.Table, lake: Path, batch_id: str, part: str = "") -> list[StagedFile]:
+    """Write the rows as zstd Parquet under the batch's staging dir, one folder per partition.
+
+    `part` tells apart the files of a second write of the same batch (a replacement's
+    kept rows). The rows are sorted by partition once (one contiguous copy) and each
+    partition is written as a slice of it, one file at a time: pyarrow's `write_dataset`
+    kept a writer (and its buffers) open per partition, ~270 MB for a group of 3,400
+    cables over ~100 months, and wrote a table of one chunk per parsed file 2-5x slower.
+    """
     if table.num_rows == 0:
         return []
+    stage = layout.staging_dir(lake, batch_id)
     record_schema(lake)
-    written: list[str] = []
-    fmt = ds.ParquetFileFormat()
-    ds.write_dataset(
-        versions.with_version(partitioned(table)),
-        base_dir=str(stage),
-        format=fmt,
-        partitioning=ds.partitioning(PARTITION_SCHEMA, flavor="hive"),
-        basename_template=layout.data_file_basename(batch_id),
-        file_options=fmt.make_write_options(compression=COMPRESSION),
-        max_rows_per_group=ROW_GROUP_ROWS,
-        min_rows_per_group=min(ROW_GROUP_ROWS, table.num_rows),
-        max_rows_per_file=MAX_ROWS_PER_FILE,
-        existing_data_behavior="overwrite_or_ignore",
-        file_visitor=lambda written_file: written.append(written_file.path),
-    )
-    files = []
-    for path in written:
-        staged = layout.inside(stage, Path(path))
-        files.append(StagedFile(staged, staged.relative_to(stage.resolve()).as_posix()))
+    rows = versions.with_version(partitioned(table))
+    order = pc.sort_indices(rows, [(name, "ascending") for name in PARTITION_SCHEMA.names])
+    rows = rows.take(order)
+    keys = rows.select(PARTITION_SCHEMA.names)
+    rows = rows.drop_columns(PARTITION_SCHEMA.names)
+    template = layout.data_file_basename(batch_id, part)
+    files: list[StagedFile] = []
+    for (year, month), start, count in _runs(keys):
+        for first in range(start, start + count, MAX_ROWS_PER_FILE):
+            size = min(MAX_ROWS_PER_FILE, start + count - first)
+            name = template.format(i=(first - start) // MAX_ROWS_PER_FILE)
+            relative = f"year={int(year)}/month={int(month)}/{name}"
+            target = stage / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(
+                rows.slice(first, size),
+                target,
+                compression=COMPRESSION,
+                row_group_size=ROW_GROUP_ROWS,
+            )
+            files.append(StagedFile(target, relative))
     return files
+
+
+def _runs(keys: pa.Table) -> list[tuple[tuple[int, ...], int, int]]:
+    """(partition values, first row, rows) of each run of equal keys of a sorted table."""
+    values = list(zip(*(keys.column(name).to_pylist() for name in keys.column_names), strict=True))
+    runs = []
+    start = 0
+    for index in range(1, len(values) + 1):
+        if index == len(values) or values[index] != values[start]:
+            runs.append((values[start], start, index - start))
+            start = index
+    return runs
 
 
 def record_schema(lake: Path) -> None:

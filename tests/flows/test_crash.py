@@ -53,10 +53,11 @@ def test_sigkill_mid_batch_then_rerun_lands_every_cable_once(
     assert published
     with sqlite3.connect(layout.ledger_path(lake)) as db:
         states = dict(db.execute("SELECT state, COUNT(*) FROM batches GROUP BY state").fetchall())
-    assert states == {"publishing": 1}
+    # The next group may be claimed already (groups are processed while one commits).
+    assert states["publishing"] == 1 and set(states) <= {"publishing", "claimed"}
 
     result = ingest_flow(inbox=str(inbox), lake=str(lake), settle_seconds=0, max_files_per_batch=20)
-    assert len(result["recovered_batches"]) == 1
+    assert len(result["recovered_batches"]) == sum(states.values())
     rows, quarantined = lake_ids(lake), quarantined_ids(lake)
     assert len(rows) == len(set(rows))  # count and distinct record_id
     assert not set(rows) & set(quarantined)

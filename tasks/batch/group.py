@@ -1,0 +1,58 @@
+"""One claimed group of files, processed where it runs: read, parse, validate, stage.
+
+The ingest flow claims a group (`claim.read_and_claim` with `keep_bytes=False`:
+hashes only) and hands a `GroupJob` to a task that may run in a thread, another
+process or another machine. The job and its result (`commit.StagedBatch`) are
+small and picklable: names, content hashes and counts, never bytes or tables.
+The task reads the files again (each must still have the content hash it was
+claimed with), parses them, validates the rows (one GE run), records the run's
+quality tables and writes every output of the batch to its staging folder. The
+flow then only commits what was staged (`commit.commit_staged`).
+
+The lake (and its control folder) must be the same folder wherever the task runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cablestream.tasks.batch import claim, commit, route
+from cablestream.tasks.quality import tables, validate
+
+
+@dataclass(frozen=True, slots=True)
+class GroupJob:
+    """A claimed group of files to process; no bytes (`LoadedFile.data` is None)."""
+
+    inbox: str
+    lake: str
+    batch: claim.ClaimedBatch
+    max_file_bytes: int
+    # Content hashes of the older versions of the group's changed files: their rows are
+    # replaced at commit, so validation does not count them as "already in the lake".
+    replacing: frozenset[str] = frozenset()
+
+
+# Called with the parsed batch before it is validated (the tests' fault injection).
+ParsedHook = Callable[[route.ParsedBatch], None]
+
+
+def process(job: GroupJob, after_parse: ParsedHook | None = None) -> commit.StagedBatch:
+    """Read, parse, validate and stage one group; what the flow needs to commit it."""
+    lake = Path(job.lake)
+    batch = claim.load_claimed(Path(job.inbox), job.batch, job.max_file_bytes)
+    parsed = route.parse_batch(batch)
+    if after_parse is not None:
+        after_parse(parsed)
+    outcome = validate.validate_batch(parsed.table, batch.batch_id, lake, job.replacing)
+    if outcome.held_back:
+        staged = commit.stage_held(lake, batch, parsed, outcome.failed_expectations)
+    else:
+        rejections = [(r.record_id, r.reason, r.detail) for r in outcome.rejections]
+        staged = commit.stage_batch(
+            lake, batch, parsed, outcome.accepted, rejections, outcome.failed_expectations
+        )
+    tables.record_batch_quality(outcome, batch.batch_id, lake)
+    return staged
