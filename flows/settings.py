@@ -19,6 +19,7 @@ from pydantic import Field, PrivateAttr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import cablestream.flows.defaults as defaults
+from cablestream.flows.cluster import ADDRESS, LOCAL
 from cablestream.schemas import lake as layout
 from cablestream.tasks.batch.claim import open_inbox
 from cablestream.tasks.inbox.store import Inbox, ObjectInbox
@@ -84,6 +85,9 @@ class IngestSettings(BaseSettings):
     rescan_seconds: float = Field(defaults.RESCAN_SECONDS, gt=0, le=86_400)
     # A PostgreSQL ledger that several ingesting processes share; None: the lake's own SQLite.
     ledger: str | None = None
+    # Run the pass's per-file-group tasks on Dask: `local` or a scheduler's address
+    # (flows/cluster.py); None: on the flow's own thread pool.
+    dask: str | None = None
     # The object-store URLs when the inbox or the lake is one (`s3://bucket/prefix`). An
     # object-store lake is then addressed by its local control folder (`lake`, from
     # CABLESTREAM_CONTROL; tasks/lake/store.py), and the inbox by `inbox_location()`.
@@ -101,6 +105,13 @@ class IngestSettings(BaseSettings):
             # The URL is a flow parameter, which the Prefect API stores and shows.
             raise ValueError("keep the password out of the URL: set PGPASSWORD or ~/.pgpass")
         return value
+
+    @field_validator("dask")
+    @classmethod
+    def _dask_address(cls, value: str | None) -> str | None:
+        if value is None or value == LOCAL or ADDRESS.match(value):
+            return value
+        raise ValueError("give `local` or a Dask scheduler's address, tcp://host:port")
 
     @classmethod
     def resolve(cls, **explicit: Any) -> IngestSettings:
