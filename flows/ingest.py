@@ -1,4 +1,4 @@
-"""The ingest flow: DESIGN.md section 6, step by step, one task chain per micro-batch.
+"""The ingest flow: DESIGN.md section 6, step by step, one mapped group task per micro-batch.
 
     6. recover   batches a crash left claimed: remove their outputs, release their files
     1. discover  ready files (settled, or with a NAME.done marker) the ledger does not know
