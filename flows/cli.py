@@ -142,6 +142,16 @@ _Ledger = Annotated[
         show_default=False,
     ),
 ]
+_Dask = Annotated[
+    str | None,
+    typer.Option(
+        help="Parse and write each file group on Dask workers: `local` (a LocalCluster, one"
+        " worker process per core) or a scheduler's address, tcp://host:8786 (its workers"
+        " need this run's PREFECT_API_URL) [default: threads of this process]",
+        envvar="CABLESTREAM_DASK",
+        show_default=False,
+    ),
+]
 _Json = Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout")]
 _Verbose = Annotated[
     bool,
@@ -173,6 +183,7 @@ def ingest(
     max_attempts: _MaxAttempts = defaults.MAX_ATTEMPTS,
     archive: _Archive = None,
     ledger: _Ledger = None,
+    dask: _Dask = None,
     as_json: _Json = False,
     verbose: _Verbose = False,
     drop_subjects: Annotated[bool, typer.Option("--drop-subjects", hidden=True)] = False,
@@ -191,6 +202,7 @@ def ingest(
         max_attempts=max_attempts,
         archive=archive,
         ledger=ledger,
+        dask=dask,
     )
     if drop_subjects:
         options["drop_subjects"] = True
@@ -222,6 +234,7 @@ def watch(
     ] = defaults.RESCAN_SECONDS,
     archive: _Archive = None,
     ledger: _Ledger = None,
+    dask: _Dask = None,
     verbose: _Verbose = False,
 ) -> None:
     """Ingest continuously as files land, until Ctrl-C or SIGTERM."""
@@ -241,6 +254,7 @@ def watch(
             rescan_seconds=rescan_seconds,
             archive=archive,
             ledger=ledger,
+            dask=dask,
         ),
         verbose,
     )

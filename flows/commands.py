@@ -7,6 +7,7 @@ unless `--verbose` (progress and the summary come from rich instead).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -168,8 +169,8 @@ def run_ingest(
         result, flow_run_id = on_worker
         ran_in = "warm worker"
     else:
-        result, flow_run_id = _pass_here(options)
-        ran_in = "this process"
+        result, flow_run_id = _pass_here(options, settings.dask)
+        ran_in = "this process" if settings.dask is None else f"this process + Dask {settings.dask}"
     run_url = f"{ui}/runs/flow-run/{flow_run_id}"
     total = time.perf_counter() - started
     result = {**result, "flow_run_url": run_url, "wall_seconds": round(total, 3), "ran_in": ran_in}
@@ -192,9 +193,12 @@ def run_ingest(
     return result
 
 
-def _pass_here(options: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """The pass in this process (no warm worker): its summary and flow run id."""
+def _pass_here(options: dict[str, Any], dask: str | None) -> tuple[dict[str, Any], str]:
+    """The pass in this process (no warm worker), its file groups on Dask when `dask`
+    names a cluster: its summary and flow run id."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from cablestream.flows.cluster import on_dask
 
     _warm_up_validation()
     with Progress(
@@ -215,8 +219,10 @@ def _pass_here(options: dict[str, Any]) -> tuple[dict[str, Any], str]:
                 progress.advance(bar, details["files"])
 
         unsubscribe = add_progress_listener(listen)
+        flow_options = {key: value for key, value in options.items() if key != "dask"}
         try:
-            state = ingest_flow(**options, return_state=True)
+            with on_dask(ingest_flow, dask) as pass_flow:
+                state = pass_flow(**flow_options, return_state=True)
         finally:
             unsubscribe()
     result: dict[str, Any] = state.result()  # the flow's own error, if it failed
@@ -230,12 +236,13 @@ def _pass_on_worker(
 
     None when no worker is ready for this API and this code, or when it stopped
     before the pass ended (the pass is then run here; recovery settles whatever
-    batch it left), and with a PostgreSQL ledger: its password (PGPASSWORD, a
-    ~/.pgpass) is this process's, never handed to the worker through result storage.
+    batch it left), with a PostgreSQL ledger: its password (PGPASSWORD, a
+    ~/.pgpass) is this process's, never handed to the worker through result storage,
+    and with Dask (this process starts or joins the cluster for its pass).
     """
     from cablestream.flows import server
 
-    if settings.ledger is not None:
+    if settings.ledger is not None or settings.dask is not None:
         return None
     storage = server.warm_worker(
         os.environ["PREFECT_API_URL"],
@@ -313,6 +320,7 @@ def run_watch(options: dict[str, Any], verbose: bool = False) -> dict[str, Any]:
     from prefect import flow, tags
     from prefect.runtime import flow_run
 
+    from cablestream.flows.cluster import on_dask
     from cablestream.flows.ingest import ingest_flow
     from cablestream.flows.watch import (
         WATCH_TAGS,
@@ -331,7 +339,11 @@ def run_watch(options: dict[str, Any], verbose: bool = False) -> dict[str, Any]:
     def remember_run(flow: Any, flow_run: Any, state: Any) -> None:
         running["id"] = flow_run.id
 
-    tracked_flow = ingest_flow.with_options(on_running=[remember_run])
+    # One Dask cluster (when asked for) for every pass of the service, closed when it stops.
+    cluster = contextlib.ExitStack()
+    tracked_flow = cluster.enter_context(
+        on_dask(ingest_flow.with_options(on_running=[remember_run]), settings.dask)
+    )
 
     def run_pass(paths: list[str] | None) -> dict[str, Any]:
         summary: dict[str, Any] = tracked_flow(**{**flow_options, "paths": paths})
@@ -369,6 +381,8 @@ def run_watch(options: dict[str, Any], verbose: bool = False) -> dict[str, Any]:
     except KeyboardInterrupt:
         _cancel_flow_runs(running.get("id"), running.get("service"))
         raise
+    finally:
+        cluster.close()
     totals: dict[str, Any] = {**summary.totals, "passes": summary.passes}
     console.print(summary_table("cablestream watch (stopped)", totals, {}))
     return totals

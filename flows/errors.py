@@ -21,6 +21,7 @@ INTERRUPTED_EXIT = 130
 
 def _user_errors() -> dict[type[BaseException], int]:
     """Errors whose message is meant for the user as it is (no type name), with their exit."""
+    from cablestream.flows.cluster import DaskUnavailable
     from cablestream.flows.server import ServerError
     from cablestream.flows.settings import InputError
     from cablestream.schemas.lake import UnsafePathError
@@ -31,6 +32,7 @@ def _user_errors() -> dict[type[BaseException], int]:
         UnsafePathError: USAGE_EXIT,
         ServerError: FAILURE_EXIT,
         LedgerUnavailable: FAILURE_EXIT,
+        DaskUnavailable: FAILURE_EXIT,
     }
 
 

@@ -13,7 +13,8 @@ Both cores: up to GROUPS_IN_FLIGHT groups are processed at once (threads by defa
 `regex`, zstd and the hashing release the GIL), so one group's validation and
 Parquet writing overlap the next group's parsing, while the flow claims and commits.
 A group task takes and returns only names, hashes and counts (`GroupJob`,
-`StagedBatch`), so any task runner can run it (processes, a Dask cluster).
+`StagedBatch`), so any task runner can run it (processes, a Dask cluster: `--dask`,
+flows/cluster.py, where as many groups are in flight as the workers have threads).
 Tasks never return results to be kept (`cache_policy=NONE`, no persistence).
 """
 
@@ -35,6 +36,7 @@ from prefect.futures import PrefectFuture
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
+from cablestream.flows.cluster import task_slots
 from cablestream.flows.settings import IngestSettings
 from cablestream.tasks.batch import claim, commit, group, route
 from cablestream.tasks.inbox.folder import InboxFile, archive_settled
@@ -336,13 +338,14 @@ def ingest_flow(
     _emit("discovered", files=len(ready), bytes=sum(f.size for f in ready), batches=len(plan))
 
     # 2-5. Claim a group, hand it to the task runner, commit groups in the order claimed;
-    # at most GROUPS_IN_FLIGHT groups are claimed and not yet committed.
+    # at most `window` groups are claimed and not yet committed.
     groups = iter(plan)
+    window = task_slots(GROUPS_IN_FLIGHT)
     in_flight: deque[_InFlight] = deque()
     claiming: str | None = None  # a batch being claimed (not yet in flight)
     try:
         while True:
-            while len(in_flight) < GROUPS_IN_FLIGHT and (files := next(groups, None)):
+            while len(in_flight) < window and (files := next(groups, None)):
                 batch_id = claiming = claim.new_batch_id()
                 claimed = claim_task(
                     inbox_root, pass_ledger, _opaque(files), batch_id, settings.max_file_bytes

@@ -19,6 +19,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import cablestream.flows.defaults as defaults
+from cablestream.flows.cluster import ADDRESS, LOCAL
 from cablestream.schemas import lake as layout
 
 ENV_PREFIX = "CABLESTREAM_"
@@ -73,6 +74,9 @@ class IngestSettings(BaseSettings):
     rescan_seconds: float = Field(defaults.RESCAN_SECONDS, gt=0, le=86_400)
     # A PostgreSQL ledger that several ingesting processes share; None: the lake's own SQLite.
     ledger: str | None = None
+    # Run the pass's per-file-group tasks on Dask: `local` or a scheduler's address
+    # (flows/cluster.py); None: on the flow's own thread pool.
+    dask: str | None = None
 
     @field_validator("ledger")
     @classmethod
@@ -85,6 +89,13 @@ class IngestSettings(BaseSettings):
             # The URL is a flow parameter, which the Prefect API stores and shows.
             raise ValueError("keep the password out of the URL: set PGPASSWORD or ~/.pgpass")
         return value
+
+    @field_validator("dask")
+    @classmethod
+    def _dask_address(cls, value: str | None) -> str | None:
+        if value is None or value == LOCAL or ADDRESS.match(value):
+            return value
+        raise ValueError("give `local` or a Dask scheduler's address, tcp://host:port")
 
     @classmethod
     def resolve(cls, **explicit: Any) -> IngestSettings:

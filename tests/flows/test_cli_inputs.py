@@ -93,6 +93,10 @@ BAD_INPUTS = {
         ["watch", "--inbox", "inbox", "--ledger", "postgresql://me:secret@db/lake"],
         "keep the password out of the URL",
     ),
+    "dask that is neither local nor an address": (
+        ["ingest", "--inbox", "inbox", "--lake", "lake", "--dask", "my-cluster"],
+        "--dask my-cluster: give `local` or a Dask scheduler's address",
+    ),
 }
 
 

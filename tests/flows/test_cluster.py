@@ -1,0 +1,137 @@
+"""flows/cluster.py on a real LocalCluster (2 worker processes on 127.0.0.1).
+
+A pass on Dask writes the same rows as a pass in one process, its file groups
+processed by the workers, which report to the session's one Prefect API (none
+starts a server of its own); a flow on Dask keeps as many groups in flight as
+the workers have threads; a cluster whose workers use another API, or one that
+cannot be reached, is refused in one line; the cluster leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from distributed import Client, get_task_stream
+from prefect import flow
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect_dask.task_runners import DaskTaskRunner
+
+from cablestream.flows.cluster import (
+    DaskUnavailable,
+    check_workers,
+    dask_task_runner,
+    task_slots,
+)
+from cablestream.flows.ingest import ingest_flow
+from cablestream.tasks.batch.audit import audit_lake
+from cablestream.tasks.lake.reader import lake_record_ids
+
+
+def _descendants() -> dict[int, str]:
+    """This process's children and theirs: pid -> command line."""
+    found = {}
+    for child in psutil.Process().children(recursive=True):
+        try:
+            found[child.pid] = " ".join(child.cmdline())
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def _prefect_servers() -> set[int]:
+    return {pid for pid, line in _descendants().items() if "prefect" in line and "server" in line}
+
+
+@pytest.fixture(scope="module")
+def runner(prefect_harness: str) -> Iterator[DaskTaskRunner]:
+    before = set(_descendants())
+    with dask_task_runner("local", local_workers=2) as started:
+        yield started
+    # multiprocessing's resource tracker lives as long as this process; nothing else may.
+    left = {
+        pid: line
+        for pid, line in _descendants().items()
+        if pid not in before and "resource_tracker" not in line
+    }
+    assert left == {}, f"the LocalCluster left processes behind: {left}"
+
+
+@flow(persist_result=False)
+def slots() -> int:
+    return task_slots(7)
+
+
+def test_a_flow_on_dask_runs_as_many_tasks_at_once_as_the_workers_have_threads(
+    runner: DaskTaskRunner,
+) -> None:
+    assert slots() == 7  # the default: not on Dask
+    assert slots.with_options(task_runner=runner)() == 2
+
+
+def _completed_group_runs(flow_run_id: Any, expected: int) -> int:
+    """The flow run's completed `process-group` task runs in the API (it records states
+    from events: waited for up to 30 s)."""
+    of_flow_run = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+    deadline = time.monotonic() + 30
+    while True:
+        with get_client(sync_client=True) as client:
+            runs = client.read_task_runs(flow_run_filter=of_flow_run)
+        done = [
+            run
+            for run in runs
+            if run.name.startswith("process-group") and run.state and run.state.is_completed()
+        ]
+        if len(done) >= expected or time.monotonic() > deadline:
+            return len(done)
+        time.sleep(0.5)
+
+
+def test_workers_that_report_to_another_api_are_refused(runner: DaskTaskRunner) -> None:
+    assert runner.address is not None
+    with pytest.raises(DaskUnavailable) as refused:
+        check_workers(runner.address, "http://127.0.0.1:9/api")
+    message = str(refused.value)
+    assert "start them with PREFECT_API_URL=http://127.0.0.1:9/api" in message
+    assert "\n" not in message
+
+
+def test_an_unreachable_scheduler_is_one_line(prefect_harness: str) -> None:
+    with pytest.raises(DaskUnavailable) as refused:
+        check_workers("tcp://127.0.0.1:9", prefect_harness, timeout=1)
+    assert str(refused.value).startswith("dask scheduler tcp://127.0.0.1:9: ")
+    assert "\n" not in str(refused.value)
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "inbox"
+
+
+def test_a_pass_on_dask_writes_the_same_rows_as_a_pass_in_one_process(
+    runner: DaskTaskRunner, prefect_harness: str, tmp_path: Path
+) -> None:
+    inbox = tmp_path / "inbox"
+    shutil.copytree(EXAMPLES, inbox)
+    options = {"inbox": str(inbox), "settle_seconds": 0, "max_files_per_batch": 3}
+    groups = -(-len(list(EXAMPLES.iterdir())) // 3)
+    here = ingest_flow(lake=str(tmp_path / "here"), **options)
+    servers = _prefect_servers()
+    assert runner.address is not None
+    with Client(runner.address) as client, get_task_stream(client) as stream:
+        state = ingest_flow.with_options(task_runner=runner)(
+            lake=str(tmp_path / "dask"), **options, return_state=True
+        )
+    on_dask = state.result()
+    assert len(stream.data) == groups  # every group was processed by a Dask worker
+    assert on_dask["batches"] == here["batches"] == groups
+    assert sorted(lake_record_ids(tmp_path / "dask")) == sorted(lake_record_ids(tmp_path / "here"))
+    assert on_dask["rows_written"] == here["rows_written"] > 0
+    assert audit_lake(tmp_path / "dask") == []
+    # The workers reported every group's task run to the one API and started no server.
+    assert _completed_group_runs(state.state_details.flow_run_id, groups) == groups
+    assert _prefect_servers() == servers
