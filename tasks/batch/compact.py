@@ -24,9 +24,7 @@ steps avoids that (see `tasks/lake/snapshot.py`), hence the snapshots.
 
 from __future__ import annotations
 
-import fcntl
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,23 +36,15 @@ from cablestream.schemas import versions
 from cablestream.tasks.batch.commit import finish
 from cablestream.tasks.lake import writer
 from cablestream.tasks.lake.reader import partition_files
-from cablestream.tasks.lake.snapshot import refresh_snapshot, snapshot_files
+from cablestream.tasks.lake.snapshot import control_lock, refresh_snapshot, snapshot_files
 from cablestream.tasks.ledger.protocol import Ledger
 
 LOCK_FILE = "compact.lock"
 
 
-@contextmanager
-def compaction_lock(lake: Path) -> Iterator[None]:
-    """Hold the lake's compaction lock (an flock: released by the kernel if we die)."""
-    path = layout.control_root(lake) / layout.STATE_DIR / LOCK_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def compaction_lock(lake: Path) -> AbstractContextManager[None]:
+    """Hold the lake's compaction lock."""
+    return control_lock(lake, LOCK_FILE)
 
 
 @dataclass(slots=True)

@@ -74,8 +74,10 @@ def snapshot_files(folder: Path) -> set[str]:
 
 
 @contextmanager
-def _locked(lake: Path) -> Iterator[None]:
-    path = layout.control_root(lake) / layout.STATE_DIR / LOCK_FILE
+def control_lock(lake: Path, name: str) -> Iterator[None]:
+    """Hold the lake's lock file `name` in its state folder (an flock: released by the
+    kernel if we die)."""
+    path = layout.control_root(lake) / layout.STATE_DIR / name
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -97,7 +99,7 @@ def refresh_snapshot(
     """
     root = snapshots_root(lake)
     root.mkdir(parents=True, exist_ok=True)
-    with _locked(lake):
+    with control_lock(lake, LOCK_FILE):
         for leftover in root.glob(_BUILDING_PREFIX + "*"):
             shutil.rmtree(leftover, ignore_errors=True)  # a refresh that died
         wanted = {path for path in live() if path.startswith("year=")}  # not quarantine tables

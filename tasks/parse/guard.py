@@ -11,7 +11,11 @@ Calls on short strings (a line, a field) run on the standard library's `re`, whi
 costs a third of `regex`'s time per call; they need no timeout (see UNTIMED_LENGTH).
 
 The budget lives in a context variable: parses in different threads (Prefect task
-runners) each have their own.
+runners) each have their own. It counts the parsing thread's CPU time, not the clock:
+time spent waiting for a core or for the GIL (other parse threads, a loaded machine)
+must not turn a cable into `parse_timeout`, or the lake would depend on the load.
+The `regex` timeout, which is wall-clock, is given what is left of it: a call runs
+without the GIL, so on a loaded machine it can only stop later than its CPU share.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ class ParseTimeout(TimeoutError):
 @contextmanager
 def time_budget(seconds: float) -> Iterator[None]:
     """Run the block under a budget of `seconds` (nested budgets keep the earlier deadline)."""
-    deadline = time.monotonic() + seconds
+    deadline = _thread_cpu() + seconds
     outer = _deadline.get()
     token = _deadline.set(deadline if outer is None else min(outer, deadline))
     try:
@@ -50,7 +54,7 @@ def remaining() -> float | None:
     deadline = _deadline_get()
     if deadline is None:
         return None
-    left = deadline - _monotonic()
+    left = deadline - _thread_cpu()
     if left <= 0:
         raise ParseTimeout("parse ran past its time budget")
     return left
@@ -58,7 +62,7 @@ def remaining() -> float | None:
 
 # Bound once: a parse makes hundreds of pattern calls per cable, each asking for its timeout.
 _deadline_get = _deadline.get
-_monotonic = time.monotonic
+_thread_cpu = time.thread_time
 
 
 # Calls on strings up to this length run without the timeout. Every pattern here is

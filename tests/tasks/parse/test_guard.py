@@ -1,5 +1,6 @@
 """The parse budget: patterns compiled by `guard.compile` stop when it is spent."""
 
+import threading
 import time
 from collections.abc import Callable
 
@@ -10,6 +11,13 @@ from cablestream.tasks.parse import guard
 # Nested quantifiers over blanks: exponential backtracking on a blank run with no `x`.
 SLOW = guard.compile(r"(?:[ \t]+x|[ \t.,])+$")
 SLOW_INPUT = " " * 20_000 + "y"
+
+
+def _spend_cpu(seconds: float) -> None:
+    """Busy this thread for `seconds` of its CPU time (the clock the budget counts)."""
+    until = time.thread_time() + seconds
+    while time.thread_time() < until:
+        pass
 
 
 def test_without_a_budget_patterns_run_unbounded_and_nothing_is_left() -> None:
@@ -27,7 +35,7 @@ def test_a_slow_pattern_stops_at_the_budget() -> None:
 
 def test_a_spent_budget_stops_the_next_call_at_once() -> None:
     with guard.time_budget(0.05):
-        time.sleep(0.06)
+        _spend_cpu(0.06)
         with pytest.raises(guard.ParseTimeout):
             guard.compile("a").sub("b", "a" * (guard.UNTIMED_LENGTH + 1))
 
@@ -35,7 +43,7 @@ def test_a_spent_budget_stops_the_next_call_at_once() -> None:
 def test_calls_on_short_strings_run_without_the_timeout() -> None:
     """A line or a field: a linear pattern over it costs microseconds, less than the timeout."""
     with guard.time_budget(0.05):
-        time.sleep(0.06)
+        _spend_cpu(0.06)
         assert guard.compile("a").sub("b", "a" * guard.UNTIMED_LENGTH) == "b" * guard.UNTIMED_LENGTH
 
 
@@ -72,6 +80,17 @@ def test_finditer_is_lazy_and_checks_the_budget_between_matches() -> None:
     with guard.time_budget(0.05):
         matches = pattern.finditer("a" * (guard.UNTIMED_LENGTH + 1))
         assert next(matches).span() == (0, 1)
-        time.sleep(0.06)
+        _spend_cpu(0.06)
         with pytest.raises(guard.ParseTimeout):
             next(matches)
+
+
+def test_waiting_does_not_spend_the_budget() -> None:
+    """Time asleep, or waiting for the GIL held by a busy thread, is not the parse's cost."""
+    busy = threading.Thread(target=_spend_cpu, args=(0.3,))
+    with guard.time_budget(0.1):
+        busy.start()
+        time.sleep(0.3)
+        busy.join()
+        left = guard.remaining()
+        assert left is not None and left > 0.05
