@@ -1,4 +1,4 @@
-"""The ingest flow: DESIGN.md section 6, step by step, one task chain per micro-batch.
+"""The ingest flow: DESIGN.md section 6, step by step, one mapped group task per micro-batch.
 
     6. recover   batches a crash left claimed: remove their outputs, release their files
     1. discover  ready files (settled, or with a NAME.done marker) the ledger does not know
@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import pyarrow as pa
 from prefect import flow, get_run_logger, task
@@ -34,6 +34,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 from prefect.futures import PrefectFuture
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
 
 from cablestream.flows.cluster import task_slots
 from cablestream.flows.settings import IngestSettings
@@ -68,6 +69,17 @@ def _emit(event: str, **details: Any) -> None:
 
 
 # --- tasks: thin wrappers around tasks/ -----------------------------------------------------
+
+_Value = TypeVar("_Value")
+
+
+def _opaque(value: _Value) -> _Value:
+    """`value` handed to a task called in the flow's process without Prefect visiting every
+    element for futures (it holds none): a group's thousand files cost CPU at each call.
+
+    Not for a task submitted to the runner: a Dask worker gets the `quote` itself.
+    """
+    return cast(_Value, quote(value))
 
 
 @task(name="recover", cache_policy=NONE, persist_result=False)
@@ -226,7 +238,7 @@ def _settle(
 ) -> commit.BatchSummary:
     """Steps 4-5 for a processed group: commit (or hold back), archive, the artifact."""
     staged = item.future.result()
-    result = commit_task(lake_root, ledger, staged, settings.max_attempts)
+    result = commit_task(lake_root, ledger, _opaque(staged), settings.max_attempts)
     if settings.archive is not None and result.status == "committed":
         assert isinstance(inbox_root, Path)  # settings refuse an archive for an object store
         archive_settled(
@@ -341,7 +353,7 @@ def ingest_flow(
             while len(in_flight) < window and (files := next(groups, None)):
                 batch_id = claiming = claim.new_batch_id()
                 claimed = claim_task(
-                    inbox_root, pass_ledger, files, batch_id, settings.max_file_bytes
+                    inbox_root, pass_ledger, _opaque(files), batch_id, settings.max_file_bytes
                 )
                 if not claimed.files:
                     continue

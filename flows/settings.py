@@ -71,7 +71,7 @@ class IngestSettings(BaseSettings):
     lake: Path = defaults.LAKE
     # A file is ready once untouched this long (or at once with a NAME.done marker).
     settle_seconds: float = Field(defaults.SETTLE_SECONDS, ge=0, le=86_400)
-    # A micro-batch closes at this many files or bytes (one Prefect task chain per batch).
+    # A micro-batch (a group of files) closes at this many files or bytes (one group task each).
     max_files_per_batch: int = Field(defaults.MAX_FILES_PER_BATCH, ge=1, le=1_000_000)
     max_batch_bytes: int = Field(defaults.MAX_BATCH_BYTES, ge=1, le=1 << 40)
     # Bigger files go to the quarantine as `oversized`.
