@@ -317,7 +317,7 @@ def run_watch(options: dict[str, Any], verbose: bool = False) -> dict[str, Any]:
     deployment (`WATCH_TAGS`), and every pass is a child run of it (with the same
     tags): the Prefect UI's filters find the passes of a CLI watch as well.
     """
-    settings = checked_settings(options, local_only="watch")
+    settings = checked_settings(options)
     if settings.ledger is not None:
         from cablestream.tasks.ledger.sqlite import open_ledger
 
@@ -378,7 +378,7 @@ def run_watch(options: dict[str, Any], verbose: bool = False) -> dict[str, Any]:
 
     threading.Thread(target=announce_stop, name="cablestream-stop-notice", daemon=True).start()
     console.print(
-        f"watching [bold]{settings.inbox}[/] → [bold]{settings.lake}[/] "
+        f"watching [bold]{settings.inbox_location()}[/] → [bold]{settings.lake_url or settings.lake}[/] "
         f"(settle {settings.settle_seconds} s; Ctrl-C stops; Prefect UI {ui})"
     )
     try:

@@ -143,6 +143,11 @@ class IngestSettings(BaseSettings):
         return settings
 
     @property
+    def inbox_url(self) -> str | None:
+        """The object store the inbox is in, or None for a local inbox."""
+        return self._inbox_url
+
+    @property
     def lake_url(self) -> str | None:
         """The object store the lake is in, or None for a local lake."""
         return self._lake_url

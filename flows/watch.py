@@ -1,5 +1,8 @@
 """Watch mode: file events (watchfiles) plus a periodic rescan, in micro-batches.
 
+An object-store inbox has no file events: its listing is polled every `rescan_seconds`
+(and at once after a pass, and when a waiting object will have settled).
+
 The watcher only decides *when* to run a pass and over which ready files;
 every pass is the ingest flow itself, so exactly-once and crash recovery are
 the same as for a one-shot run. A stop request (SIGINT/SIGTERM) lets the
@@ -12,8 +15,9 @@ import contextvars
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from prefect import flow, tags
@@ -21,6 +25,7 @@ from prefect import flow, tags
 from cablestream.flows.settings import IngestSettings
 from cablestream.tasks.batch.claim import fresh_files
 from cablestream.tasks.inbox.settle import Settler
+from cablestream.tasks.inbox.store import Inbox, ObjectInbox
 from cablestream.tasks.ledger.sqlite import open_ledger
 
 # How often the loop wakes without events, to notice files that have settled.
@@ -63,9 +68,9 @@ def watch_inbox(
     has run out, or every `rescan_seconds` (events can be missed: network
     filesystems, overflowing queues). The first pass covers the whole inbox.
     """
-    import watchfiles
-
-    settings.inbox.mkdir(parents=True, exist_ok=True)
+    inbox = settings.inbox_location()
+    if isinstance(inbox, Path):
+        inbox.mkdir(parents=True, exist_ok=True)
     summary = WatchSummary()
     settler = Settler(settings.settle_seconds)
 
@@ -86,17 +91,8 @@ def watch_inbox(
     # Wall time of the next scan without events: when a waiting file will have settled,
     # and at once after every pass (files that landed while it ran had no watcher yet).
     wake_at: float | None = 0.0
-    lake = settings.lake.resolve()
-    for changes in watchfiles.watch(
-        settings.inbox,
-        stop_event=stop,
-        yield_on_timeout=True,
-        rust_timeout=TICK_MS,
-        debounce=max(int(settings.max_wait_seconds * 1000), 1),
-        step=20,
-        raise_interrupt=False,
-        watch_filter=None,
-    ):
+    lake = settings.lake_root()
+    for changes in _inbox_events(inbox, settings.max_wait_seconds, stop):
         if stop.is_set():
             break
         # Ignore events from the lake when it sits under the inbox.
@@ -109,7 +105,7 @@ def watch_inbox(
         if not due:
             continue
         try:
-            fresh = fresh_files(settings.inbox, open_ledger(settings.lake, settings.ledger))
+            fresh = fresh_files(inbox, open_ledger(lake, settings.ledger))
         except Exception as error:  # the ledger is unreachable (disk full, locked): keep serving
             summary.errors += 1
             logger.error("inbox scan failed, retrying in %.0f s: %r", ERROR_BACKOFF, error)
@@ -126,6 +122,32 @@ def watch_inbox(
             one_pass([item.path for item in ready])
             wake_at = 0.0
     return summary
+
+
+def _inbox_events(
+    inbox: Inbox, max_wait_seconds: float, stop: threading.Event
+) -> Iterator[set[Any]]:
+    """Sets of file events, or an empty set every tick without any (a stop ends them).
+
+    A local folder's come from watchfiles; an object store has none, so it only ticks
+    (the caller lists it when a rescan or a settling object is due).
+    """
+    if isinstance(inbox, ObjectInbox):
+        while not stop.wait(TICK_MS / 1000):
+            yield set()
+        return
+    import watchfiles
+
+    yield from watchfiles.watch(
+        inbox,
+        stop_event=stop,
+        yield_on_timeout=True,
+        rust_timeout=TICK_MS,
+        debounce=max(int(max_wait_seconds * 1000), 1),
+        step=20,
+        raise_interrupt=False,
+        watch_filter=None,
+    )
 
 
 def in_worker_thread(work: Callable[..., T], *args: Any) -> T:
@@ -161,8 +183,6 @@ def in_worker_thread(work: Callable[..., T], *args: Any) -> T:
 
 
 def _under(root: Any, path: str) -> bool:
-    from pathlib import Path
-
     return Path(path).resolve().is_relative_to(root)
 
 
@@ -189,8 +209,8 @@ def watch_flow(
 
     def run_pass(paths: list[str] | None) -> dict[str, Any]:
         return ingest_flow(
-            inbox=str(settings.inbox),
-            lake=str(settings.lake),
+            inbox=settings.inbox_url or str(settings.inbox),
+            lake=settings.lake_url or str(settings.lake),
             settle_seconds=settings.settle_seconds,
             paths=paths,
         )

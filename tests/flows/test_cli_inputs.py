@@ -49,9 +49,9 @@ BAD_INPUTS = {
         "--lake s3://bucket/x: an object-store lake keeps its ledger, staging and quarantine"
         " in a local folder: name one with CABLESTREAM_CONTROL=PATH",
     ),
-    "s3 inbox to watch": (
-        ["watch", "--inbox", "s3://bucket/in"],
-        "watch needs a local inbox and lake, not s3://bucket/in",
+    "s3 inbox to reprocess": (
+        ["reprocess", "--inbox", "s3://bucket/in"],
+        "reprocess needs a local inbox and lake, not s3://bucket/in",
     ),
     "s3 archive": (
         ["ingest", "--inbox", "inbox", "--lake", "lake", "--archive", "s3://bucket/done"],

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import duckdb
@@ -133,3 +134,57 @@ def test_an_object_put_again_replaces_its_rows_and_leaves_no_marker(
     assert all(key.endswith(".parquet") for key in s3_server.keys(bucket, "lake/"))
     # The commands that read a lake find it by its URL (and its control folder).
     assert existing_lake({"lake": lake}) == (tmp_path / "control").resolve()
+
+
+def test_watch_polls_an_s3_inbox_and_takes_objects_as_they_land(
+    prefect_harness: str,
+    s3_server: S3Server,
+    corpus_files: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An object-store inbox has no file events: watch lists it every `rescan_seconds`."""
+    import threading
+
+    from cablestream.flows.settings import IngestSettings
+    from cablestream.flows.watch import WatchSummary, watch_inbox
+
+    monkeypatch.setenv(layout.CONTROL_ENV, str(tmp_path / "control"))
+    bucket = s3_server.bucket()
+    inbox, lake = f"s3://{bucket}/inbox", f"s3://{bucket}/lake"
+    settings = IngestSettings.resolve(inbox=inbox, lake=lake, settle_seconds=0, rescan_seconds=1)
+    settings.check_paths()
+    local = tmp_path / "inbox"
+    local.mkdir()
+    stop = threading.Event()
+    summaries: list[WatchSummary] = []
+
+    def run_pass(paths: list[str] | None) -> dict[str, object]:
+        return ingest_flow(inbox=inbox, lake=lake, settle_seconds=0, paths=paths)
+
+    def lake_count() -> int:
+        if not s3_server.keys(bucket, "lake/"):
+            return 0
+        return ds.dataset(lake, format="parquet", partitioning="hive").count_rows()
+
+    watcher = threading.Thread(
+        target=lambda: summaries.append(watch_inbox(settings, stop, run_pass))
+    )
+    watcher.start()
+    try:
+        for group in (sorted(corpus_files.iterdir())[:2], sorted(corpus_files.iterdir())[2:4]):
+            for path in group:  # objects land while the watcher runs
+                shutil.copy(path, local / path.name)
+                s3_server.put(bucket, f"inbox/{path.name}", path.read_bytes())
+            expected = len(parsed_ids(local))
+            deadline = time.monotonic() + 180
+            while lake_count() < expected:
+                assert time.monotonic() < deadline, "the watcher did not take the objects"
+                time.sleep(0.5)
+    finally:
+        stop.set()
+        watcher.join(timeout=300)
+    ids = ds.dataset(lake, format="parquet", partitioning="hive").to_table(["record_id"])
+    assert sorted(ids.column("record_id").to_pylist()) == sorted(parsed_ids(local))
+    (summary,) = summaries
+    assert summary.passes >= 2 and summary.errors == 0
