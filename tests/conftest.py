@@ -26,6 +26,22 @@ CORPUS_FILES = SHARED / "corpus" / "files"
 SEEDS = SHARED / "seeds"
 
 
+def batch_owner_dies(ledger_path: Path) -> None:
+    """The ledger's batch is left by a process that has ended, as after a SIGKILL."""
+    import sqlite3
+    import subprocess
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    with sqlite3.connect(ledger_path) as db:
+        (owner,) = db.execute("SELECT owner FROM batches").fetchone()
+        db.execute("UPDATE batches SET owner = ?", (f"{owner.rpartition(':')[0]}:{dead}",))
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))

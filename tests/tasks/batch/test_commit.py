@@ -17,6 +17,8 @@ from cablestream.tasks.lake.quarantine import read_reasons
 from cablestream.tasks.ledger.sqlite import SqliteLedger
 from cablestream.tasks.parse.decode import MAX_DECOMPRESSED_BYTES
 
+from ...conftest import batch_owner_dies
+
 SEED = Path(__file__).resolve().parents[3] / ".." / "shared" / "seeds"
 
 
@@ -199,22 +201,10 @@ def test_abandon_undoes_a_batch_before_its_point_of_no_return_and_finishes_it_af
 
 
 def test_recovery_clears_a_dead_batch_at_every_stage(tmp_path: Path) -> None:
-    import sqlite3
-    import subprocess
-    import sys
-
     lake, ledger, batch = _claim(tmp_path)
     parsed = route.parse_batch(batch)
     staged = writer.stage_rows(parsed.table, lake, batch.batch_id)  # staged, not recorded
-    dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    with sqlite3.connect(ledger.path) as db:
-        (owner,) = db.execute("SELECT owner FROM batches").fetchone()
-        db.execute("UPDATE batches SET owner = ?", (f"{owner.rpartition(':')[0]}:{dead}",))
+    batch_owner_dies(ledger.path)
     assert staged and commit.recover(lake, ledger) == [batch.batch_id]
     assert not layout.staging_dir(lake, batch.batch_id).exists()
     assert ledger.counts() == {}

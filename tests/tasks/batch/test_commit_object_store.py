@@ -3,9 +3,6 @@ no return leaves no object; one that dies after it is finished by recovery."""
 
 from __future__ import annotations
 
-import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 from cablestream.schemas import lake as layout
@@ -16,22 +13,9 @@ from cablestream.tasks.lake import writer
 from cablestream.tasks.lake.store import bind_store, open_filesystem
 from cablestream.tasks.ledger.sqlite import SqliteLedger
 
-from ...conftest import S3Server
+from ...conftest import S3Server, batch_owner_dies
 
 SEED = Path(__file__).resolve().parents[3] / ".." / "shared" / "seeds"
-
-
-def _dies(ledger: SqliteLedger) -> None:
-    """The batch's owner becomes a process that has ended (as after a SIGKILL)."""
-    dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    with sqlite3.connect(ledger.path) as db:
-        (owner,) = db.execute("SELECT owner FROM batches").fetchone()
-        db.execute("UPDATE batches SET owner = ?", (f"{owner.rpartition(':')[0]}:{dead}",))
 
 
 def test_recovery_on_an_s3_lake_at_both_sides_of_the_point_of_no_return(
@@ -53,7 +37,7 @@ def test_recovery_on_an_s3_lake_at_both_sides_of_the_point_of_no_return(
     batch = claimed()
     parsed = route.parse_batch(batch)
     assert writer.stage_rows(parsed.table, control, batch.batch_id)
-    _dies(ledger)
+    batch_owner_dies(ledger.path)
     assert s3_server.keys(bucket, "lake/") == []
     assert commit.recover(control, ledger) == [batch.batch_id]
     assert s3_server.keys(bucket, "lake/") == []
@@ -67,7 +51,7 @@ def test_recovery_on_an_s3_lake_at_both_sides_of_the_point_of_no_return(
     staged = writer.stage_rows(parsed.table, control, batch.batch_id)
     ledger.prepare_commit(batch.batch_id, [item.relative for item in staged], parsed.outcomes)
     writer.publish(control, staged[:1])
-    _dies(ledger)
+    batch_owner_dies(ledger.path)
     assert commit.recover(control, ledger) == [batch.batch_id]
     assert ledger.batch_state(batch.batch_id) == "committed"
     assert s3_server.keys(bucket, "lake/") == sorted(f"lake/{item.relative}" for item in staged)
