@@ -15,8 +15,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
+
+from cablestream.tasks.ledger.sqlite import SqliteLedger
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -40,6 +43,28 @@ def batch_owner_dies(ledger_path: Path) -> None:
     with sqlite3.connect(ledger_path) as db:
         (owner,) = db.execute("SELECT owner FROM batches").fetchone()
         db.execute("UPDATE batches SET owner = ?", (f"{owner.rpartition(':')[0]}:{dead}",))
+
+
+class DiesBeforeThePointOfNoReturn(SqliteLedger):
+    """A ledger whose process dies after staging, before the point of no return."""
+
+    def prepare_commit(self, batch_id: str, *args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("killed after staging, before the point of no return")
+
+
+class DiesAfterThePointOfNoReturn(SqliteLedger):
+    """A ledger whose process dies right after the point of no return."""
+
+    def prepare_commit(self, batch_id: str, *args: Any, **kwargs: Any) -> None:
+        super().prepare_commit(batch_id, *args, **kwargs)
+        raise RuntimeError("killed right after the point of no return")
+
+
+class DiesBeforeTheCommit(SqliteLedger):
+    """A ledger whose process dies after the renames and deletes, before the commit."""
+
+    def commit(self, batch_id: str) -> None:
+        raise RuntimeError("killed after the renames and deletes, before the commit")
 
 
 def _free_port() -> int:

@@ -6,7 +6,6 @@ import os
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -22,6 +21,12 @@ from cablestream.tasks.inbox.settle import ready_files
 from cablestream.tasks.lake import writer
 from cablestream.tasks.lake.reader import partition_files
 from cablestream.tasks.ledger.sqlite import SqliteLedger, open_ledger
+
+from ...conftest import (
+    DiesAfterThePointOfNoReturn,
+    DiesBeforeTheCommit,
+    DiesBeforeThePointOfNoReturn,
+)
 
 CORPUS = Path(__file__).resolve().parents[4] / "shared" / "corpus" / "files"
 # Release texts, dealt over a few batches: several batches land in the same partitions.
@@ -89,25 +94,9 @@ def test_compaction_merges_files_and_keeps_every_row(tmp_path: Path) -> None:
     assert compact_lake(lake, ledger, claim.new_batch_id()).partitions == 0
 
 
-class _DiesBeforeThePointOfNoReturn(SqliteLedger):
-    def prepare_commit(self, batch_id: str, *args: Any, **kwargs: Any) -> None:
-        raise RuntimeError("killed after staging, before the point of no return")
-
-
-class _DiesAfterThePointOfNoReturn(SqliteLedger):
-    def prepare_commit(self, batch_id: str, *args: Any, **kwargs: Any) -> None:
-        super().prepare_commit(batch_id, *args, **kwargs)
-        raise RuntimeError("killed right after the point of no return")
-
-
-class _DiesBetweenRenames(SqliteLedger):
-    def commit(self, batch_id: str) -> None:
-        raise RuntimeError("killed after the renames and deletes, before the commit")
-
-
 @pytest.mark.parametrize(
     "ledger_kind",
-    [_DiesBeforeThePointOfNoReturn, _DiesAfterThePointOfNoReturn, _DiesBetweenRenames],
+    [DiesBeforeThePointOfNoReturn, DiesAfterThePointOfNoReturn, DiesBeforeTheCommit],
 )
 def test_a_crashed_compaction_recovers_to_the_same_rows(
     tmp_path: Path, ledger_kind: type[SqliteLedger]

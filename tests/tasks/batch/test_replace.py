@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,6 +14,12 @@ from cablestream.tasks.lake.reader import lake_record_ids
 from cablestream.tasks.ledger.sql import forget_running
 from cablestream.tasks.ledger.sqlite import SqliteLedger, open_ledger
 from cablestream.tasks.parse import parse_source
+
+from ...conftest import (
+    DiesAfterThePointOfNoReturn,
+    DiesBeforeTheCommit,
+    DiesBeforeThePointOfNoReturn,
+)
 
 CORPUS = Path(__file__).resolve().parents[4] / "shared" / "corpus" / "files"
 SAMPLE = sorted(CORPUS.glob("01[6-9]*.txt"))[:3] if CORPUS.exists() else []
@@ -116,24 +121,8 @@ def test_a_file_changed_into_a_copy_of_another(
     assert audit_lake(root) == []
 
 
-class _DiesBeforeThePointOfNoReturn(SqliteLedger):
-    def prepare_commit(self, batch_id: str, *args: Any, **kwargs: Any) -> None:
-        raise RuntimeError("killed after staging, before the point of no return")
-
-
-class _DiesAfterThePointOfNoReturn(SqliteLedger):
-    def prepare_commit(self, batch_id: str, *args: Any, **kwargs: Any) -> None:
-        super().prepare_commit(batch_id, *args, **kwargs)
-        raise RuntimeError("killed right after the point of no return")
-
-
-class _DiesBeforeTheCommit(SqliteLedger):
-    def commit(self, batch_id: str) -> None:
-        raise RuntimeError("killed after the renames and deletes, before the commit")
-
-
 @pytest.mark.parametrize(
-    "dying", [_DiesBeforeThePointOfNoReturn, _DiesAfterThePointOfNoReturn, _DiesBeforeTheCommit]
+    "dying", [DiesBeforeThePointOfNoReturn, DiesAfterThePointOfNoReturn, DiesBeforeTheCommit]
 )
 def test_a_replacement_cut_short_is_undone_or_finished(
     lake: tuple[Path, Path, SqliteLedger], sample: list[bytes], dying: type[SqliteLedger]
