@@ -24,7 +24,8 @@ from cablestream.tasks.lake.snapshot import (
 )
 from cablestream.tasks.ledger.sqlite import SqliteLedger
 
-from ..batch.test_compact import _DiesBetweenRenames, _ingest_in_batches, _owner_died
+from ...conftest import DiesBeforeTheCommit
+from ..batch.test_compact import _ingest_in_batches, _owner_died
 
 
 def _ids(folder: Path) -> list[str]:
@@ -88,7 +89,7 @@ def test_a_crashed_compaction_never_shows_in_the_snapshot_until_finished(
     ids = _ids(before)
     with pytest.raises(RuntimeError, match="killed"):
         # Renamed in and deleted the replaced lake files, died before the commit.
-        compact_lake(lake, _DiesBetweenRenames(ledger.path), claim.new_batch_id())
+        compact_lake(lake, DiesBeforeTheCommit(ledger.path), claim.new_batch_id())
     assert _current(lake) == before and _ids(before) == ids
     _owner_died(ledger)
     assert len(commit.recover(lake, ledger)) == 1
