@@ -55,9 +55,7 @@ def claimed_batch(files: list[Path]) -> ClaimedBatch:
 def _rows_of(item: tuple[bytes, str, str]) -> pa.Table | None:
     from cablestream.tasks.batch import route
 
-    data, path, sha = item
-    claim = ClaimedFile(0, path, sha, len(data), 0, None)
-    rows, _ = route._parse_file(LoadedFile(claim, data, None, "", InboxFile(path, len(data), 0)))
+    rows, _ = route.parse_chunk([item])
     return rows
 
 

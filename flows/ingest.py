@@ -8,6 +8,8 @@
                  output to the batch's staging folder (tasks/batch/group.py)
     4. commit    record the staged outputs (the point of no return), rename them into
                  year=Y/month=M/ and the control folder's quarantine/, commit the batch
+    5. snapshot  the lake's snapshot follows the commits, paced (`SnapshotPace`: after the
+                 first commit, then at most every 10 s), and once more at the pass's end
 
 Both cores: up to GROUPS_IN_FLIGHT groups are processed at once (threads by default:
 `regex`, zstd and the hashing release the GIL), so one group's validation and
@@ -42,6 +44,7 @@ from cablestream.tasks.batch import claim, commit, group, route
 from cablestream.tasks.inbox.folder import InboxFile, archive_settled
 from cablestream.tasks.inbox.settle import Settler
 from cablestream.tasks.inbox.store import Inbox
+from cablestream.tasks.lake.snapshot import SnapshotPace, refresh_snapshot
 from cablestream.tasks.lake.writer import move_legacy_control
 from cablestream.tasks.ledger.protocol import BatchLost, Ledger
 from cablestream.tasks.ledger.sqlite import SqliteLedger, open_ledger
@@ -120,10 +123,19 @@ def process_group_task(job: group.GroupJob, drop_subjects: bool = False) -> comm
 def commit_task(
     lake: Path, ledger: Ledger, staged: commit.StagedBatch, max_attempts: int
 ) -> commit.BatchSummary:
-    """Publish and commit a staged group, or hold it back when validation could not run."""
+    """Publish and commit a staged group, or hold it back when validation could not run.
+
+    No snapshot: the flow makes them (`snapshot_task`), paced.
+    """
     if staged.unevaluated:
-        return commit.commit_held(lake, ledger, staged, max_attempts)
-    return commit.commit_staged(lake, ledger, staged)
+        return commit.commit_held(lake, ledger, staged, max_attempts, snapshot=False)
+    return commit.commit_staged(lake, ledger, staged, snapshot=False)
+
+
+@task(name="snapshot", cache_policy=NONE, persist_result=False)
+def snapshot_task(lake: Path, ledger: Ledger) -> None:
+    """The lake's current snapshot made to hold every committed data file."""
+    refresh_snapshot(lake, ledger.live_outputs)
 
 
 @task(name="quality-report", cache_policy=NONE, persist_result=False)
@@ -348,6 +360,8 @@ def ingest_flow(
     window = task_slots(GROUPS_IN_FLIGHT)
     in_flight: deque[_InFlight] = deque()
     claiming: str | None = None  # a batch being claimed (not yet in flight)
+    pace = SnapshotPace()
+    behind = False  # a commit the current snapshot does not show yet
     try:
         while True:
             while len(in_flight) < window and (files := next(groups, None)):
@@ -381,7 +395,13 @@ def ingest_flow(
             else:
                 summary.add(result)
                 _log_batch(logger, result)
+                behind = True
             in_flight.popleft()
+            if behind and pace.due(time.monotonic()):
+                begun = time.monotonic()
+                snapshot_task(lake_root, pass_ledger)
+                pace.made(begun, time.monotonic())
+                behind = False
             _emit("batch", files=len(item.claimed.files), bytes=item.claimed.bytes)
     except BaseException as error:
         # Settle every batch still ours (undo it, or finish it past its point of no
@@ -398,8 +418,15 @@ def ingest_flow(
                     logger.error("batch %s settled after an error: %r", batch_id, error)
             except Exception as cleanup:
                 logger.error("batch %s left for recovery: %r", batch_id, cleanup)
+        if behind and isinstance(error, Exception):
+            try:
+                refresh_snapshot(lake_root, pass_ledger.live_outputs)
+            except Exception as cleanup:
+                logger.error("snapshot left for recovery: %r", cleanup)
         raise
 
+    if behind:
+        snapshot_task(lake_root, pass_ledger)
     report_task(lake_root, inbox_root)
     summary.seconds = time.perf_counter() - started
     return summary.as_dict()

@@ -31,15 +31,17 @@ from cablestream.tasks.ledger.protocol import FileOutcome, Ledger, StaleBatch
 from cablestream.tasks.ledger.sql import forget_running
 
 
-def finish(lake: Path, ledger: Ledger, batch: StaleBatch) -> None:
+def finish(lake: Path, ledger: Ledger, batch: StaleBatch, snapshot: bool = True) -> None:
     """Roll a `publishing` batch forward: rename its staged files left, delete the files
-    it replaces (a compaction's, a replacement's), commit it, make the next snapshot.
+    it replaces (a compaction's, a replacement's), commit it, make the next snapshot
+    (unless `snapshot` is False: an ingest pass paces its snapshots itself).
     Idempotent: its owner and recovery may both run it, one after the other or at once."""
     writer.publish(lake, writer.staged_tree(lake, batch.batch_id))
     for relative in batch.replaced:
         writer.remove_output(lake, relative)
     ledger.commit(batch.batch_id)
-    refresh_snapshot(lake, ledger.live_outputs)
+    if snapshot:
+        refresh_snapshot(lake, ledger.live_outputs)
     writer.clear_staging(lake, batch.batch_id)
 
 
@@ -284,7 +286,7 @@ def _restage(
         if gone:
             rows = replace.without(rows, gone)
             if rows.num_rows:
-                pq.write_table(rows, item.staged, compression=writer.COMPRESSION)
+                writer.write_parquet(rows, item.staged)
             else:
                 item.staged.unlink()
         own_rows += rows.num_rows
@@ -314,11 +316,13 @@ def commit_staged(
     ledger: Ledger,
     staged: StagedBatch,
     reprocessed: frozenset[str] = frozenset(),
+    snapshot: bool = True,
 ) -> BatchSummary:
     """Record a staged batch in the ledger, publish it, commit it.
 
     The batch replaces (`tasks/batch/replace.py`) the rows of the older versions of its
     changed files, and of the `reprocessed` sources (content hashes parsed again).
+    `snapshot` False: the caller makes the lake's next snapshot (`finish`).
     """
     started = time.perf_counter()
     batch_id = staged.batch_id
@@ -353,7 +357,7 @@ def commit_staged(
         )
         publishing = ledger.publishing_batch(batch_id)
         assert publishing is not None
-        finish(lake, ledger, publishing)
+        finish(lake, ledger, publishing, snapshot)
     data_files = sum(1 for item in outputs if item.relative.startswith("year="))
     return BatchSummary(
         batch_id=batch_id,
@@ -388,7 +392,9 @@ def write_and_commit(
     return commit_staged(lake, ledger, staged, reprocessed)
 
 
-def commit_held(lake: Path, ledger: Ledger, staged: StagedBatch, max_attempts: int) -> BatchSummary:
+def commit_held(
+    lake: Path, ledger: Ledger, staged: StagedBatch, max_attempts: int, snapshot: bool = True
+) -> BatchSummary:
     """A batch validation could not run on (`stage_held`): release its files for a retry;
     at the limit record them held.
 
@@ -416,7 +422,7 @@ def commit_held(lake: Path, ledger: Ledger, staged: StagedBatch, max_attempts: i
         file_id: outcome if outcome.state != "committed" else FileOutcome("held", detail)
         for file_id, outcome in staged.outcomes.items()
     }
-    summary = commit_staged(lake, ledger, staged)
+    summary = commit_staged(lake, ledger, staged, snapshot=snapshot)
     summary.status = "held"
     summary.expectations_failed = unevaluated
     summary.note = f"Held back after {attempts} attempts: {detail}. Files recorded as held."

@@ -15,14 +15,17 @@ files of committed batches (`live`), in the lake's own hive layout:
     LAKE.cablestream/snapshots/000042/year=2008/month=5/part-<batch>-0.parquet
     LAKE.cablestream/snapshots/current -> 000042
 
-Every commit that changes the set of data files makes the next snapshot: it is
+A commit that changes the set of data files makes the next snapshot: it is
 built under a hidden name, renamed into place, and then `current` is switched
-(a symlink replaced by rename: one atomic step). A reader resolves `current`
+(a symlink replaced by rename: one atomic step). An ingest pass, which commits
+group after group, paces its snapshots (`SnapshotPace`): one after its first
+commit, then at most every `PASS_SNAPSHOT_SECONDS`, and always one at its end. A reader resolves `current`
 ONCE (`current_snapshot`) and reads that folder with any reader, as it would
 read the lake. The snapshot holds only committed rows, never a row twice, and
 its files stay there (hard links keep them after a compaction deletes their lake
 names) until the snapshot has been superseded for `GRACE_SECONDS`. Making one
-costs a link per data file (about 7 ms per 1,000 files here).
+costs a link per data file (about 7 ms per 1,000 files here): 5 s per snapshot
+in a lake of 250k cables (~20k files), so one per commit made a long pass quadratic.
 
 An object-store lake has no snapshots (no hard links there): its files are only ever
 added by ingest (compaction refuses such a lake), and a file a replacement rewrites
@@ -38,6 +41,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from cablestream.schemas import lake as layout
@@ -50,6 +54,10 @@ LOCK_FILE = "snapshot.lock"
 GRACE_SECONDS = 600.0
 _BUILDING_PREFIX = ".building-"
 _DIGITS = 6
+# An ingest pass makes a snapshot at most this often (readers see its commits this late)...
+PASS_SNAPSHOT_SECONDS = 10.0
+# ...and spends at most this share of its time on them (a large lake's take seconds).
+PASS_SNAPSHOT_SHARE = 0.1
 
 
 def snapshots_root(lake: Path) -> Path:
@@ -132,6 +140,30 @@ def refresh_snapshot(
         os.replace(pointer, root / CURRENT)
         _drop_superseded(root, root / name, grace_seconds)
         return root / name
+
+
+@dataclass(slots=True)
+class SnapshotPace:
+    """When a pass that commits batch after batch makes its next snapshot.
+
+    Due at once (a reader sees the pass's first commit), then `every` seconds after
+    the last one ended, or later when snapshots are slow: a snapshot that took `c`
+    seconds is followed by at least `c * (1 - share) / share` seconds of work. The
+    pass always makes one at its end; until then the current snapshot is older, never
+    wrong (it holds only committed files).
+    """
+
+    every: float = PASS_SNAPSHOT_SECONDS
+    share: float = PASS_SNAPSHOT_SHARE
+    next_at: float = 0.0  # time.monotonic() from which the next one is due
+
+    def due(self, now: float) -> bool:
+        return now >= self.next_at
+
+    def made(self, started: float, ended: float) -> None:
+        """A snapshot ran from `started` to `ended` (time.monotonic())."""
+        cost = ended - started
+        self.next_at = ended + max(self.every, cost * (1 - self.share) / self.share)
 
 
 def _numbered(root: Path) -> list[int]:

@@ -226,10 +226,18 @@ def _fill_store(
             continue  # an unreadable old run only leaves the index shorter
     for stale in set(cache) - set(wanted):
         del cache[stale]
-    for old_key in list(store.list_keys()):
-        store.remove_key(old_key)
+    # Only the difference is written: setting a run serializes it, and re-setting all
+    # kept runs for every batch cost about as much as the batch's validation.
+    kept_keys = {run_key for run_key, _ in cache.values()}
+    stored = set()
+    for old_key in store.list_keys():
+        if old_key in kept_keys and old_key != key:
+            stored.add(old_key)
+        else:
+            store.remove_key(old_key)
     for run_key, result in cache.values():
-        store.set(run_key, result)
+        if run_key not in stored:
+            store.set(run_key, result)
 
 
 def forget_loaded_runs() -> None:

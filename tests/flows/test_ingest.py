@@ -20,6 +20,7 @@ import pytest
 from cablestream.flows.ingest import ingest_flow
 from cablestream.schemas import lake as layout
 from cablestream.tasks.lake.quarantine import read_reasons
+from cablestream.tasks.lake.snapshot import current_snapshot, snapshot_files, snapshots_root
 from cablestream.tasks.quality.tables import VALIDATIONS_DIR
 
 from .conftest import lake_ids, parsed_ids, quarantined_ids
@@ -64,6 +65,14 @@ def test_corpus_lands_once_and_again_only_what_is_new(
     assert "validation_failed" not in first["reasons"]
     _assert_exactly_once(lake, expected)
     rows = len(lake_ids(lake))
+    # Snapshots are paced during the pass (at most one per batch), and the pass's last
+    # one holds every committed data file.
+    folder = current_snapshot(lake)
+    assert folder is not None
+    data = {path.relative_to(lake).as_posix() for path in lake.glob("year=*/month=*/*.parquet")}
+    assert snapshot_files(folder) == data
+    made = [path for path in snapshots_root(lake).iterdir() if path.name.isdigit()]
+    assert 1 <= len(made) <= first["batches"]
 
     # A second run writes nothing.
     second = _ingest(inbox, lake)

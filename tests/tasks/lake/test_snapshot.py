@@ -17,6 +17,7 @@ from cablestream.tasks.batch import claim, commit
 from cablestream.tasks.batch.compact import compact_lake
 from cablestream.tasks.lake.reader import partition_files
 from cablestream.tasks.lake.snapshot import (
+    SnapshotPace,
     current_snapshot,
     refresh_snapshot,
     snapshot_files,
@@ -134,3 +135,12 @@ def test_a_lake_made_before_snapshots_gets_one_on_recovery(tmp_path: Path) -> No
     assert current_snapshot(lake) is None
     commit.recover(lake, SqliteLedger(ledger.path))
     assert snapshot_files(_current(lake)) == ledger.live_outputs()
+
+
+def test_a_pass_snapshots_at_once_then_at_most_every_few_seconds_and_a_tenth_of_its_time() -> None:
+    pace = SnapshotPace(every=10.0, share=0.1)
+    assert pace.due(0.0)  # the pass's first commit is seen at once
+    pace.made(started=0.0, ended=0.5)
+    assert not pace.due(10.0) and pace.due(10.5)
+    pace.made(started=20.0, ended=25.0)  # a large lake: 5 s a snapshot
+    assert not pace.due(69.0) and pace.due(70.0)  # 45 s of work between: 10% of the time
