@@ -105,6 +105,7 @@ def _stage_seconds(flow_run_id: str) -> dict[str, float]:
 
 def end_to_end(inbox: Path, lake: Path) -> dict[str, Any]:
     """`cablestream ingest` of the inbox in a child process: summary, wall, its peak RSS."""
+    load_before = os.getloadavg()[0]
     command = [sys.executable, "-m", "cablestream.flows.cli", "ingest", "--inbox", str(inbox)]
     command += ["--lake", str(lake), "--settle-seconds", "0", "--json"]
     env = {**os.environ, "CABLESTREAM_WORKER": "off"}
@@ -140,6 +141,8 @@ def end_to_end(inbox: Path, lake: Path) -> dict[str, Any]:
         "mb_per_s": round(megabytes / flow_s, 2),
         "peak_rss_mb": peak_mb,
         "exit_code": done.returncode,
+        # The machine is shared: its 1-minute load average before and after the pass.
+        "load_before_after": [round(load_before, 1), round(os.getloadavg()[0], 1)],
         "stage_busy_s": _stage_seconds(summary["flow_run_url"].rsplit("/", 1)[1]),
     }
 
@@ -176,6 +179,7 @@ def parse_only(inbox: Path) -> dict[str, Any]:
     from cablestream.tasks.parse import parse_source
 
     ids: set[str] = set()
+    load_before = os.getloadavg()[0]
     read_s = parse_s = 0.0
     cables = 0
     for path in sorted(p for p in inbox.rglob("*") if p.is_file()):
@@ -194,6 +198,7 @@ def parse_only(inbox: Path) -> dict[str, Any]:
         "parse_s": round(parse_s, 1),
         "read_s": round(read_s, 1),
         "cables_per_s": round(cables / parse_s, 1),
+        "load_before_after": [round(load_before, 1), round(os.getloadavg()[0], 1)],
         "ids": ids,
     }
 
@@ -277,6 +282,7 @@ def print_report(report: dict[str, Any]) -> None:
         "cables_per_s",
         "mb_per_s",
         "peak_rss_mb",
+        "load_before_after",
     ]
     print(f"{'end to end':28}" + "".join(f"{name:>16}" for name, _ in sets))
     for key in keys:
@@ -287,6 +293,7 @@ def print_report(report: dict[str, Any]) -> None:
     parsed = report["parse_only_one_core_compare_set"]
     print(
         f"one-core parse-only, compare set: {parsed['cables_per_s']} cables/s "
+        f"(load {parsed['load_before_after']}) "
         f"-> end to end / parse-only = {report['ratio_end_to_end_vs_parse_only']}"
     )
     if "spark" in report:
