@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import string
 from collections.abc import Callable
 
 from cablestream.tasks.parse import guard
@@ -107,8 +108,20 @@ def parse_tags(text: str) -> list[str]:
 
 
 def _mostly_upper(line: str) -> bool:
-    letters = "".join(filter(str.isalpha, line))
-    return bool(letters) and sum(map(str.isupper, letters)) >= 0.8 * len(letters)
+    """At least 80% of the line's letters are capitals."""
+    if line.isascii():
+        # Counted by deleting letters from a byte copy: C speed, where a loop over the
+        # characters cost more than the rest of the subject's reading.
+        data = line.encode("ascii")
+        letters = len(data) - len(data.translate(None, _ASCII_LETTERS))
+        capitals = len(data) - len(data.translate(None, _ASCII_CAPITALS))
+        return letters > 0 and capitals >= 0.8 * letters
+    alphabetic = "".join(filter(str.isalpha, line))
+    return bool(alphabetic) and sum(map(str.isupper, alphabetic)) >= 0.8 * len(alphabetic)
+
+
+_ASCII_LETTERS = string.ascii_letters.encode()
+_ASCII_CAPITALS = string.ascii_uppercase.encode()
 
 
 _SINGLE_LINE_BREAK = guard.compile(r"\S\n[ \t]*\S")
