@@ -314,6 +314,23 @@ def _start_markers(segment: str) -> list[int]:
     return starts
 
 
+def _end_marker_ends(text: str) -> list[int]:
+    """Where each `NNNN` line ends: the literal is found first, and only its first
+    occurrence on a line is tried at the line's start (a later one has text before it)."""
+    ends = []
+    previous = -1
+    at = text.find("NNNN")
+    while at != -1:
+        line_end = text.rfind("\n", max(previous, 0), at)
+        if previous < 0 or line_end != -1:
+            marker = _END_MARKER.match(text, line_end + 1)
+            if marker is not None:
+                ends.append(marker.end())
+        previous = at
+        at = text.find("NNNN", at + 4)
+    return ends
+
+
 def _shifted(chunks: list[CableChunk], offset: int) -> list[CableChunk]:
     for chunk in chunks:
         chunk.offset += offset
@@ -328,7 +345,7 @@ def split_telegrams(text: str) -> list[CableChunk]:
     """
     chunks: list[CableChunk] = []
     # Each scan only where its literal is: most files hold one cable and no dump.
-    segment_ends = [match.end() for match in _END_MARKER.finditer(text)] if "NNNN" in text else []
+    segment_ends = _end_marker_ends(text)
     for seg_start, seg_end in itertools.pairwise([0, *segment_ends, len(text)]):
         segment = text[seg_start:seg_end]
         content = segment.strip()
