@@ -174,17 +174,24 @@ def _unwrapped_subject(
     lines = following_lines(text, match.end("subject"), _MAX_SUBJECT_SPAN)
     parts = [match["subject"].strip()]
     upper = _mostly_upper(parts[0])
+
+    def ends_subject(line: str) -> bool:
+        return bool(FIELD_START.match(line) or (upper and parts[0] and not _mostly_upper(line)))
+
     index = 0
     while index < len(lines) and len(parts) <= _MAX_SUBJECT_LINES:
         line = lines[index].strip()
         index += 1
         if not line:
-            ends_open = bool(_CONNECTOR_END.search(parts[-1]))
-            next_blank = index >= len(lines) or not lines[index].strip()
-            if next_blank or not (ends_open or double_spaced()):
+            following = lines[index].strip() if index < len(lines) else ""
+            # A line that ends the subject after the blank one ends it here too: the rendering's
+            # spacing (two scans of the text) is judged only when it decides.
+            if not following or ends_subject(following):
+                break
+            if not (_CONNECTOR_END.search(parts[-1]) or double_spaced()):
                 break
             continue
-        if FIELD_START.match(line) or (upper and parts[0] and not _mostly_upper(line)):
+        if ends_subject(line):
             break
         parts.append(line)
     subject = _REPEATED_SUBJECT_LABEL.sub("", " ".join(" ".join(parts).split()))
