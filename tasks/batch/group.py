@@ -14,7 +14,6 @@ The lake (and its control folder) must be the same folder wherever the task runs
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,17 +34,11 @@ class GroupJob:
     replacing: frozenset[str] = frozenset()
 
 
-# Called with the parsed batch before it is validated (the tests' fault injection).
-ParsedHook = Callable[[route.ParsedBatch], None]
-
-
-def process(job: GroupJob, after_parse: ParsedHook | None = None) -> commit.StagedBatch:
+def process(job: GroupJob) -> commit.StagedBatch:
     """Read, parse, validate and stage one group; what the flow needs to commit it."""
     lake = Path(job.lake)
     batch = claim.load_claimed(claim.open_inbox(job.inbox), job.batch, job.max_file_bytes)
     parsed = route.parse_batch(batch)
-    if after_parse is not None:
-        after_parse(parsed)
     outcome = validate.validate_batch(parsed.table, batch.batch_id, lake, job.replacing)
     if outcome.held_back:
         staged = commit.stage_held(lake, batch, parsed, outcome.failed_expectations)
