@@ -424,7 +424,12 @@ def split_cables(text: str, source_path: str = "") -> list[CableChunk]:
     # A cables.csv row opens with its quoted id: the pattern only where one can.
     if text.lstrip("\ufeff").startswith('"') and _CSV_ROW_START.match(text.lstrip("\ufeff")):
         return split_csv_rows(text)
-    if "<pre" in text and ((table_at := text.find("<table")) >= 0 or _HTML_END.search(text)):
+    # `<` first, at memory speed: most texts have none, and the longer literals' scans are slower.
+    if (
+        "<" in text
+        and "<pre" in text
+        and ((table_at := text.find("<table")) >= 0 or _HTML_END.search(text))
+    ):
         chunks = split_release_page(text, table_at)
         if chunks:
             return chunks
