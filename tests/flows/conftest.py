@@ -48,6 +48,16 @@ def broken_parser(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(route, "parse_batch", faulty.blank_subjects(route.parse_batch))
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger(request: pytest.FixtureRequest) -> tuple[str | None, dict[str, str]]:
+    """The lake's own ledger, or a shared PostgreSQL one on the session's server: (URL, env
+    the CLI needs for it; a test sets it with monkeypatch for its flows and processes)."""
+    if request.param == "sqlite":
+        return None, {}
+    server = request.getfixturevalue("postgres_server")
+    return server.new_database(with_password=False), {"PGPASSWORD": server.password}
+
+
 def parsed_ids(folder: Path) -> set[str]:
     """record_ids of every cable parse_source finds in the folder's files."""
     ids: set[str] = set()

@@ -19,15 +19,6 @@ CLI = [sys.executable, "-m", "cablestream.flows.cli"]
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "inbox"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def ledger(request: pytest.FixtureRequest) -> tuple[str | None, dict[str, str]]:
-    """The lake's own ledger, or a shared PostgreSQL one: (URL, env the CLI needs for it)."""
-    if request.param == "sqlite":
-        return None, {}
-    server = request.getfixturevalue("postgres_server")
-    return server.new_database(with_password=False), {"PGPASSWORD": server.password}
-
-
 def test_status_counts_the_ledger_and_a_requeued_file_is_taken_again(
     prefect_harness: str,
     tmp_path: Path,
