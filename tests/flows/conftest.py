@@ -49,13 +49,16 @@ def broken_parser(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def ledger(request: pytest.FixtureRequest) -> tuple[str | None, dict[str, str]]:
-    """The lake's own ledger, or a shared PostgreSQL one on the session's server: (URL, env
-    the CLI needs for it; a test sets it with monkeypatch for its flows and processes)."""
+def ledger(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str | None:
+    """The URL of a shared PostgreSQL ledger on the session's server (its password in
+    PGPASSWORD, for the flows run in the test and the CLI processes it starts), or None:
+    the lake's own SQLite ledger."""
     if request.param == "sqlite":
-        return None, {}
+        return None
     server = request.getfixturevalue("postgres_server")
-    return server.new_database(with_password=False), {"PGPASSWORD": server.password}
+    monkeypatch.setenv("PGPASSWORD", server.password)
+    url: str = server.new_database(with_password=False)
+    return url
 
 
 def parsed_ids(folder: Path) -> set[str]:
