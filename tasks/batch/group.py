@@ -9,7 +9,9 @@ claimed with), parses them, validates the rows (one GE run), records the run's
 quality tables and writes every output of the batch to its staging folder. The
 flow then only commits what was staged (`commit.commit_staged`).
 
-The lake (and its control folder) must be the same folder wherever the task runs.
+The lake (and its control folder) must be the same folder wherever the task runs; an
+object-store lake's staging is on the store, so for it the control folder need only be
+a folder bound to the same lake (`tasks/lake/store.py`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cablestream.tasks.batch import claim, commit, route
+from cablestream.tasks.lake import writer
+from cablestream.tasks.lake.store import bind_store
 from cablestream.tasks.quality import tables, validate
 
 
@@ -33,6 +37,9 @@ class GroupJob:
     # Content hashes of the older versions of the group's changed files: their rows are
     # replaced at commit, so validation does not count them as "already in the lake".
     replacing: frozenset[str] = frozenset()
+    # An object-store lake's URL: `lake` is then its control folder, bound to it here too
+    # (on a worker of another machine, a folder of that name is made and bound).
+    lake_url: str | None = None
 
 
 # Called with the parsed batch before it is validated (the tests' fault injection).
@@ -42,6 +49,8 @@ ParsedHook = Callable[[route.ParsedBatch], None]
 def process(job: GroupJob, after_parse: ParsedHook | None = None) -> commit.StagedBatch:
     """Read, parse, validate and stage one group; what the flow needs to commit it."""
     lake = Path(job.lake)
+    if job.lake_url is not None:
+        bind_store(lake, job.lake_url)
     batch = claim.load_claimed(claim.open_inbox(job.inbox), job.batch, job.max_file_bytes)
     parsed = route.parse_batch(batch)
     if after_parse is not None:
@@ -55,4 +64,6 @@ def process(job: GroupJob, after_parse: ParsedHook | None = None) -> commit.Stag
             lake, batch, parsed, outcome.accepted, rejections, outcome.failed_expectations
         )
     tables.record_batch_quality(outcome, batch.batch_id, lake)
+    # An object-store lake: staged on the store, so the flow's host can commit it.
+    writer.push_staging(lake, batch.batch_id)
     return staged

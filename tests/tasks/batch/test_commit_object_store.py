@@ -1,5 +1,6 @@
 """The commit protocol on an S3 lake (moto's server): a batch that dies before its point of
-no return leaves no object; one that dies after it is finished by recovery."""
+no return leaves no object (its staged keys are deleted); one that dies after it is
+finished by recovery. Another host's recovery: tests/flows/test_object_store.py."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from cablestream.tasks.batch import claim, commit, route
 from cablestream.tasks.inbox.settle import Settler
 from cablestream.tasks.inbox.store import ObjectInbox, inbox_files
 from cablestream.tasks.lake import writer
-from cablestream.tasks.lake.store import bind_store, open_filesystem
+from cablestream.tasks.lake.store import bind_store, open_filesystem, open_store
 from cablestream.tasks.ledger.sqlite import SqliteLedger
 
 from ...conftest import S3Server, batch_owner_dies
@@ -33,26 +34,30 @@ def test_recovery_on_an_s3_lake_at_both_sides_of_the_point_of_no_return(
         ready = Settler(0).ready(claim.fresh_files(inbox, ledger))
         return claim.read_and_claim(inbox, ready, ledger, claim.new_batch_id(), 10**7)
 
-    # Dies after staging, before the ledger recorded anything: nothing reached the store.
+    staging = "lake.cablestream/staging/"
+
+    # Dies after staging (its files pushed to the store's staging prefix), before the
+    # ledger recorded anything: no reader sees them; recovery deletes them.
     batch = claimed()
     parsed = route.parse_batch(batch)
     assert writer.stage_rows(parsed.table, control, batch.batch_id)
+    writer.push_staging(control, batch.batch_id)
+    assert s3_server.keys(bucket, staging) and s3_server.keys(bucket, "lake/") == []
     batch_owner_dies(ledger.path)
-    assert s3_server.keys(bucket, "lake/") == []
     assert commit.recover(control, ledger) == [batch.batch_id]
-    assert s3_server.keys(bucket, "lake/") == []
-    assert not layout.staging_dir(control, batch.batch_id).exists()
+    assert s3_server.keys(bucket, "lake") == []  # neither staged nor published keys
     assert ledger.counts() == {}  # the files are taken again
 
-    # Dies past the point of no return, one object put: recovery puts the rest, commits.
+    # Dies past the point of no return, one object copied: recovery copies the rest, commits.
     batch = claimed()
     assert len(batch.files) == len(list(inbox_files(inbox))) == 2
     parsed = route.parse_batch(batch)
     staged = writer.stage_rows(parsed.table, control, batch.batch_id)
+    writer.push_staging(control, batch.batch_id)
     ledger.prepare_commit(batch.batch_id, [item.relative for item in staged], parsed.outcomes)
-    writer.publish(control, staged[:1])
+    open_store(f"s3://{bucket}/lake").publish_staged(batch.batch_id, staged[0].relative)
     batch_owner_dies(ledger.path)
     assert commit.recover(control, ledger) == [batch.batch_id]
     assert ledger.batch_state(batch.batch_id) == "committed"
-    assert s3_server.keys(bucket, "lake/") == sorted(f"lake/{item.relative}" for item in staged)
+    assert s3_server.keys(bucket, "lake") == sorted(f"lake/{item.relative}" for item in staged)
     assert commit.recover(control, ledger) == []
