@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow.dataset as ds
+
 from cablestream.schemas import lake as layout
-from cablestream.tasks.batch import claim, commit, route
+from cablestream.tasks.batch import claim, commit, group, route
 from cablestream.tasks.inbox.settle import Settler
 from cablestream.tasks.inbox.store import ObjectInbox, inbox_files
 from cablestream.tasks.lake import writer
@@ -61,3 +63,31 @@ def test_recovery_on_an_s3_lake_at_both_sides_of_the_point_of_no_return(
     assert ledger.batch_state(batch.batch_id) == "committed"
     assert s3_server.keys(bucket, "lake") == sorted(f"lake/{item.relative}" for item in staged)
     assert commit.recover(control, ledger) == []
+
+
+def test_a_group_staged_on_another_machine_is_committed_from_the_store(
+    s3_server: S3Server, tmp_path: Path
+) -> None:
+    """A group task on a worker of another machine (its own folder for the control data)
+    stages onto the store; the flow's host commits it from there."""
+    bucket = s3_server.bucket()
+    for seed in sorted(SEED.glob("*.txt"))[:2]:
+        s3_server.put(bucket, f"inbox/{seed.name}", seed.read_bytes())
+    inbox_url, lake_url = f"s3://{bucket}/inbox", f"s3://{bucket}/lake"
+    inbox = ObjectInbox(inbox_url, *open_filesystem(inbox_url))
+    flow_host, worker_host = tmp_path / "flow-host", tmp_path / "worker-host"
+    bind_store(flow_host, lake_url)
+    ledger = SqliteLedger(layout.ledger_path(flow_host))
+    ready = Settler(0).ready(claim.fresh_files(inbox, ledger))
+    batch = claim.read_and_claim(
+        inbox, ready, ledger, claim.new_batch_id(), 10**7, keep_bytes=False
+    )
+    job = group.GroupJob(inbox_url, str(worker_host), batch, 10**7, lake_url=lake_url)
+    staged = group.process(job)  # on the "worker": its folder is bound to the lake there
+    assert not layout.staging_dir(worker_host, batch.batch_id).exists()
+    assert s3_server.keys(bucket, f"lake.cablestream/staging/{batch.batch_id}/")
+    summary = commit.commit_staged(flow_host, ledger, staged)
+    assert summary.rows_written == staged.rows_written > 0
+    lake = ds.dataset(lake_url, format="parquet", partitioning="hive")
+    assert lake.count_rows() == staged.rows_written
+    assert s3_server.keys(bucket, "lake.cablestream") == []
