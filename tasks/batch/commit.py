@@ -337,6 +337,13 @@ def commit_staged(
         # An object-store lake: every staged file on the store before the point of no return.
         writer.push_staging(lake, batch_id)
         outputs = writer.staged_outputs(lake, batch_id)
+        if rows_written and not any(relative.startswith("year=") for relative in outputs):
+            raise RuntimeError(
+                f"batch {batch_id}: its {rows_written} rows were staged where this process"
+                f" cannot see them ({layout.staging_dir(lake, batch_id)}): Dask workers on"
+                " other machines need the lake at the same path and the same"
+                f" {layout.CONTROL_ENV} (a shared filesystem), or an object-store lake"
+            )
         note = f"{rows_written} rows"
         if kept.found:
             note += (

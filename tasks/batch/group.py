@@ -16,6 +16,7 @@ a folder bound to the same lake (`tasks/lake/store.py`).
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +52,15 @@ def process(job: GroupJob, after_parse: ParsedHook | None = None) -> commit.Stag
     lake = Path(job.lake)
     if job.lake_url is not None:
         bind_store(lake, job.lake_url)
-    batch = claim.load_claimed(claim.open_inbox(job.inbox), job.batch, job.max_file_bytes)
+    inbox = claim.open_inbox(job.inbox)
+    if isinstance(inbox, Path) and not inbox.is_dir():
+        # Else each file would be quarantined as gone: a worker on another machine.
+        raise FileNotFoundError(
+            f"no inbox folder {inbox} on {socket.gethostname()}: Dask workers on other"
+            " machines need the inbox at the same path (a shared filesystem), or an"
+            " object-store inbox"
+        )
+    batch = claim.load_claimed(inbox, job.batch, job.max_file_bytes)
     parsed = route.parse_batch(batch)
     if after_parse is not None:
         after_parse(parsed)
