@@ -186,7 +186,6 @@ def ingest(
     dask: _Dask = None,
     as_json: _Json = False,
     verbose: _Verbose = False,
-    drop_subjects: Annotated[bool, typer.Option("--drop-subjects", hidden=True)] = False,
 ) -> None:
     """One pass over the inbox: new, complete files into the lake; exits with a summary."""
     from cablestream.flows.commands import run_ingest
@@ -204,8 +203,6 @@ def ingest(
         ledger=ledger,
         dask=dask,
     )
-    if drop_subjects:
-        options["drop_subjects"] = True
     _exit_on_attention(run_ingest(options, verbose, as_json=as_json))
 
 

@@ -97,9 +97,7 @@ def checked_settings(
     """
     from cablestream.flows.settings import IngestSettings
 
-    settings = IngestSettings.resolve(
-        **{key: value for key, value in options.items() if key != "drop_subjects"}
-    )
+    settings = IngestSettings.resolve(**options)
     if local_only is not None:
         settings.local_only(local_only)
     settings.check_paths(needs_inbox=needs_inbox)
@@ -267,8 +265,6 @@ def _pass_on_worker(
         for name in _FLOW_OPTIONS
         if name in type(settings).model_fields and (value := getattr(settings, name)) is not None
     }
-    if options.get("drop_subjects"):
-        flow_options["drop_subjects"] = True
     environment = {
         key: value for key, value in os.environ.items() if key.startswith("CABLESTREAM_")
     }
@@ -425,7 +421,6 @@ _FLOW_OPTIONS = {
     "max_attempts",
     "archive",
     "ledger",
-    "drop_subjects",
 }
 
 

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-import pyarrow as pa
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
@@ -38,18 +37,13 @@ from prefect.utilities.annotations import quote
 
 from cablestream.flows.cluster import task_slots
 from cablestream.flows.settings import IngestSettings
-from cablestream.tasks.batch import claim, commit, group, route
+from cablestream.tasks.batch import claim, commit, group
 from cablestream.tasks.inbox.folder import InboxFile, archive_settled
 from cablestream.tasks.inbox.settle import Settler
 from cablestream.tasks.inbox.store import Inbox
 from cablestream.tasks.lake.writer import move_legacy_control
 from cablestream.tasks.ledger.protocol import BatchLost, Ledger
-from cablestream.tasks.ledger.sqlite import SqliteLedger, open_ledger
-
-# Test hook: seconds to sleep between publishing a batch's files and committing it,
-# so a test can kill the process in the middle of a batch. Never set in normal runs.
-PAUSE_BEFORE_COMMIT_ENV = "CABLESTREAM_TEST_PAUSE_BEFORE_COMMIT"
-
+from cablestream.tasks.ledger.sqlite import open_ledger
 
 # --- progress: the CLI listens, the flow reports ------------------------------------------
 
@@ -102,18 +96,10 @@ def claim_task(
     return claim.read_and_claim(inbox, files, ledger, batch_id, max_file_bytes, keep_bytes=False)
 
 
-def _blank_subjects(parsed: route.ParsedBatch) -> None:
-    """Fault injection for tests: every subject blank, as a broken parser would leave it."""
-    table = parsed.table
-    index = table.schema.get_field_index("subject")
-    nulls = pa.nulls(table.num_rows, pa.string())
-    parsed.table = table.set_column(index, table.schema.field(index), nulls)
-
-
 @task(name="process-group", cache_policy=NONE, persist_result=False)
-def process_group_task(job: group.GroupJob, drop_subjects: bool = False) -> commit.StagedBatch:
+def process_group_task(job: group.GroupJob) -> commit.StagedBatch:
     """Read, parse, validate and stage one claimed group (names in, counts out)."""
-    return group.process(job, _blank_subjects if drop_subjects else None)
+    return group.process(job)
 
 
 @task(name="commit", cache_policy=NONE, persist_result=False)
@@ -132,18 +118,6 @@ def report_task(lake: Path, inbox: Inbox) -> str:
     from cablestream.flows.dashboard import refresh
 
     return refresh(lake, inbox, get_run_logger())
-
-
-class _PausingLedger(SqliteLedger):
-    """Test hook: sleeps before commit, after the batch's files are in the lake."""
-
-    def __init__(self, path: Path, pause: float) -> None:
-        super().__init__(path)
-        self._pause = pause
-
-    def commit(self, batch_id: str) -> None:
-        time.sleep(self._pause)
-        super().commit(batch_id)
 
 
 # --- the flow --------------------------------------------------------------------------------
@@ -294,13 +268,12 @@ def ingest_flow(
     archive: str | None = None,
     ledger: str | None = None,
     paths: list[str] | None = None,
-    drop_subjects: bool = False,
 ) -> dict[str, Any]:
     """One pass over the inbox: every ready, new file ends in the lake or the quarantine.
 
     Unset parameters come from `CABLESTREAM_*` env vars, then the defaults
     (`data/inbox`, `data/lake`). `paths` limits the pass to those inbox-relative
-    paths (the watcher uses it). `drop_subjects` is fault injection for tests.
+    paths (the watcher uses it).
     """
     started = time.perf_counter()
     settings = IngestSettings.resolve(
@@ -323,10 +296,7 @@ def ingest_flow(
         logger.warning("moved %s out of the lake into its control folder", moved)
     inbox_root = settings.inbox_location()
     # The ledger is opened once per pass and handed to the steps.
-    pause = float(os.environ.get(PAUSE_BEFORE_COMMIT_ENV, "0") or 0)
     pass_ledger: Ledger = open_ledger(lake_root, settings.ledger)
-    if pause and isinstance(pass_ledger, SqliteLedger):
-        pass_ledger = _PausingLedger(pass_ledger.path, pause)
 
     # 6. Recover first: a batch a crash left claimed is removed and its files are taken again.
     summary.recovered_batches = recover_task(lake_root, pass_ledger)
@@ -365,7 +335,7 @@ def ingest_flow(
                     frozenset(v.sha256 for v in pass_ledger.older_versions(batch_id)),
                     settings.lake_url,
                 )
-                future = process_group_task.submit(job, drop_subjects)
+                future = process_group_task.submit(job)
                 in_flight.append(_InFlight(claimed, future))
                 claiming = None
             if not in_flight:

@@ -17,7 +17,6 @@ a folder bound to the same lake (`tasks/lake/store.py`).
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,11 +42,7 @@ class GroupJob:
     lake_url: str | None = None
 
 
-# Called with the parsed batch before it is validated (the tests' fault injection).
-ParsedHook = Callable[[route.ParsedBatch], None]
-
-
-def process(job: GroupJob, after_parse: ParsedHook | None = None) -> commit.StagedBatch:
+def process(job: GroupJob) -> commit.StagedBatch:
     """Read, parse, validate and stage one group; what the flow needs to commit it."""
     lake = Path(job.lake)
     if job.lake_url is not None:
@@ -62,8 +57,6 @@ def process(job: GroupJob, after_parse: ParsedHook | None = None) -> commit.Stag
         )
     batch = claim.load_claimed(inbox, job.batch, job.max_file_bytes)
     parsed = route.parse_batch(batch)
-    if after_parse is not None:
-        after_parse(parsed)
     outcome = validate.validate_batch(parsed.table, batch.batch_id, lake, job.replacing)
     if outcome.held_back:
         staged = commit.stage_held(lake, batch, parsed, outcome.failed_expectations)

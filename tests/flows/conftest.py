@@ -1,10 +1,14 @@
-"""Helpers for flow tests: what the parser says a folder holds, and what the lake holds."""
+"""Helpers for flow tests: what the parser says a folder holds, what the lake holds, and
+faults injected at real seams (tests/flows/faulty_cli.py)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -13,8 +17,35 @@ import pytest
 
 from cablestream.schemas import versions
 from cablestream.schemas.record import CableRecord
+from cablestream.tasks.batch import route
 from cablestream.tasks.lake.quarantine import read_reasons
 from cablestream.tasks.parse import parse_source
+
+FAULTY_CLI = Path(__file__).resolve().with_name("faulty_cli.py")
+
+
+def _load_faulty_cli() -> ModuleType:
+    """tests/flows/faulty_cli.py imported by path (it is a script, not a test module)."""
+    spec = importlib.util.spec_from_file_location("cablestream_tests_faulty_cli", FAULTY_CLI)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+faulty = _load_faulty_cli()
+
+
+def faulty_cli(*arguments: str) -> list[str]:
+    """The `cablestream` command line with the faults its environment asks for
+    (faulty_cli.PAUSE_AT_ENV, faulty_cli.BLANK_SUBJECTS_ENV)."""
+    return [sys.executable, str(FAULTY_CLI), *arguments]
+
+
+@pytest.fixture
+def broken_parser(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every subject the parser gives back is blank, in this process's flows."""
+    monkeypatch.setattr(route, "parse_batch", faulty.blank_subjects(route.parse_batch))
 
 
 def parsed_ids(folder: Path) -> set[str]:

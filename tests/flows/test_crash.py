@@ -7,14 +7,12 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
-import time
 from pathlib import Path
 
-from cablestream.flows.ingest import PAUSE_BEFORE_COMMIT_ENV, ingest_flow
+from cablestream.flows.ingest import ingest_flow
 from cablestream.schemas import lake as layout
 
-from .conftest import lake_ids, parsed_ids, quarantined_ids
+from .conftest import faulty, faulty_cli, lake_ids, parsed_ids, quarantined_ids
 
 
 def test_sigkill_mid_batch_then_rerun_lands_every_cable_once(
@@ -26,23 +24,21 @@ def test_sigkill_mid_batch_then_rerun_lands_every_cable_once(
         shutil.copy(path, inbox / path.name)
     expected = parsed_ids(inbox)
 
+    mark = tmp_path / "paused"
     env = {
         **os.environ,
         "PREFECT_API_URL": prefect_harness,  # the session's server: no second server start
-        PAUSE_BEFORE_COMMIT_ENV: "120",  # the first batch's files are in the lake, not committed
+        # Killed when the first batch's files are in the lake, before its commit.
+        faulty.PAUSE_AT_ENV: "commit:before",
+        faulty.PAUSE_MARK_ENV: str(mark),
     }
-    command = [sys.executable, "-m", "cablestream.flows.cli", "ingest", "--inbox", str(inbox)]
-    command += ["--lake", str(lake), "--settle-seconds", "0", "--max-files-per-batch", "20"]
+    command = faulty_cli("ingest", "--inbox", str(inbox), "--lake", str(lake))
+    command += ["--settle-seconds", "0", "--max-files-per-batch", "20"]
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        deadline = time.monotonic() + 120
-        while not list(lake.glob("year=*/month=*/*.parquet")):
-            assert process.poll() is None, "ingest ended before the batch was published"
-            assert time.monotonic() < deadline, "no batch was published in time"
-            time.sleep(0.05)
-        time.sleep(0.2)
+        faulty.wait_for_mark(mark, process)
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from cablestream.tasks.ledger.sqlite import open_ledger
 from cablestream.tasks.quality.dashboard import collect
 from cablestream.tasks.quality.tables import read_quality_table
 
-from .conftest import lake_ids
+from .conftest import faulty, faulty_cli, lake_ids
 
 
 @pytest.fixture(scope="module")
@@ -27,12 +26,12 @@ def inbox(corpus_files: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_dropped_subjects_fail_the_batch_rule_loudly_and_no_good_file_is_quarantined(
-    prefect_harness: str, inbox: Path, tmp_path: Path
+    prefect_harness: str, broken_parser: None, inbox: Path, tmp_path: Path
 ) -> None:
     lake = tmp_path / "lake"
     options = {"settle_seconds": 0, "max_files_per_batch": 1000, "max_batch_bytes": 1 << 30}
 
-    summary = ingest_flow(inbox=str(inbox), lake=str(lake), drop_subjects=True, **options)
+    summary = ingest_flow(inbox=str(inbox), lake=str(lake), **options)
     assert summary["batches"] == 1
     assert summary["batches_flagged"] == 1 and summary["batches_held"] == 0
     assert summary["expectations_failed"] >= 1
@@ -71,9 +70,9 @@ def test_the_cli_exits_non_zero_when_a_batch_fails_a_fail_rule(
     inbox.mkdir()
     for path in sorted(corpus_files.glob("*.txt"))[:15]:
         shutil.copy(path, inbox / path.name)
-    env = {**os.environ, "PREFECT_API_URL": prefect_harness}
-    command = [sys.executable, "-m", "cablestream.flows.cli", "ingest", "--inbox", str(inbox)]
-    command += ["--lake", str(lake), "--settle-seconds", "0", "--drop-subjects"]
+    env = {**os.environ, "PREFECT_API_URL": prefect_harness, faulty.BLANK_SUBJECTS_ENV: "1"}
+    command = faulty_cli("ingest", "--inbox", str(inbox), "--lake", str(lake))
+    command += ["--settle-seconds", "0"]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 3, result.stderr[-2000:]
     assert "failed `fail` rules" in result.stderr

@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.dataset as ds
@@ -24,7 +23,7 @@ from cablestream.tasks.batch.audit import audit_lake
 from cablestream.tasks.lake.partition import data_files
 from cablestream.tasks.parse import parse_source
 
-from .conftest import rewrite_as_old_version
+from .conftest import faulty, faulty_cli, rewrite_as_old_version
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "inbox"
 
@@ -94,50 +93,24 @@ def test_reprocess_brings_every_row_to_the_current_parser(
     assert _rows(lake) == after
 
 
-# Run the CLI with a pause at one moment of a reprocess batch, announced by a marker file.
-_PAUSING_CLI = """
-import os, sys, time
-from pathlib import Path
-from cablestream.tasks.ledger.sqlite import SqliteLedger
-
-method, _, moment = os.environ.get("TEST_PAUSE_AT", "commit:never").partition(":")
-original = getattr(SqliteLedger, method)
-
-def paused(self, batch_id, *args, **kwargs):
-    if moment == "before":
-        Path(os.environ["TEST_PAUSE_MARK"]).write_text(batch_id)
-        time.sleep(600)
-    result = original(self, batch_id, *args, **kwargs)
-    if moment == "after":
-        Path(os.environ["TEST_PAUSE_MARK"]).write_text(batch_id)
-        time.sleep(600)
-    return result
-
-setattr(SqliteLedger, method, paused)
-from cablestream.flows.cli import main
-sys.argv = ["cablestream", *sys.argv[1:]]
-main()
-"""
-
-
 def test_kill_9_during_reprocess_loses_and_duplicates_nothing(
     prefect_harness: str, tmp_path: Path
 ) -> None:
     inbox, archive, lake, gone = _old_lake(tmp_path)
     expected = sorted(str(row["record_id"]) for row in _rows(lake))
-    command = [sys.executable, "-c", _PAUSING_CLI, "reprocess", "--lake", str(lake)]
+    command = faulty_cli("reprocess", "--lake", str(lake))
     command += ["--inbox", str(inbox), "--archive", str(archive), "--max-files-per-batch", "3"]
     env = {**os.environ, "PREFECT_API_URL": prefect_harness}
     # Recorded, nothing renamed / staged, not recorded (undone by the next run) / renamed
     # and deleted, not committed (the recorded ones finished by the next run's recovery).
     for moment in ("prepare_commit:after", "prepare_commit:before", "commit:before"):
         mark = tmp_path / f"mark-{moment.replace(':', '-')}"
-        run_env = {**env, "TEST_PAUSE_AT": moment, "TEST_PAUSE_MARK": str(mark)}
+        run_env = {**env, faulty.PAUSE_AT_ENV: moment, faulty.PAUSE_MARK_ENV: str(mark)}
         process = subprocess.Popen(
             command, env=run_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
         try:
-            _wait_for_file(mark, process)
+            faulty.wait_for_mark(mark, process)
         finally:
             process.kill()
             _, err = process.communicate()
@@ -154,13 +127,3 @@ def test_kill_9_during_reprocess_loses_and_duplicates_nothing(
     assert sorted(str(row["record_id"]) for row in rows) == expected
     assert {row["parser_version"] for row in rows if row["source_path"] != gone} == {PARSER_VERSION}
     assert audit_lake(lake) == []
-
-
-def _wait_for_file(mark: Path, process: subprocess.Popen[bytes]) -> None:
-    import time
-
-    deadline = time.monotonic() + 300
-    while not mark.exists():
-        assert process.poll() is None, "reprocess ended before the moment to kill it"
-        assert time.monotonic() < deadline, "reprocess never reached the moment"
-        time.sleep(0.05)

@@ -7,14 +7,13 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from uuid import UUID
 
-from cablestream.flows.ingest import PAUSE_BEFORE_COMMIT_ENV, ingest_flow
+from cablestream.flows.ingest import ingest_flow
 
-from .conftest import lake_ids, parsed_ids, quarantined_ids
+from .conftest import faulty, faulty_cli, lake_ids, parsed_ids, quarantined_ids
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "inbox"
 
@@ -25,16 +24,14 @@ def test_a_second_ctrl_c_stops_at_once_and_marks_the_flow_run_cancelled(
     inbox, lake = tmp_path / "inbox", tmp_path / "lake"
     shutil.copytree(EXAMPLES, inbox)
     env = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
-    env[PAUSE_BEFORE_COMMIT_ENV] = "60"  # the pass holds between publishing and commit
-    command = [sys.executable, "-m", "cablestream.flows.cli", "watch", "--inbox", str(inbox)]
-    command += ["--lake", str(lake), "--settle-seconds", "0"]
+    # The pass holds between publishing a batch and committing it.
+    mark = tmp_path / "paused"
+    env.update({faulty.PAUSE_AT_ENV: "commit:before", faulty.PAUSE_MARK_ENV: str(mark)})
+    command = faulty_cli("watch", "--inbox", str(inbox), "--lake", str(lake))
+    command += ["--settle-seconds", "0"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 120
-        while not list(lake.glob("year=*/month=*/*.parquet")):
-            assert process.poll() is None, process.communicate()[1].decode()[-2000:]
-            assert time.monotonic() < deadline, "the pass published nothing in time"
-            time.sleep(0.1)
+        faulty.wait_for_mark(mark, process, timeout=120)
         process.send_signal(signal.SIGINT)
         time.sleep(1.0)
         process.send_signal(signal.SIGINT)
