@@ -107,10 +107,12 @@ def _has_spaced_paragraph_dot(text: str) -> bool:
     its literal, its line start tried once."""
     at = text.find(" .")
     while at != -1:
-        line_start = text.rfind("\n", 0, at) + 1
-        number = text[line_start:at].lstrip(" \t")
-        if 0 < len(number) <= 3 and number.isdigit() and text[at + 2 : at + 3].isspace():
-            return True
+        # A digit before it first: most ` .` follow a word, and their line need not be cut out.
+        if text[at - 1 : at].isdigit():
+            line_start = text.rfind("\n", 0, at) + 1
+            number = text[line_start:at].lstrip(" \t")
+            if 0 < len(number) <= 3 and number.isdigit() and text[at + 2 : at + 3].isspace():
+                return True
         at = text.find(" .", at + 2)
     return False
 

@@ -22,6 +22,23 @@ def test_telegrams_closed_by_nnnn() -> None:
     assert chunks[1].offset == text.index("VZCZCXYZ0002")
 
 
+@pytest.mark.parametrize(
+    ("text", "first_lines"),
+    [
+        # Indented and trailed by blanks, and the last one without a line end.
+        (
+            "VZCZCXYZ0001\nFM A\nSECRET X 0001\n  NNNN \t\nVZCZCXYZ0002\nFM B\nNNNN",
+            ["VZCZCXYZ0001", "VZCZCXYZ0002"],
+        ),
+        # `NNNN` inside a line, or five of them, ends nothing.
+        ("VZCZCXYZ0001\nFM A\nSEE NNNN\nNNNNN\nFM B\n", ["VZCZCXYZ0001"]),
+    ],
+)
+def test_only_nnnn_lines_end_telegrams(text: str, first_lines: list[str]) -> None:
+    chunks = split_cables(text)
+    assert [chunk.text.split("\n")[0] for chunk in chunks] == first_lines
+
+
 def test_vzczc_opens_a_new_cable_without_nnnn() -> None:
     chunks = split_cables("VZCZCA\nFM A\n\nVZCZCB\nFM B\n")
     assert len(chunks) == 2
