@@ -333,6 +333,7 @@ def ingest_flow(
                     claimed,
                     settings.max_file_bytes,
                     frozenset(v.sha256 for v in pass_ledger.older_versions(batch_id)),
+                    settings.lake_url,
                 )
                 future = process_group_task.submit(job)
                 in_flight.append(_InFlight(claimed, future))
