@@ -7,8 +7,8 @@ worker process without `PREFECT_API_URL` starts a temporary Prefect server of
 its own (DESIGN.md section 9) and may leave it behind. So:
 
 - `local` starts a `distributed.LocalCluster` (one single-threaded worker
-  process per core, 127.0.0.1 only, no dashboard) once the API is chosen: its
-  workers inherit `PREFECT_API_URL`; it is closed with the command;
+  process per core, 127.0.0.1 only, its HTTP server on a free port) once the API
+  is chosen: its workers inherit `PREFECT_API_URL`; it is closed with the command;
 - an address is a running scheduler: its workers are asked for their
   `PREFECT_API_URL`, and a cluster whose workers use another API (or none) is
   refused in one line, as is one that cannot be reached or has no workers.
@@ -60,7 +60,9 @@ def dask_task_runner(dask: str, local_workers: int | None = None) -> Iterator[Da
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        # The scheduler serves HTTP whatever this says; None asks for port 8787 and warns
+        # when another program holds it. Any free port: no warning.
+        dashboard_address="127.0.0.1:0",
     ) as cluster:
         check_workers(cluster.scheduler_address, api_url)
         yield DaskTaskRunner(address=cluster.scheduler_address)

@@ -125,11 +125,11 @@ def snapshot_task(lake: Path, ledger: Ledger) -> None:
 
 
 @task(name="quality-report", cache_policy=NONE, persist_result=False)
-def report_task(lake: Path, inbox: Inbox) -> str:
+def report_task(lake: Path, inbox: Inbox, ledger_url: str | None) -> str:
     """The dashboard rewritten and alerts raised after every pass (flows/dashboard.py)."""
     from cablestream.flows.dashboard import refresh
 
-    return refresh(lake, inbox, get_run_logger())
+    return refresh(lake, inbox, ledger_url, get_run_logger())
 
 
 # --- the flow --------------------------------------------------------------------------------
@@ -347,6 +347,7 @@ def ingest_flow(
                     claimed,
                     settings.max_file_bytes,
                     frozenset(v.sha256 for v in pass_ledger.older_versions(batch_id)),
+                    settings.lake_url,
                 )
                 future = process_group_task.submit(job)
                 in_flight.append(_InFlight(claimed, future))
@@ -397,6 +398,6 @@ def ingest_flow(
 
     if behind:
         snapshot_task(lake_root, pass_ledger)
-    report_task(lake_root, inbox_root)
+    report_task(lake_root, inbox_root, settings.ledger)
     summary.seconds = time.perf_counter() - started
     return summary.as_dict()

@@ -226,13 +226,6 @@ class IngestSettings(BaseSettings):
         return [("lake", lake), ("lake's control folder", control)]
 
     def _check_object_lake(self, url: str) -> None:
-        if self.ledger is not None:
-            # A batch's staged files are on the host that staged them: another host sharing
-            # the ledger could not finish that batch after a crash.
-            raise InputError(
-                f"--ledger with the object-store lake {url}: not yet (its batches are staged"
-                " on one host's disk); use the lake's own ledger in CABLESTREAM_CONTROL"
-            )
         writable_folder(layout.CONTROL_ENV, self.lake)
         bound = bound_url(self.lake)
         if bound is not None and bound != url:

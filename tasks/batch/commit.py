@@ -36,7 +36,7 @@ def finish(lake: Path, ledger: Ledger, batch: StaleBatch, snapshot: bool = True)
     it replaces (a compaction's, a replacement's), commit it, make the next snapshot
     (unless `snapshot` is False: an ingest pass paces its snapshots itself).
     Idempotent: its owner and recovery may both run it, one after the other or at once."""
-    writer.publish(lake, writer.staged_tree(lake, batch.batch_id))
+    writer.publish_staged(lake, batch.batch_id)
     for relative in batch.replaced:
         writer.remove_output(lake, relative)
     ledger.commit(batch.batch_id)
@@ -336,8 +336,18 @@ def commit_staged(
             # A reprocessed source whose rows went meanwhile (a newer version of its file
             # replaced them) is not brought back.
             gone = reprocessed - kept.found
+            writer.pull_staging(lake, batch_id)  # an object-store lake: rewritten here
             rows_written, rows_quarantined = _restage(lake, batch_id, kept, gone)
-        outputs = writer.staged_tree(lake, batch_id)
+        # An object-store lake: every staged file on the store before the point of no return.
+        writer.push_staging(lake, batch_id)
+        outputs = writer.staged_outputs(lake, batch_id)
+        if rows_written and not any(relative.startswith("year=") for relative in outputs):
+            raise RuntimeError(
+                f"batch {batch_id}: its {rows_written} rows were staged where this process"
+                f" cannot see them ({layout.staging_dir(lake, batch_id)}): Dask workers on"
+                " other machines need the lake at the same path and the same"
+                f" {layout.CONTROL_ENV} (a shared filesystem), or an object-store lake"
+            )
         note = f"{rows_written} rows"
         if kept.found:
             note += (
@@ -349,7 +359,7 @@ def commit_staged(
         # The point of no return (fenced: raises BatchLost when the claim was taken over).
         ledger.prepare_commit(
             batch_id,
-            [item.relative for item in outputs],
+            outputs,
             staged.outcomes,
             note,
             replaced=kept.replaced,
@@ -358,7 +368,7 @@ def commit_staged(
         publishing = ledger.publishing_batch(batch_id)
         assert publishing is not None
         finish(lake, ledger, publishing, snapshot)
-    data_files = sum(1 for item in outputs if item.relative.startswith("year="))
+    data_files = sum(1 for relative in outputs if relative.startswith("year="))
     return BatchSummary(
         batch_id=batch_id,
         status="committed",

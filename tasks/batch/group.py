@@ -9,15 +9,20 @@ claimed with), parses them, validates the rows (one GE run), records the run's
 quality tables and writes every output of the batch to its staging folder. The
 flow then only commits what was staged (`commit.commit_staged`).
 
-The lake (and its control folder) must be the same folder wherever the task runs.
+The lake (and its control folder) must be the same folder wherever the task runs; an
+object-store lake's staging is on the store, so for it the control folder need only be
+a folder bound to the same lake (`tasks/lake/store.py`).
 """
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 from cablestream.tasks.batch import claim, commit, route
+from cablestream.tasks.lake import writer
+from cablestream.tasks.lake.store import bind_store
 from cablestream.tasks.quality import tables, validate
 
 
@@ -32,12 +37,25 @@ class GroupJob:
     # Content hashes of the older versions of the group's changed files: their rows are
     # replaced at commit, so validation does not count them as "already in the lake".
     replacing: frozenset[str] = frozenset()
+    # An object-store lake's URL: `lake` is then its control folder, bound to it here too
+    # (on a worker of another machine, a folder of that name is made and bound).
+    lake_url: str | None = None
 
 
 def process(job: GroupJob) -> commit.StagedBatch:
     """Read, parse, validate and stage one group; what the flow needs to commit it."""
     lake = Path(job.lake)
-    batch = claim.load_claimed(claim.open_inbox(job.inbox), job.batch, job.max_file_bytes)
+    if job.lake_url is not None:
+        bind_store(lake, job.lake_url)
+    inbox = claim.open_inbox(job.inbox)
+    if isinstance(inbox, Path) and not inbox.is_dir():
+        # Else each file would be quarantined as gone: a worker on another machine.
+        raise FileNotFoundError(
+            f"no inbox folder {inbox} on {socket.gethostname()}: Dask workers on other"
+            " machines need the inbox at the same path (a shared filesystem), or an"
+            " object-store inbox"
+        )
+    batch = claim.load_claimed(inbox, job.batch, job.max_file_bytes)
     parsed = route.parse_batch(batch)
     outcome = validate.validate_batch(parsed.table, batch.batch_id, lake, job.replacing)
     if outcome.held_back:
@@ -48,4 +66,6 @@ def process(job: GroupJob) -> commit.StagedBatch:
             lake, batch, parsed, outcome.accepted, rejections, outcome.failed_expectations
         )
     tables.record_batch_quality(outcome, batch.batch_id, lake)
+    # An object-store lake: staged on the store, so the flow's host can commit it.
+    writer.push_staging(lake, batch.batch_id)
     return staged

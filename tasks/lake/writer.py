@@ -10,7 +10,10 @@ path and outcome first (the point of no return), then the files are renamed
 in, then the batch is committed. A batch that dies before the point of no
 return published nothing; one that dies after it is finished by recovery
 (`finish` in `tasks/batch/commit.py`), never undone, so no reader sees a row
-that later goes away.
+that later goes away. An object-store lake's batches are staged on the store
+itself (`push_staging`, before the point of no return) and published by a copy
+on the server (`publish_staged`; `tasks/lake/store.py`), so that any host can
+finish them.
 """
 
 from __future__ import annotations
@@ -211,7 +214,57 @@ def move_legacy_control(lake: Path) -> list[str]:
 
 
 def clear_staging(lake: Path, batch_id: str) -> None:
+    """Remove the batch's staging folder (and an object-store lake's staging prefix)."""
     shutil.rmtree(layout.staging_dir(lake, batch_id), ignore_errors=True)
+    store = store_for(lake)
+    if not store.local:
+        store.clear_staged(batch_id)
+
+
+def push_staging(lake: Path, batch_id: str) -> None:
+    """An object-store lake: move the batch's locally staged files into its staging prefix
+    on the store, where any host can publish them (`tasks/lake/store.py`). Idempotent;
+    nothing to do for a local lake."""
+    stage = layout.staging_dir(lake, batch_id)
+    store = store_for(lake)
+    if store.local or not stage.exists():
+        return
+    store.push(batch_id, [(item.staged, item.relative) for item in _staged_files(stage)])
+    shutil.rmtree(stage, ignore_errors=True)
+
+
+def pull_staging(lake: Path, batch_id: str) -> None:
+    """An object-store lake: bring the batch's staged files back into its local staging
+    folder, to be rewritten there (a replacement), then pushed again."""
+    store = store_for(lake)
+    if not store.local:
+        store.pull(batch_id, layout.staging_dir(lake, batch_id))
+
+
+def staged_outputs(lake: Path, batch_id: str) -> list[str]:
+    """The relative names of everything the batch staged (locally, or on the store)."""
+    names = [item.relative for item in staged_tree(lake, batch_id)]
+    store = store_for(lake)
+    if not store.local:
+        names += store.staged(batch_id)
+    return sorted(set(names))
+
+
+def publish_staged(lake: Path, batch_id: str) -> list[str]:
+    """Publish everything the batch staged (`publish`); an object-store lake's staging
+    prefix: data files copied to their keys on the server, quarantine tables fetched
+    into this host's control folder. Idempotent, as `publish`."""
+    published = publish(lake, staged_tree(lake, batch_id))
+    store = store_for(lake)
+    if store.local:
+        return published
+    for relative in store.staged(batch_id):
+        if is_data_name(relative):
+            store.publish_staged(batch_id, relative)
+        else:
+            store.fetch_staged(batch_id, relative, layout.output_path(lake, relative))
+        published.append(relative)
+    return published
 
 
 def staged_tree(lake: Path, batch_id: str) -> list[StagedFile]:

@@ -13,7 +13,8 @@ writers that run at the same time are kept apart:
   batch's row `FOR UPDATE`, so exactly one of them wins;
 - leases and retry times are read against the server's clock, so hosts whose
   clocks differ agree on when a lease ran out; a host that died is known by
-  its lease alone (its pid cannot be checked from another host).
+  its lease alone (its pid cannot be checked from another host): a live host
+  renews its leases (`SqlLedger.renew_leases`), a dead one's run out.
 
 One database (or schema, through the URL's `options=-csearch_path=…`) per lake.
 """

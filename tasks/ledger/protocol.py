@@ -19,7 +19,9 @@ claims and its staging folder; a `publishing` batch is finished, never undone
 (renaming the staged files that are left and deleting what it replaces are both
 idempotent), so a reader never sees a row that recovery later removes. A batch is
 *stale* when its process is gone, its lease ran out, or it belongs to this process
-but no code of it is running it any more (`running`).
+but no code of it is running it any more (`running`). A live process renews the
+leases of the batches it works on (a heartbeat, `sql.SqlLedger.renew_leases`), so
+a batch that runs longer than its lease is not taken from a live host.
 
 States of a file row: `claimed` (a batch is working on it), then from step 2
 `committed` (its cables are in the lake), `duplicate` (same content as a

@@ -17,8 +17,11 @@ The statements use `?` placeholders (sqlite3's style); other drivers translate.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
@@ -33,9 +36,14 @@ from cablestream.tasks.ledger.protocol import (
 )
 
 DEFAULT_LEASE_SECONDS = 600.0
+# A live process renews the leases of the batches it works on this many times per lease:
+# a batch that runs longer than its lease is not taken over while its process lives.
+RENEWALS_PER_LEASE = 3
 # A file that could not be read (permissions, a symlink) is tried again this much later:
 # `chmod` moves no mtime, so its fingerprint alone would skip it forever.
 READ_RETRY_SECONDS = 30.0
+
+_log = logging.getLogger(__name__)
 
 # Batches this process is working on right now (claimed or begun, not yet settled).
 # Its other batches in the ledger were left by an error it could not undo: stale.
@@ -140,6 +148,10 @@ class SqlLedger:
 
     def __init__(self, lease_seconds: float) -> None:
         self.lease_seconds = lease_seconds
+        # Batches claimed (or begun) through this ledger whose leases its heartbeat renews.
+        self._leased: set[str] = set()
+        self._heartbeat: threading.Thread | None = None
+        self._heartbeat_lock = threading.Lock()
 
     # -- what a database provides -------------------------------------------------
 
@@ -189,7 +201,7 @@ class SqlLedger:
             if not claimed:
                 db.execute("DELETE FROM batches WHERE batch_id = ?", (batch_id,))
         if claimed:
-            _RUNNING.add(batch_id)
+            self._working_on(batch_id)
         return claimed
 
     def _claim_one(
@@ -256,7 +268,54 @@ class SqlLedger:
                 " VALUES (?, 'claimed', ?, ?, ?, ?)",
                 (batch_id, _owner(), now + self.lease_seconds, now, note),
             )
-        _RUNNING.add(batch_id)
+        self._working_on(batch_id)
+
+    # -- leases: renewed while this process works on a batch ----------------------
+
+    def _working_on(self, batch_id: str) -> None:
+        """This process works on the batch from now on: keep its lease (`renew_leases`)."""
+        with self._heartbeat_lock:
+            _RUNNING.add(batch_id)
+            self._leased.add(batch_id)
+            if self._heartbeat is None:
+                self._heartbeat = threading.Thread(
+                    target=self._keep_leases, name="cablestream-lease", daemon=True
+                )
+                self._heartbeat.start()
+
+    def _keep_leases(self) -> None:
+        """The heartbeat: every lease / RENEWALS_PER_LEASE, renew the leases of the batches
+        this process still works on; ends when there are none (the next claim starts it).
+
+        A failed renewal (the database away for a moment) is tried again at the next beat;
+        should the lease run out meanwhile, the fence (`prepare_commit`) stops the batch.
+        """
+        while True:
+            time.sleep(self.lease_seconds / RENEWALS_PER_LEASE)
+            with self._heartbeat_lock:
+                self._leased &= _RUNNING  # settled batches (and those forgotten) need none
+                batches = sorted(self._leased)
+                if not batches:
+                    self._heartbeat = None
+                    return
+            try:
+                self.renew_leases(batches)
+            except Exception as error:  # the next beat tries again
+                _log.warning("could not renew the leases of %d batches: %r", len(batches), error)
+
+    def renew_leases(self, batch_ids: list[str]) -> int:
+        """Extend by a lease the batches of this process among `batch_ids` that are still
+        unsettled; returns how many. A batch taken over meanwhile (aborted) stays lost."""
+        with self._transaction() as db:
+            until = self._now(db) + self.lease_seconds
+            return sum(
+                db.execute(
+                    "UPDATE batches SET lease_until = ? WHERE batch_id = ? AND owner = ?"
+                    " AND state IN ('claimed', 'publishing')",
+                    (until, batch_id, _owner()),
+                ).rowcount
+                for batch_id in batch_ids
+            )
 
     def _state(self, db: Connection, batch_id: str) -> tuple[str, str] | None:
         """Inside a write transaction: the batch's (state, owner), its row locked."""

@@ -65,11 +65,12 @@ _deadline_get = _deadline.get
 _thread_cpu = time.thread_time
 
 
-# Calls on strings up to this length run without the timeout. Every pattern here is
-# written to run in linear time, so one over a line or a field costs microseconds even
-# when it is wrong; the timeout itself costs about a microsecond a call (as much as most
-# line-level matches), and the parser makes hundreds of such calls per cable. Calls over
-# longer strings (a cable's text or region, a long line) carry it.
+# Calls on strings up to this length (or on a window of one, between pos and endpos) run
+# without the timeout. Every pattern here is written to run in linear time, so one over a
+# line, a field or a window costs microseconds even when it is wrong; the timeout itself
+# costs about a microsecond a call (as much as most line-level matches), and the parser
+# makes hundreds of such calls per cable. Calls over longer strings (a cable's text or
+# region, a long line) carry it.
 UNTIMED_LENGTH = 1_000
 
 # A match of either engine: both offer what the parser uses (groups, spans, `m["name"]`).
@@ -107,7 +108,7 @@ class Pattern:
         return match.re is self.compiled or match.re is self.short
 
     def search(self, string: str, pos: int = 0, endpos: int = _TO_END) -> Match | None:
-        if len(string) <= UNTIMED_LENGTH:
+        if len(string) <= UNTIMED_LENGTH or endpos - pos <= UNTIMED_LENGTH:
             return self.short.search(string, pos, endpos)
         try:
             return self.compiled.search(string, pos, endpos, timeout=remaining())
@@ -115,7 +116,7 @@ class Pattern:
             raise ParseTimeout(str(error)) from None
 
     def match(self, string: str, pos: int = 0, endpos: int = _TO_END) -> Match | None:
-        if len(string) <= UNTIMED_LENGTH:
+        if len(string) <= UNTIMED_LENGTH or endpos - pos <= UNTIMED_LENGTH:
             return self.short.match(string, pos, endpos)
         try:
             return self.compiled.match(string, pos, endpos, timeout=remaining())
@@ -123,7 +124,7 @@ class Pattern:
             raise ParseTimeout(str(error)) from None
 
     def fullmatch(self, string: str, pos: int = 0, endpos: int = _TO_END) -> Match | None:
-        if len(string) <= UNTIMED_LENGTH:
+        if len(string) <= UNTIMED_LENGTH or endpos - pos <= UNTIMED_LENGTH:
             return self.short.fullmatch(string, pos, endpos)
         try:
             return self.compiled.fullmatch(string, pos, endpos, timeout=remaining())

@@ -73,15 +73,19 @@ def _elements(
     closing: guard.Pattern,
     pos: int = 0,
     endpos: int | None = None,
+    limit: int | None = None,
 ) -> list[tuple[int, int]]:
-    """(start, end) of the content of each element, as `opening(.*?)closing` finds them.
+    """(start, end) of the content of each element, as `opening(.*?)closing` finds them
+    (the first `limit` of them).
 
     Linear: each search starts where the last one stopped, and an opening tag with no
     closing tag after it ends the scan (no later one can have a closing tag either).
     """
     end = len(text) if endpos is None else endpos
-    spans = []
-    while (start := opening.search(text, pos, end)) is not None:
+    spans: list[tuple[int, int]] = []
+    while (limit is None or len(spans) < limit) and (
+        start := opening.search(text, pos, end)
+    ) is not None:
         close = closing.search(text, start.end(), end)
         if close is None:
             break
@@ -105,15 +109,31 @@ def _parse_release_created(value: str) -> datetime | None:
 
 
 def split_release_page(page: str) -> list[CableChunk]:
-    """A release cable page: metadata table, then header and text in two `<pre>` blocks."""
+    """A release cable page: metadata table, then header and text in two `<pre>` blocks.
+
+    Empty when the text is no release page: no `<pre>` element, `<pre` never written in
+    lower case, or neither a `<table` nor `</html>`.
+    """
     # On the page itself: a lower-cased copy of the whole page (50 KB of styles and scripts
     # before the text) cost more than this scan led by `<`.
     pre_spans = _elements(page, _PRE_OPEN, _PRE_CLOSE)
-    blocks = [page[start:end] for start, end in pre_spans]
-    if not blocks:
+    if not pre_spans:
         return []
+    # The first element's own tag usually shows the lower-case `<pre`: no scan of the page.
+    tag = page.rfind("<", 0, pre_spans[0][0])
+    if not page.startswith("<pre", tag) and "<pre" not in page:
+        return []
+    table_at = page.find("<table")
+    if table_at < 0 and not _HTML_END.search(page):
+        return []
+    blocks = [page[start:end] for start, end in pre_spans]
     release = ReleaseMetadata()
-    table = _elements(page, _RELEASE_TABLE_OPEN, _RELEASE_TABLE_CLOSE)[:1]
+    # The metadata table's tag opens with `<table`: its scan starts at the first one.
+    table = (
+        _elements(page, _RELEASE_TABLE_OPEN, _RELEASE_TABLE_CLOSE, table_at, limit=1)
+        if table_at >= 0
+        else []
+    )
     if table:
         cell_spans = _elements(page, _TABLE_CELL_OPEN, _TABLE_CELL_CLOSE, *table[0])
         cells = [_cell_text(page[start:end]) for start, end in cell_spans]
@@ -302,6 +322,23 @@ def _start_markers(segment: str) -> list[int]:
     return starts
 
 
+def _end_marker_ends(text: str) -> list[int]:
+    """Where each `NNNN` line ends: the literal is found first, and only its first
+    occurrence on a line is tried at the line's start (a later one has text before it)."""
+    ends = []
+    previous = -1
+    at = text.find("NNNN")
+    while at != -1:
+        line_end = text.rfind("\n", max(previous, 0), at)
+        if previous < 0 or line_end != -1:
+            marker = _END_MARKER.match(text, line_end + 1)
+            if marker is not None:
+                ends.append(marker.end())
+        previous = at
+        at = text.find("NNNN", at + 4)
+    return ends
+
+
 def _shifted(chunks: list[CableChunk], offset: int) -> list[CableChunk]:
     for chunk in chunks:
         chunk.offset += offset
@@ -316,7 +353,7 @@ def split_telegrams(text: str) -> list[CableChunk]:
     """
     chunks: list[CableChunk] = []
     # Each scan only where its literal is: most files hold one cable and no dump.
-    segment_ends = [match.end() for match in _END_MARKER.finditer(text)] if "NNNN" in text else []
+    segment_ends = _end_marker_ends(text)
     for seg_start, seg_end in itertools.pairwise([0, *segment_ends, len(text)]):
         segment = text[seg_start:seg_end]
         content = segment.strip()
@@ -392,9 +429,11 @@ def _without_text_beside_cables(text: str, chunks: list[CableChunk]) -> list[Cab
 
 def split_cables(text: str, source_path: str = "") -> list[CableChunk]:
     """Every cable chunk of a decoded source, in file order."""
-    if _CSV_ROW_START.match(text.lstrip("\ufeff")):
+    # A cables.csv row opens with its quoted id: the pattern only where one can.
+    if text.lstrip("\ufeff").startswith('"') and _CSV_ROW_START.match(text.lstrip("\ufeff")):
         return split_csv_rows(text)
-    if "<pre" in text and ("<table" in text or _HTML_END.search(text)):
+    # A page holds `<`, found at memory speed: most texts have none.
+    if "<" in text:
         chunks = split_release_page(text)
         if chunks:
             return chunks

@@ -77,11 +77,13 @@ def test_object_store_places_are_checked_before_any_work(
         return str(raised.value)
 
     assert "there is no bucket 'no-such-bucket'" in refusal(inbox="s3://no-such-bucket/in")
-    assert "not yet" in refusal(inbox=str(inbox), lake=lake, ledger="postgresql://h/db")
+    assert "name a prefix inside the bucket" in refusal(inbox=str(inbox), lake=f"s3://{bucket}")
     assert "must be a local folder" in refusal(inbox=str(inbox), archive="s3://x/done")
     assert "not for an object-store inbox" in refusal(
         inbox=f"s3://{bucket}/in", lake=str(tmp_path / "lake"), archive=str(tmp_path / "done")
     )
+    # A shared ledger: the batches are staged on the store, any host can finish them.
+    IngestSettings.resolve(inbox=str(inbox), lake=lake, ledger="postgresql://h/db").check_paths()
     IngestSettings.resolve(inbox=str(inbox), lake=lake).lake_root()  # binds the folder
     assert "holds the control data of the lake" in refusal(
         inbox=str(inbox), lake=f"s3://{bucket}/other"

@@ -235,9 +235,12 @@ def _occurrences(lowered: str, start: int = 0) -> Iterator[int]:
         at = lowered.find(_WORD, at + 1)
 
 
-def _heading(text: str, lowered: str) -> guard.Match | None:
-    """The first `SUMMARY` heading line, tried only where the word stands near a line start."""
+def _heading(text: str, lowered: str, before: int | None = None) -> guard.Match | None:
+    """The first `SUMMARY` heading line, tried only where the word stands near a line start
+    (and only where its line can start before `before`)."""
     for at in _occurrences(lowered):
+        if before is not None and at - _HEADING_INDENT > before:
+            return None
         line_start = text.rfind("\n", max(0, at - _HEADING_INDENT), at) + 1
         if line_start == 0 and at > _HEADING_INDENT:
             continue
@@ -277,7 +280,8 @@ def _opener(text: str, lowered: str) -> guard.Match | None:
     inline = _inline_opener(text, lowered)
     if inline is not None:
         found.append(inline)
-    heading = _heading(text, lowered)
+    # A heading wins only by starting first: the words after the inline opener's are not tried.
+    heading = _heading(text, lowered, inline.start() if inline is not None else None)
     if heading is not None:
         found.append(heading)
     return min(found, key=lambda match: match.start()) if found else None

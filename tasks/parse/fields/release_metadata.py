@@ -40,9 +40,30 @@ def _parse_date(value: str) -> datetime | None:
     return None
 
 
+# Every date form above writes its time `7:10`/`07:10` at most this far after the date's start.
+_TIME_COLON_OFFSET = 13
+
+
+def _first_time_colon(text: str) -> int:
+    """Where the first `:` between a digit and two digits stands (-1 if none); digits as
+    the pattern reads them (any Unicode decimal digit)."""
+    at = text.find(":", 1)
+    while at != -1:
+        after = text[at + 1 : at + 3]
+        if len(after) == 2 and after.isdecimal() and text[at - 1].isdecimal():
+            return at
+        at = text.find(":", at + 1)
+    return -1
+
+
 def find_release_metadata(text: str) -> ReleaseMetadata:
     """The first release metadata block printed in `text`; empty when there is none."""
-    match = _METADATA.search(text)
+    # Led by a digit, the pattern is tried at every digit of the header: started only where
+    # its first time can be (a colon among digits), it finds the same first block.
+    colon = _first_time_colon(text)
+    if colon < 0:
+        return ReleaseMetadata()
+    match = _METADATA.search(text, max(0, colon - _TIME_COLON_OFFSET))
     if match is None:
         return ReleaseMetadata()
     return ReleaseMetadata(

@@ -66,16 +66,15 @@ def block_start(line: str) -> guard.Match | None:
 
 def _split_tail(rest: str) -> tuple[str, str | None, str | None]:
     """(name, precedence, mcn): the longest `[ PRECEDENCE][ MCN]` tail that leaves a name."""
-    name, precedence, mcn = rest, None, None
+    name, mcn = rest, None
     head, _, last = name.rpartition(" ")
     if head and last.isdecimal() and len(last) <= _MAX_MCN_DIGITS:
         name, mcn = head, last
     if name.endswith(_PRECEDENCE_ENDINGS):
         for ending in _PRECEDENCE_ENDINGS:
-            if len(name) > len(ending) and name.endswith(ending):
-                name, precedence = name[: -len(ending)], ending[1:]
-                break
-    return name, precedence, mcn
+            if name.endswith(ending) and len(name) > len(ending):
+                return name[: -len(ending)], ending[1:], mcn
+    return name, None, mcn
 
 
 def parse_recipient(line: str) -> Recipient | None:

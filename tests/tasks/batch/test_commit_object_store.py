@@ -1,16 +1,19 @@
 """The commit protocol on an S3 lake (moto's server): a batch that dies before its point of
-no return leaves no object; one that dies after it is finished by recovery."""
+no return leaves no object (its staged keys are deleted); one that dies after it is
+finished by recovery. Another host's recovery: tests/flows/test_object_store.py."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow.dataset as ds
+
 from cablestream.schemas import lake as layout
-from cablestream.tasks.batch import claim, commit, route
+from cablestream.tasks.batch import claim, commit, group, route
 from cablestream.tasks.inbox.settle import Settler
 from cablestream.tasks.inbox.store import ObjectInbox, inbox_files
 from cablestream.tasks.lake import writer
-from cablestream.tasks.lake.store import bind_store, open_filesystem
+from cablestream.tasks.lake.store import bind_store, open_filesystem, open_store
 from cablestream.tasks.ledger.sqlite import SqliteLedger
 
 from ...conftest import S3Server, batch_owner_dies
@@ -33,26 +36,58 @@ def test_recovery_on_an_s3_lake_at_both_sides_of_the_point_of_no_return(
         ready = Settler(0).ready(claim.fresh_files(inbox, ledger))
         return claim.read_and_claim(inbox, ready, ledger, claim.new_batch_id(), 10**7)
 
-    # Dies after staging, before the ledger recorded anything: nothing reached the store.
+    staging = "lake.cablestream/staging/"
+
+    # Dies after staging (its files pushed to the store's staging prefix), before the
+    # ledger recorded anything: no reader sees them; recovery deletes them.
     batch = claimed()
     parsed = route.parse_batch(batch)
     assert writer.stage_rows(parsed.table, control, batch.batch_id)
+    writer.push_staging(control, batch.batch_id)
+    assert s3_server.keys(bucket, staging) and s3_server.keys(bucket, "lake/") == []
     batch_owner_dies(ledger.path)
-    assert s3_server.keys(bucket, "lake/") == []
     assert commit.recover(control, ledger) == [batch.batch_id]
-    assert s3_server.keys(bucket, "lake/") == []
-    assert not layout.staging_dir(control, batch.batch_id).exists()
+    assert s3_server.keys(bucket, "lake") == []  # neither staged nor published keys
     assert ledger.counts() == {}  # the files are taken again
 
-    # Dies past the point of no return, one object put: recovery puts the rest, commits.
+    # Dies past the point of no return, one object copied: recovery copies the rest, commits.
     batch = claimed()
     assert len(batch.files) == len(list(inbox_files(inbox))) == 2
     parsed = route.parse_batch(batch)
     staged = writer.stage_rows(parsed.table, control, batch.batch_id)
+    writer.push_staging(control, batch.batch_id)
     ledger.prepare_commit(batch.batch_id, [item.relative for item in staged], parsed.outcomes)
-    writer.publish(control, staged[:1])
+    open_store(f"s3://{bucket}/lake").publish_staged(batch.batch_id, staged[0].relative)
     batch_owner_dies(ledger.path)
     assert commit.recover(control, ledger) == [batch.batch_id]
     assert ledger.batch_state(batch.batch_id) == "committed"
-    assert s3_server.keys(bucket, "lake/") == sorted(f"lake/{item.relative}" for item in staged)
+    assert s3_server.keys(bucket, "lake") == sorted(f"lake/{item.relative}" for item in staged)
     assert commit.recover(control, ledger) == []
+
+
+def test_a_group_staged_on_another_machine_is_committed_from_the_store(
+    s3_server: S3Server, tmp_path: Path
+) -> None:
+    """A group task on a worker of another machine (its own folder for the control data)
+    stages onto the store; the flow's host commits it from there."""
+    bucket = s3_server.bucket()
+    for seed in sorted(SEED.glob("*.txt"))[:2]:
+        s3_server.put(bucket, f"inbox/{seed.name}", seed.read_bytes())
+    inbox_url, lake_url = f"s3://{bucket}/inbox", f"s3://{bucket}/lake"
+    inbox = ObjectInbox(inbox_url, *open_filesystem(inbox_url))
+    flow_host, worker_host = tmp_path / "flow-host", tmp_path / "worker-host"
+    bind_store(flow_host, lake_url)
+    ledger = SqliteLedger(layout.ledger_path(flow_host))
+    ready = Settler(0).ready(claim.fresh_files(inbox, ledger))
+    batch = claim.read_and_claim(
+        inbox, ready, ledger, claim.new_batch_id(), 10**7, keep_bytes=False
+    )
+    job = group.GroupJob(inbox_url, str(worker_host), batch, 10**7, lake_url=lake_url)
+    staged = group.process(job)  # on the "worker": its folder is bound to the lake there
+    assert not layout.staging_dir(worker_host, batch.batch_id).exists()
+    assert s3_server.keys(bucket, f"lake.cablestream/staging/{batch.batch_id}/")
+    summary = commit.commit_staged(flow_host, ledger, staged)
+    assert summary.rows_written == staged.rows_written > 0
+    lake = ds.dataset(lake_url, format="parquet", partitioning="hive")
+    assert lake.count_rows() == staged.rows_written
+    assert s3_server.keys(bucket, "lake.cablestream") == []

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 import pytest
 
 from cablestream.schemas import lake as layout
@@ -15,6 +17,7 @@ from cablestream.tasks.lake.store import (
     StoreError,
     bind_store,
     is_data_name,
+    open_store,
     store_for,
 )
 
@@ -75,3 +78,49 @@ def test_a_local_lake_is_its_folder(tmp_path: Path) -> None:
     store = store_for(tmp_path / "lake")
     assert store.local and isinstance(store.filesystem, pafs.LocalFileSystem)
     assert store.data_files() == []
+
+
+def test_an_object_store_lake_stages_beside_its_prefix_and_publishes_by_copy(
+    s3_server: S3Server, tmp_path: Path
+) -> None:
+    """Staged files are pushed under the batch's id beside the lake's prefix (no reader of
+    the lake lists them), copied to their keys on publish, and the staging prefix cleared."""
+    bucket = s3_server.bucket()
+    control = tmp_path / "control"
+    store = bind_store(control, f"s3://{bucket}/lake")
+    staged = writer.stage_rows(_rows(), control, BATCH)
+    reasons = tmp_path / "reasons.parquet"
+    pq.write_table(pa.table({"reason": ["no_cable"]}), reasons)
+    quarantine_table = f"quarantine/reasons/part-{BATCH}.parquet"
+    local_stage = layout.staging_dir(control, BATCH)
+    (local_stage / quarantine_table).parent.mkdir(parents=True)
+    shutil.copy(reasons, local_stage / quarantine_table)
+    writer.push_staging(control, BATCH)
+    writer.push_staging(control, BATCH)  # again: nothing left locally, nothing to do
+    assert not local_stage.exists()
+    names = sorted([item.relative for item in staged] + [quarantine_table])
+    assert writer.staged_outputs(control, BATCH) == names
+    staging = f"lake.cablestream/staging/{BATCH}/"
+    assert s3_server.keys(bucket) == [staging + name for name in names]  # not under lake/
+    assert store.data_files() == []
+
+    writer.pull_staging(control, BATCH)  # a replacement rewrites them locally
+    assert s3_server.keys(bucket) == [] and writer.staged_outputs(control, BATCH) == names
+    writer.push_staging(control, BATCH)
+
+    published = writer.publish_staged(control, BATCH)
+    assert sorted(published) == names
+    data = sorted(f"lake/{item.relative}" for item in staged)
+    assert s3_server.keys(bucket, "lake/") == data  # copied on the server, no markers
+    assert pq.read_table(layout.output_path(control, quarantine_table)).num_rows == 1
+    assert store.dataset().count_rows() == 3
+    writer.clear_staging(control, BATCH)
+    assert s3_server.keys(bucket) == data  # no staging key, no marker left behind
+    writer.publish_staged(control, BATCH)  # again, as a second finisher would: nothing to do
+    writer.clear_staging(control, BATCH)
+    assert s3_server.keys(bucket) == data
+
+
+def test_a_lake_at_a_bucket_root_is_refused() -> None:
+    with pytest.raises(StoreError, match="name a prefix inside the bucket"):
+        open_store("s3://some-bucket")

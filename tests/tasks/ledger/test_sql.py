@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -195,3 +196,64 @@ def test_outputs_a_committed_batch_replaced_leave_the_lake(ledger: SqlLedger) ->
     assert ledger.live_outputs() == {"old.parquet"}  # not committed yet: the old file counts
     ledger.commit("c1")
     assert ledger.live_outputs() == {"new.parquet"}
+
+
+# A process that claims a batch under a short lease and works on it for three leases, then
+# commits it: run with the database's kind and location.
+_LONG_BATCH = """
+import sys, time
+from cablestream.tasks.ledger.protocol import Candidate, FileOutcome
+kind, where, lease = sys.argv[1], sys.argv[2], float(sys.argv[3])
+if kind == "sqlite":
+    from pathlib import Path
+    from cablestream.tasks.ledger.sqlite import SqliteLedger
+    ledger = SqliteLedger(Path(where), lease_seconds=lease)
+else:
+    from cablestream.tasks.ledger.postgres import PostgresLedger
+    ledger = PostgresLedger(where, lease_seconds=lease)
+(claimed,) = ledger.claim("long", [Candidate("x", "h", 1, 1)])
+print("claimed", flush=True)
+time.sleep(3 * lease)
+ledger.prepare_commit("long", [], {claimed.file_id: FileOutcome("committed")})
+ledger.commit("long")
+print("committed", flush=True)
+"""
+
+
+def test_a_live_process_keeps_the_lease_of_a_batch_that_runs_longer(ledger: SqlLedger) -> None:
+    lease = 1.5
+    where = str(ledger.path) if isinstance(ledger, SqliteLedger) else ledger.url
+    kind = "sqlite" if isinstance(ledger, SqliteLedger) else "postgresql"
+    worker = subprocess.Popen(
+        [sys.executable, "-c", _LONG_BATCH, kind, where, str(lease)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert worker.stdout is not None
+    try:
+        assert worker.stdout.readline().strip() == "claimed"
+        leases = []
+        # Another process looks for stale batches all the while: the batch never is one,
+        # although it runs three times its lease (the owner is alive: only the lease counts).
+        while worker.poll() is None:
+            assert ledger.stale_batches() == []
+            with ledger._connect() as db:
+                row = db.execute("SELECT lease_until FROM batches WHERE state = 'claimed'")
+                leases += [float(until) for (until,) in row.fetchall()]
+            time.sleep(0.1)
+        assert worker.stdout.read().strip() == "committed" and worker.returncode == 0
+    finally:
+        worker.kill()
+        worker.wait()
+    assert ledger.batch_state("long") == "committed"
+    assert max(leases) - min(leases) >= lease  # renewed, not one long lease
+
+
+def test_renewal_leaves_a_batch_taken_over_lost(ledger: SqlLedger) -> None:
+    ledger.claim("b1", [Candidate("x", "h", 1, 1)])
+    ledger.claim("b2", [Candidate("y", "g", 1, 1)])
+    assert ledger.renew_leases(["b1", "b2"]) == 2
+    _set_owner(ledger, "b1", str(os.getpid() + 1), lease_until=0)  # taken over by another
+    assert ledger.abort("b1", "recovered")
+    assert ledger.renew_leases(["b1", "b2"]) == 1  # only our own unsettled batch
+    assert ledger.batch_state("b1") == "aborted"

@@ -22,6 +22,23 @@ def test_telegrams_closed_by_nnnn() -> None:
     assert chunks[1].offset == text.index("VZCZCXYZ0002")
 
 
+@pytest.mark.parametrize(
+    ("text", "first_lines"),
+    [
+        # Indented and trailed by blanks, and the last one without a line end.
+        (
+            "VZCZCXYZ0001\nFM A\nSECRET X 0001\n  NNNN \t\nVZCZCXYZ0002\nFM B\nNNNN",
+            ["VZCZCXYZ0001", "VZCZCXYZ0002"],
+        ),
+        # `NNNN` inside a line, or five of them, ends nothing.
+        ("VZCZCXYZ0001\nFM A\nSEE NNNN\nNNNNN\nFM B\n", ["VZCZCXYZ0001"]),
+    ],
+)
+def test_only_nnnn_lines_end_telegrams(text: str, first_lines: list[str]) -> None:
+    chunks = split_cables(text)
+    assert [chunk.text.split("\n")[0] for chunk in chunks] == first_lines
+
+
 def test_vzczc_opens_a_new_cable_without_nnnn() -> None:
     chunks = split_cables("VZCZCA\nFM A\n\nVZCZCB\nFM B\n")
     assert len(chunks) == 2
@@ -171,6 +188,21 @@ def test_release_page_elements_pair_like_a_lazy_match() -> None:
     assert chunks[0].text == "unclosed <pre>FM AMEMBASSY ROME\n\n1. Text."
     assert chunks[0].release.reference_id == "09ROME1x"
     assert chunks[0].release.classification == "SECRET"
+
+
+@pytest.mark.parametrize(
+    ("page", "rendering"),
+    [
+        # `<pre` in lower case somewhere, its element in upper case, `</html>` and no table.
+        ("<html><PRE>FM AMEMBASSY ROME\nSECRET ROME 000001</PRE> <pre x</html>", "html"),
+        # Only upper-case `<PRE>`: no release page, plain text.
+        ("<html><table class='cable'><PRE>FM AMEMBASSY ROME</PRE></html>", "telegram"),
+        # A `<pre>` element with neither a table nor `</html>`.
+        ("<pre>FM AMEMBASSY ROME\nSECRET ROME 000001</pre>", "telegram"),
+    ],
+)
+def test_what_makes_a_release_page(page: str, rendering: str) -> None:
+    assert split_cables(page)[0].rendering == rendering
 
 
 def test_many_unclosed_tags_split_in_linear_time() -> None:

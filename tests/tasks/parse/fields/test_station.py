@@ -195,6 +195,15 @@ def test_decide_reference_id(
             "SECRET",
         ),
         ("The meeting on 2008-03-04 12:00 was cancelled.", None, None, None),
+        # A one-digit hour; an earlier time (`at 10:30`) and E.O. colons are no block.
+        (
+            "E.O. 12958: DECL: 05/27/2023\nMet at 10:30 today.\n"
+            "id: 1 date: 3/4/2008 7:05 refid: 08ROME12 origin: Embassy Rome "
+            "classification: SECRET",
+            "08ROME12",
+            "Embassy Rome",
+            "SECRET",
+        ),
     ],
 )
 def test_find_release_metadata(
