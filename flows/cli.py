@@ -7,12 +7,13 @@ line on stderr and a non-zero exit (`main`); `-v` shows the traceback.
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib.metadata import version
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -161,19 +162,21 @@ _Verbose = Annotated[
 ]
 
 
-def _given(ctx: typer.Context, **values: Any) -> dict[str, Any]:
-    """The values typed on the command line (env vars and defaults are the settings' job)."""
+def _given(ctx: typer.Context) -> dict[str, Any]:
+    """The command's settings (flows/settings.py) typed on the command line, by name (env
+    vars and defaults are the settings' job): one list of options, the command's own."""
+    from cablestream.flows.settings import IngestSettings
+
     given = {}
-    for name, value in values.items():
+    for name, value in ctx.params.items():
         source = ctx.get_parameter_source(name)
-        if source is not None and source.name == "COMMANDLINE":
+        typed = source is not None and source.name == "COMMANDLINE"
+        if typed and name in IngestSettings.model_fields:
             given[name] = str(value) if isinstance(value, Path) else value
     return given
 
 
-@app.command()
-def ingest(
-    ctx: typer.Context,
+def _pass_options(
     inbox: _Inbox = defaults.INBOX,
     lake: _Lake = defaults.LAKE,
     settle_seconds: _Settle = defaults.SETTLE_SECONDS,
@@ -184,38 +187,45 @@ def ingest(
     archive: _Archive = None,
     ledger: _Ledger = None,
     dask: _Dask = None,
-    as_json: _Json = False,
-    verbose: _Verbose = False,
+) -> None:
+    """The options of a pass, `ingest`'s and `watch`'s: only this parameter list is used."""
+
+
+_Command = TypeVar("_Command", bound=Callable[..., None])
+
+
+def _with_pass_options(command: _Command) -> _Command:
+    """`command` taking `_pass_options`' options too, right after its `ctx`.
+
+    typer builds a command's options from its signature and type hints: both are set
+    here. The command takes the values with `**options` and reads the ones typed with
+    `_given(ctx)`, as every command does.
+    """
+    ctx, *own = inspect.signature(command, eval_str=True).parameters.values()
+    named = [parameter for parameter in own if parameter.kind is not parameter.VAR_KEYWORD]
+    shared = inspect.signature(_pass_options, eval_str=True).parameters.values()
+    parameters = [ctx, *shared, *named]
+    # inspect.signature reads `__signature__` first (PEP 362); Callable does not declare it.
+    command.__signature__ = inspect.Signature(parameters, return_annotation=None)  # type: ignore[attr-defined]
+    command.__annotations__ = {item.name: item.annotation for item in parameters}
+    return command
+
+
+@app.command()
+@_with_pass_options
+def ingest(
+    ctx: typer.Context, as_json: _Json = False, verbose: _Verbose = False, **options: Any
 ) -> None:
     """One pass over the inbox: new, complete files into the lake; exits with a summary."""
     from cablestream.flows.commands import run_ingest
 
-    options = _given(
-        ctx,
-        inbox=inbox,
-        lake=lake,
-        settle_seconds=settle_seconds,
-        max_files_per_batch=max_files_per_batch,
-        max_batch_bytes=max_batch_bytes,
-        max_file_bytes=max_file_bytes,
-        max_attempts=max_attempts,
-        archive=archive,
-        ledger=ledger,
-        dask=dask,
-    )
-    _exit_on_attention(run_ingest(options, verbose, as_json=as_json))
+    _exit_on_attention(run_ingest(_given(ctx), verbose, as_json=as_json))
 
 
 @app.command()
+@_with_pass_options
 def watch(
     ctx: typer.Context,
-    inbox: _Inbox = defaults.INBOX,
-    lake: _Lake = defaults.LAKE,
-    settle_seconds: _Settle = defaults.SETTLE_SECONDS,
-    max_files_per_batch: _MaxFiles = defaults.MAX_FILES_PER_BATCH,
-    max_batch_bytes: _MaxBatchBytes = defaults.MAX_BATCH_BYTES,
-    max_file_bytes: _MaxFileBytes = defaults.MAX_FILE_BYTES,
-    max_attempts: _MaxAttempts = defaults.MAX_ATTEMPTS,
     max_wait_seconds: Annotated[
         float,
         typer.Option(
@@ -229,33 +239,13 @@ def watch(
             help="Full rescan interval (events can be missed)", envvar="CABLESTREAM_RESCAN_SECONDS"
         ),
     ] = defaults.RESCAN_SECONDS,
-    archive: _Archive = None,
-    ledger: _Ledger = None,
-    dask: _Dask = None,
     verbose: _Verbose = False,
+    **options: Any,
 ) -> None:
     """Ingest continuously as files land, until Ctrl-C or SIGTERM."""
     from cablestream.flows.commands import run_watch
 
-    totals = run_watch(
-        _given(
-            ctx,
-            inbox=inbox,
-            lake=lake,
-            settle_seconds=settle_seconds,
-            max_files_per_batch=max_files_per_batch,
-            max_batch_bytes=max_batch_bytes,
-            max_file_bytes=max_file_bytes,
-            max_attempts=max_attempts,
-            max_wait_seconds=max_wait_seconds,
-            rescan_seconds=rescan_seconds,
-            archive=archive,
-            ledger=ledger,
-            dask=dask,
-        ),
-        verbose,
-    )
-    _exit_on_attention(totals)
+    _exit_on_attention(run_watch(_given(ctx), verbose))
 
 
 def _exit_on_attention(result: dict[str, object]) -> None:
@@ -281,6 +271,7 @@ def report(
     inbox: _Inbox = defaults.INBOX,
     serve: Annotated[bool, typer.Option("--serve", help="Serve it on 127.0.0.1")] = False,
     port: Annotated[int, typer.Option(help="Port for --serve")] = 8765,
+    ledger: _Ledger = None,
     verbose: _Verbose = False,
 ) -> None:
     """Write the offline data-quality dashboard (small page + shared plotly.js), or serve it."""
@@ -288,13 +279,15 @@ def report(
     from cablestream.flows.dashboard import serve as serve_report
     from cablestream.tasks.quality.dashboard import write_report
 
-    given = _given(ctx, lake=lake, inbox=inbox)
+    given = _given(ctx)
     lake_dir = existing_lake(given)
-    inbox_dir = checked_settings(given, needs_inbox=False).inbox_location()
+    settings = checked_settings(given, needs_inbox=False)
+    inbox_dir = settings.inbox_location()
     if serve:
-        serve_report(lake_dir, inbox_dir, port)
+        serve_report(lake_dir, inbox_dir, settings.ledger, port)
         return
-    typer.echo(str(write_report(lake_dir, writable_page(out, lake_dir), inbox_dir)))
+    page = writable_page(out, lake_dir)
+    typer.echo(str(write_report(lake_dir, page, inbox_dir, ledger_url=settings.ledger)))
 
 
 @app.command()
@@ -311,7 +304,7 @@ def compact(
     """Merge each partition's small Parquet files into one, without changing results."""
     from cablestream.flows.commands import run_compact
 
-    run_compact(_given(ctx, lake=lake, ledger=ledger), min_files, as_json=as_json)
+    run_compact(_given(ctx), min_files, as_json=as_json)
 
 
 @app.command()
@@ -338,21 +331,7 @@ def reprocess(
     and replace their rows, exactly once; sources found nowhere are listed (exit 3)."""
     from cablestream.flows.commands import run_reprocess
 
-    result = run_reprocess(
-        _given(
-            ctx,
-            lake=lake,
-            inbox=inbox,
-            archive=archive,
-            max_files_per_batch=max_files_per_batch,
-            max_batch_bytes=max_batch_bytes,
-            max_file_bytes=max_file_bytes,
-            ledger=ledger,
-        ),
-        parser_version_below,
-        verbose,
-        as_json=as_json,
-    )
+    result = run_reprocess(_given(ctx), parser_version_below, verbose, as_json=as_json)
     _exit_on_attention(result)
 
 
@@ -407,21 +386,32 @@ def server_status(as_json: _Json = False, verbose: _Verbose = False) -> None:
         raise typer.Exit(code=1)
 
 
-@app.command()
-def status(
-    ctx: typer.Context,
-    lake: _Lake = defaults.LAKE,
-    ledger: _Ledger = None,
-    as_json: _Json = False,
-    verbose: _Verbose = False,
-) -> None:
-    """The lake's ledger: files per state, last batches, batches in flight, retries, quarantine."""
-    from cablestream.flows.commands import checked_settings, existing_lake, print_status
+def _ledger_view(printer: str, summary: str) -> Callable[..., None]:
+    """A command printing one view of the lake's ledger: `printer` of flows/commands.py."""
 
-    options = _given(ctx, lake=lake, ledger=ledger)
-    ledger_url = checked_settings(options, needs_inbox=False).ledger
-    print_status(existing_lake(options), ledger_url, as_json=as_json)
+    def show(
+        ctx: typer.Context,
+        lake: _Lake = defaults.LAKE,
+        ledger: _Ledger = None,
+        as_json: _Json = False,
+        verbose: _Verbose = False,
+    ) -> None:
+        from cablestream.flows import commands
 
+        options = _given(ctx)
+        ledger_url = commands.checked_settings(options, needs_inbox=False).ledger
+        getattr(commands, printer)(commands.existing_lake(options), ledger_url, as_json=as_json)
+
+    show.__doc__ = summary
+    return show
+
+
+app.command("status")(
+    _ledger_view(
+        "print_status",
+        "The lake's ledger: files per state, last batches, batches in flight, retries, quarantine.",
+    )
+)
 
 quarantine_app = typer.Typer(
     no_args_is_help=True, help="Files the ingest quarantined whole, and taking one again."
@@ -429,20 +419,11 @@ quarantine_app = typer.Typer(
 app.add_typer(quarantine_app, name="quarantine")
 
 
-@quarantine_app.command("ls")
-def quarantine_ls(
-    ctx: typer.Context,
-    lake: _Lake = defaults.LAKE,
-    ledger: _Ledger = None,
-    as_json: _Json = False,
-    verbose: _Verbose = False,
-) -> None:
-    """List quarantined source files: inbox path, reason, batch, kept copy."""
-    from cablestream.flows.commands import checked_settings, existing_lake, print_quarantined
-
-    options = _given(ctx, lake=lake, ledger=ledger)
-    ledger_url = checked_settings(options, needs_inbox=False).ledger
-    print_quarantined(existing_lake(options), ledger_url, as_json=as_json)
+quarantine_app.command("ls")(
+    _ledger_view(
+        "print_quarantined", "List quarantined source files: inbox path, reason, batch, kept copy."
+    )
+)
 
 
 @quarantine_app.command("requeue")
@@ -458,7 +439,7 @@ def quarantine_requeue(
     from cablestream.flows.commands import checked_settings, existing_lake
     from cablestream.flows.status import requeue
 
-    options = _given(ctx, inbox=inbox, lake=lake, ledger=ledger)
+    options = _given(ctx)
     settings = checked_settings(options, local_only="quarantine requeue")
     typer.echo(requeue(existing_lake(options), settings.inbox, path, settings.ledger))
 

@@ -542,23 +542,15 @@ def run_reprocess(
     as_json: bool = False,
 ) -> dict[str, Any]:
     """Bring the lake's rows up to the current parser; prints the summary and returns it."""
-    settings = checked_settings(options, needs_inbox=False, local_only="reprocess")
+    checked_settings(options, needs_inbox=False, local_only="reprocess")
     lake = existing_lake(options)
     connect_prefect(verbose)
     _warm_up_validation()
     from cablestream.flows.reprocess import reprocess_flow
 
-    flow_options = {
-        key: str(value) for key, value in options.items() if key in ("inbox", "archive")
-    }
+    # The options typed go to the flow as they are; it resolves the rest as we did.
     result: dict[str, Any] = reprocess_flow(
-        lake=str(lake),
-        ledger=settings.ledger,
-        parser_version_below=parser_version_below,
-        max_files_per_batch=settings.max_files_per_batch,
-        max_batch_bytes=settings.max_batch_bytes,
-        max_file_bytes=settings.max_file_bytes,
-        **flow_options,
+        **{**options, "lake": str(lake)}, parser_version_below=parser_version_below
     )
     if as_json:
         _print_json(result)

@@ -82,9 +82,13 @@ def raise_alerts(lake: Path, health: Health, logger: Any) -> list[str]:
     return lines
 
 
-def refresh(lake: Path, inbox: Inbox | None, logger: Any) -> Status:
-    """After a pass: rewrite the dashboard and raise alerts for checks that got worse."""
-    board = collect(lake, inbox)
+def refresh(lake: Path, inbox: Inbox | None, ledger_url: str | None, logger: Any) -> Status:
+    """After a pass: rewrite the dashboard and raise alerts for checks that got worse.
+
+    `ledger_url`: the pass's shared ledger (None: the lake's own), which says what is
+    still waiting in the inbox.
+    """
+    board = collect(lake, inbox, ledger_url=ledger_url)
     write_board(board)
     raise_alerts(lake, board.health, logger)
     return board.health.status
@@ -96,7 +100,7 @@ def refresh(lake: Path, inbox: Inbox | None, logger: Any) -> Status:
 SERVE_STALE_SECONDS = 10.0
 
 
-def serve(lake: Path, inbox: Inbox | None, port: int) -> None:
+def serve(lake: Path, inbox: Inbox | None, ledger_url: str | None, port: int) -> None:
     """Serve the dashboard, its Data Docs and the quarantined copies on 127.0.0.1 until Ctrl-C.
 
     Only the control folder's `quality/` and `quarantine/` are served (never the ledger).
@@ -109,7 +113,7 @@ def serve(lake: Path, inbox: Inbox | None, port: int) -> None:
     report = layout.report_path(lake)
     report_url = "/" + report.relative_to(control).as_posix()
     served = (layout.QUALITY_DIR, layout.QUARANTINE_DIR)
-    write_report(lake, inbox=inbox)
+    write_report(lake, inbox=inbox, ledger_url=ledger_url)
 
     class Handler(SimpleHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -124,7 +128,7 @@ def serve(lake: Path, inbox: Inbox | None, port: int) -> None:
                 self.send_error(404)
                 return
             if path == report_url and time.time() - report.stat().st_mtime > SERVE_STALE_SECONDS:
-                write_report(lake, inbox=inbox)
+                write_report(lake, inbox=inbox, ledger_url=ledger_url)
             super().do_GET()
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet console

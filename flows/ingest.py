@@ -113,11 +113,11 @@ def commit_task(
 
 
 @task(name="quality-report", cache_policy=NONE, persist_result=False)
-def report_task(lake: Path, inbox: Inbox) -> str:
+def report_task(lake: Path, inbox: Inbox, ledger_url: str | None) -> str:
     """The dashboard rewritten and alerts raised after every pass (flows/dashboard.py)."""
     from cablestream.flows.dashboard import refresh
 
-    return refresh(lake, inbox, get_run_logger())
+    return refresh(lake, inbox, ledger_url, get_run_logger())
 
 
 # --- the flow --------------------------------------------------------------------------------
@@ -371,6 +371,6 @@ def ingest_flow(
                 logger.error("batch %s left for recovery: %r", batch_id, cleanup)
         raise
 
-    report_task(lake_root, inbox_root)
+    report_task(lake_root, inbox_root, settings.ledger)
     summary.seconds = time.perf_counter() - started
     return summary.as_dict()

@@ -181,6 +181,6 @@ def reprocess_flow(
             result.rows_replaced,
             result.rows_written,
         )
-    report_task(lake_root, settings.inbox.resolve())
+    report_task(lake_root, settings.inbox.resolve(), settings.ledger)
     summary.seconds = time.perf_counter() - started
     return asdict(summary)

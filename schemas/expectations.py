@@ -4,9 +4,17 @@ Each `Rule` names one Great Expectations 1.x expectation (by class name and
 keyword arguments) and the policy that decides what a failure means, as Delta
 Live Tables expectations do:
 
-- `warn`: the row is kept and the failure is counted in the quality tables;
+- `warn`: the row is kept and the failure is counted in the quality tables (a row
+  rule's name is added to the row's `quality_flags`);
 - `drop`: the failing rows go to the quarantine with the rule's name as reason;
 - `fail`: the whole batch is kept out of the lake (retried, then quarantined).
+
+Which policy a rule gets: `drop` only for a row that is not a cable, or not a
+distinct one (no text at all; a record_id two rows claim); a check that a real
+cable the parser read badly breaks (an odd reference id, a misread date, a
+swallowed subject) is a `warn`, so the cable is kept and flagged, never kept out of
+the lake; `fail` for a broken flow (provenance) or a parser regression over the
+whole batch. Each rule's description says why it has its policy.
 
 The rules are plain data, so reading policies (the report, the quality
 tables) never imports great_expectations; `build_suite()` turns them into a
@@ -184,7 +192,9 @@ RULES: tuple[Rule, ...] = (
         "record_id_unique",
         "ExpectColumnValuesToBeUnique",
         "drop",
-        "Two rows of one batch with the same record_id are ambiguous: both go to quarantine.",
+        "record_id is the row's identity (a hash of its source and place in it): two rows of"
+        " one batch claiming one are not distinct cables and neither can be trusted, so both"
+        " go to quarantine.",
         column="record_id",
     ),
     _rule(
@@ -205,8 +215,9 @@ RULES: tuple[Rule, ...] = (
     _rule(
         "reference_id_format",
         REGEX,
-        "drop",
-        "2-digit year + station + serial without leading zeros (08ASTANA988).",
+        "warn",
+        "2-digit year + station + serial without leading zeros (08ASTANA988). An id in another"
+        " form is a parser weakness on a real cable: kept and flagged, not dropped.",
         column="reference_id",
         regex=REFERENCE_ID_REGEX,
     ),
@@ -272,8 +283,10 @@ RULES: tuple[Rule, ...] = (
     _rule(
         "created_year_in_range",
         BETWEEN,
-        "drop",
-        f"Cables of the release were written {CREATED_MIN_YEAR}..{CREATED_MAX_YEAR}.",
+        "warn",
+        f"Cables of the release were written {CREATED_MIN_YEAR}..{CREATED_MAX_YEAR}. A date"
+        " outside is a misread DTG or DECL of a real cable: kept (partitioned by that date)"
+        " and flagged, not dropped.",
         column="created",
         min_value=datetime(CREATED_MIN_YEAR, 1, 1, tzinfo=UTC),
         max_value=datetime(CREATED_MAX_YEAR, 12, 31, 23, 59, 59, tzinfo=UTC),
@@ -386,13 +399,21 @@ RULES: tuple[Rule, ...] = (
         max_value=600,
     ),
     _rule(
+        "body_has_text",
+        REGEX,
+        "drop",
+        "A cable is text: a row without any (empty or blank body) is not a cable, so it goes"
+        " to quarantine.",
+        column="body",
+        regex=r"\S",
+    ),
+    _rule(
         "body_length",
         "ExpectColumnValueLengthsToBeBetween",
         "warn",
-        "A cable has text; more than 2 M characters is a split failure: a parser weakness,"
-        " so the cable is kept and flagged, not dropped.",
+        "More than 2 M characters is a split failure (cables run together): a parser"
+        " weakness, so the cable is kept and flagged, not dropped.",
         column="body",
-        min_value=1,
         max_value=2_000_000,
     ),
     # --- batch level: a parser regression shows as a shift over the whole batch ----------

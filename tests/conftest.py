@@ -30,7 +30,8 @@ SEEDS = SHARED / "seeds"
 
 
 def batch_owner_dies(ledger_path: Path) -> None:
-    """The ledger's batch is left by a process that has ended, as after a SIGKILL."""
+    """Every batch the SQLite ledger has in flight (claimed or publishing) is left by a
+    process that has ended (a real one, on this host), as after a SIGKILL."""
     import sqlite3
     import subprocess
 
@@ -41,8 +42,15 @@ def batch_owner_dies(ledger_path: Path) -> None:
         check=True,
     ).stdout.strip()
     with sqlite3.connect(ledger_path) as db:
-        (owner,) = db.execute("SELECT owner FROM batches").fetchone()
-        db.execute("UPDATE batches SET owner = ?", (f"{owner.rpartition(':')[0]}:{dead}",))
+        in_flight = db.execute(
+            "SELECT batch_id, owner FROM batches WHERE state IN ('claimed', 'publishing')"
+        ).fetchall()
+        assert in_flight, "no batch in flight to leave behind"
+        for batch_id, owner in in_flight:
+            host = owner.rpartition(":")[0]
+            db.execute(
+                "UPDATE batches SET owner = ? WHERE batch_id = ?", (f"{host}:{dead}", batch_id)
+            )
 
 
 class DiesBeforeThePointOfNoReturn(SqliteLedger):

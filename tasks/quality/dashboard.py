@@ -7,7 +7,8 @@ whatever the size of the lake:
   validation run: verdict, policy in force, field completeness, warning codes),
 - `quarantine/reasons/` (written by the ingest flow),
 - the Parquet footers of the lake's files (rows per partition, no data read),
-- the inbox listing and the ledger (backlog and the newest file).
+- the inbox listing and the ledger (backlog and the newest file): the lake's own
+  SQLite ledger, or the one at `ledger_url` (a shared PostgreSQL ledger).
 
 It writes `quality/report.html` (tens of kB: the numbers as HTML tables and
 as one JSON block the charts are drawn from) and, once, the shared asset
@@ -22,7 +23,6 @@ import html
 import json
 import os
 import shutil
-import sqlite3
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -212,30 +212,43 @@ def _partitions(lake: Path) -> list[tuple[str, int, int]]:
     ]
 
 
-def _newest_ledger_file(lake: Path) -> datetime | None:
+def _has_ledger(lake: Path, ledger_url: str | None) -> bool:
+    """Whether there is a ledger to read: a shared one, or the lake's own file (never created
+    by reading it)."""
+    return ledger_url is not None or layout.ledger_path(lake).is_file()
+
+
+def _newest_ledger_file(lake: Path, ledger_url: str | None) -> datetime | None:
     """Modification time of the newest file the ledger ever claimed (read-only query)."""
-    path = layout.ledger_path(lake)
-    if not path.is_file():
+    import sqlite3
+
+    from cablestream.tasks.ledger.sqlite import read_only_ledger
+
+    if not _has_ledger(lake, ledger_url):
         return None
     try:
-        with sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True) as db:
+        with read_only_ledger(lake, ledger_url) as db:
             (newest,) = db.execute("SELECT MAX(mtime_ns) FROM files").fetchone()
-    except sqlite3.Error:
+    except sqlite3.Error:  # a lake's ledger file being written for the first time
         return None
     return datetime.fromtimestamp(newest / 1e9, UTC) if newest else None
 
 
-def _freshness(lake: Path, inbox: Inbox | None, runs: list[BatchRun]) -> Freshness:
+def _freshness(
+    lake: Path, inbox: Inbox | None, ledger_url: str | None, runs: list[BatchRun]
+) -> Freshness:
     from cablestream.tasks.batch.claim import fresh_files
     from cablestream.tasks.ledger.sqlite import open_ledger
 
-    newest = _newest_ledger_file(lake)
+    newest = _newest_ledger_file(lake, ledger_url)
     backlog: int | None = None
     backlog_bytes = 0
     if isinstance(inbox, ObjectInbox) or (inbox is not None and inbox.is_dir()):
         listed = list(inbox_files(inbox))
         waiting = (
-            fresh_files(inbox, open_ledger(lake)) if layout.ledger_path(lake).is_file() else listed
+            fresh_files(inbox, open_ledger(lake, ledger_url))
+            if _has_ledger(lake, ledger_url)
+            else listed
         )
         backlog = len(waiting)
         backlog_bytes = sum(item.size for item in waiting)
@@ -272,9 +285,13 @@ def _quarantine(lake: Path) -> list[QuarantineItem]:
 
 
 def collect(
-    lake: Path, inbox: Inbox | None = None, thresholds: Thresholds | None = None
+    lake: Path,
+    inbox: Inbox | None = None,
+    thresholds: Thresholds | None = None,
+    ledger_url: str | None = None,
 ) -> Dashboard:
-    """Everything the dashboard shows, read from the quality and quarantine tables."""
+    """Everything the dashboard shows, read from the quality and quarantine tables, the
+    inbox and the ledger (`ledger_url`, else the lake's own)."""
     from cablestream.tasks.quality.tables import read_quality_table
 
     runs = _runs(read_quality_table(lake, "batches"))
@@ -334,7 +351,7 @@ def collect(
         )
         for run in runs
     ]
-    freshness = _freshness(lake, inbox, runs)
+    freshness = _freshness(lake, inbox, ledger_url, runs)
     now = datetime.now(UTC)
     health = assess(recent, freshness.backlog_files or 0, now, thresholds or Thresholds.from_env())
     return Dashboard(
@@ -844,6 +861,7 @@ def write_report(
     out: Path | None = None,
     inbox: Inbox | None = None,
     thresholds: Thresholds | None = None,
+    ledger_url: str | None = None,
 ) -> Path:
     """Collect, render and write the dashboard; returns its path."""
-    return write_board(collect(lake, inbox, thresholds), out)
+    return write_board(collect(lake, inbox, thresholds, ledger_url), out)

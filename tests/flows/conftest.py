@@ -48,6 +48,19 @@ def broken_parser(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(route, "parse_batch", faulty.blank_subjects(route.parse_batch))
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str | None:
+    """The URL of a shared PostgreSQL ledger on the session's server (its password in
+    PGPASSWORD, for the flows run in the test and the CLI processes it starts), or None:
+    the lake's own SQLite ledger."""
+    if request.param == "sqlite":
+        return None
+    server = request.getfixturevalue("postgres_server")
+    monkeypatch.setenv("PGPASSWORD", server.password)
+    url: str = server.new_database(with_password=False)
+    return url
+
+
 def parsed_ids(folder: Path) -> set[str]:
     """record_ids of every cable parse_source finds in the folder's files."""
     ids: set[str] = set()

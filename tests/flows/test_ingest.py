@@ -279,16 +279,18 @@ def test_odd_dates_and_names_do_not_hold_back_the_batch(
     assert result["batches_held"] == 0 and result["files"] == len(seeds) + 3
     expected = parsed_ids(inbox)
     _assert_exactly_once(lake, expected)
-    assert result["rows_written"] >= len(expected) - 1  # only the year-9999 cable is dropped
-    reasons = {r["source_path"]: r["reason"] for r in read_reasons(lake).to_pylist()}
-    assert reasons == {"dtg-9999.txt": "created_year_in_range"}
-    paths = set(
-        ds.dataset(lake, format="parquet", partitioning="hive")
-        .to_table()
-        .column("source_path")
-        .to_pylist()
-    )
-    assert "name-\\xff.txt" in paths
+    # The year-9999 cable is a real cable with a misread date: kept and flagged, in the
+    # partition of that date; nothing is dropped.
+    assert result["rows_written"] == len(expected) and result["rows_quarantined"] == 0
+    assert read_reasons(lake).num_rows == 0
+    rows = ds.dataset(lake, format="parquet", partitioning="hive").to_table().to_pylist()
+    flagged = {
+        r["source_path"]: (r["year"], r["quality_flags"]) for r in rows if r["quality_flags"]
+    }
+    # (also "written after" its DECL date of 2023: each broken check is named)
+    year, flags = flagged["dtg-9999.txt"]
+    assert (year, flags) == (9999, ["created_year_in_range", "nondisclosure_after_created"])
+    assert "name-\\xff.txt" in {r["source_path"] for r in rows}
 
 
 def test_a_file_changed_in_place_leaves_only_its_new_version(

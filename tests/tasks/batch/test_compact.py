@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from ...conftest import (
     DiesAfterThePointOfNoReturn,
     DiesBeforeTheCommit,
     DiesBeforeThePointOfNoReturn,
+    batch_owner_dies,
 )
 
 CORPUS = Path(__file__).resolve().parents[4] / "shared" / "corpus" / "files"
@@ -65,19 +64,6 @@ def _file_count(lake: Path) -> int:
     return sum(len(files) for files in partition_files(lake).values())
 
 
-def _owner_died(ledger: SqliteLedger) -> None:
-    """Make the ledger's claimed batches look like a crashed process's."""
-    with sqlite3.connect(ledger.path) as db:
-        for batch_id, owner in db.execute(
-            "SELECT batch_id, owner FROM batches WHERE state IN ('claimed', 'publishing')"
-        ).fetchall():
-            dead_pid = os.getpid() + 10**6  # beyond any pid this machine hands out
-            db.execute(
-                "UPDATE batches SET owner = ? WHERE batch_id = ?",
-                (f"{owner.rpartition(':')[0]}:{dead_pid}", batch_id),
-            )
-
-
 def test_compaction_merges_files_and_keeps_every_row(tmp_path: Path) -> None:
     lake, ledger = _ingest_in_batches(tmp_path)
     before, files_before = _rows(lake), _file_count(lake)
@@ -107,7 +93,7 @@ def test_a_crashed_compaction_recovers_to_the_same_rows(
     with pytest.raises(RuntimeError, match="killed"):
         compact_lake(lake, dying, claim.new_batch_id())
     assert _rows(lake).equals(before)  # a reader never sees the rows twice
-    _owner_died(ledger)
+    batch_owner_dies(ledger.path)
     assert len(commit.recover(lake, ledger)) == 1
     assert _rows(lake).equals(before)
     staging = layout.control_root(lake) / layout.STAGING_DIR

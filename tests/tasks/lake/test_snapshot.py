@@ -24,8 +24,8 @@ from cablestream.tasks.lake.snapshot import (
 )
 from cablestream.tasks.ledger.sqlite import SqliteLedger
 
-from ...conftest import DiesBeforeTheCommit
-from ..batch.test_compact import _ingest_in_batches, _owner_died
+from ...conftest import DiesBeforeTheCommit, batch_owner_dies
+from ..batch.test_compact import _ingest_in_batches
 
 
 def _ids(folder: Path) -> list[str]:
@@ -91,7 +91,7 @@ def test_a_crashed_compaction_never_shows_in_the_snapshot_until_finished(
         # Renamed in and deleted the replaced lake files, died before the commit.
         compact_lake(lake, DiesBeforeTheCommit(ledger.path), claim.new_batch_id())
     assert _current(lake) == before and _ids(before) == ids
-    _owner_died(ledger)
+    batch_owner_dies(ledger.path)
     assert len(commit.recover(lake, ledger)) == 1
     assert _current(lake) != before and _ids(_current(lake)) == ids
 

@@ -129,13 +129,15 @@ def lake(prefect_harness: str, tmp_path_factory: pytest.TempPathFactory) -> Path
 
     @flow(name="report-test-batches")
     def batches() -> None:
-        # 1: clean; 2: two bad ids (dropped) and an empty subject (kept, flagged); 3: subjects gone, a `fail`
-        # rule breaks (verdict failed); 4: a small batch breaking it (in force as `warn`).
+        # 1: clean; 2: two rows without text (dropped), an odd id and an empty subject (kept,
+        # flagged); 3: subjects gone, a `fail` rule breaks (verdict failed); 4: a small batch
+        # breaking it (in force as `warn`).
         ingest_like(root, BATCHES[0], [cable(n) for n in range(12)])
         second = [cable(n) for n in range(100, 115)]
-        second[0] = cable(100, reference_id="PARIS 1")
-        second[1] = cable(101, reference_id="xx")
+        second[0] = cable(100, body="")
+        second[1] = cable(101, body="  ")
         second[2] = cable(102, subject="")
+        second[3] = cable(103, reference_id="PARIS 1")
         ingest_like(root, BATCHES[1], second)
         ingest_like(root, BATCHES[2], [cable(n, subject=None) for n in range(200, 220)])
         ingest_like(root, BATCHES[3], [cable(n, subject=None) for n in range(300, 303)])

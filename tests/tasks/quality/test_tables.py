@@ -48,12 +48,12 @@ def test_summary_names_the_failed_expectation_and_drop_reasons(tmp_path: Path) -
     assert "in force as `warn` (batch under its minimum rows): batch_subject_share" in text
 
     records = _records(12)
-    records[0].reference_id = "nope"
+    records[0].body = ""
     passed = validate_batch(records_to_table(records), BATCH, tmp_path)
     text = summary_markdown(passed, BATCH)
     assert "- verdict: passed" in text
     assert "- rows dropped to quarantine: 1" in text
-    assert "| reference_id_format | 1 |" in text
+    assert "| body_has_text | 1 |" in text
 
 
 def test_no_artifact_outside_a_prefect_run(tmp_path: Path) -> None:

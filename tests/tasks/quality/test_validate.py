@@ -74,27 +74,42 @@ def test_clean_batch_passes_every_expectation(tmp_path: Path) -> None:
     assert failing == []
 
 
-def test_defective_rows_are_dropped_with_the_expectation_as_reason(tmp_path: Path) -> None:
+def test_rows_that_are_not_cables_are_dropped_with_the_expectation_as_reason(
+    tmp_path: Path,
+) -> None:
     records = [cable(n) for n in range(12)]
-    records[1] = cable(1, reference_id="ASTANA 988")  # bad id
-    records[2] = cable(2, created=datetime(1950, 1, 1, tzinfo=UTC))  # impossible date
-    records[3] = cable(3, created=datetime(2031, 6, 1, tzinfo=UTC))  # impossible date
-    records[4] = cable(4, subject="")  # empty subject (missing must be null)
     records[5] = cable(5, record_id=rid(6))  # duplicate record id, with row 6
-    records[7] = cable(7, reference_id=None)  # undated partial extract: kept, counted
-    records[8] = cable(8, body="")  # no text
+    records[8] = cable(8, body="")  # no text at all
+    records[9] = cable(9, body=" \n\n  ")  # blank: no text either
     outcome = run(records, tmp_path)
 
     assert not outcome.failed
     reasons = {r.record_id: r.reason for r in outcome.rejections}
     assert reasons == {
-        rid(1): "reference_id_format",
-        rid(2): "created_year_in_range",
-        rid(3): "created_year_in_range",
         rid(6): "record_id_unique",  # both rows sharing the id go (ambiguous)
+        rid(8): "body_has_text",
+        rid(9): "body_has_text",
     }
-    # A parser weakness keeps the cable: flagged, not dropped.
-    assert kept_ids(outcome) == {rid(n) for n in (0, 4, 7, 8, 9, 10, 11)}
+    assert kept_ids(outcome) == {rid(n) for n in (0, 1, 2, 3, 4, 7, 10, 11)}
+    assert result(outcome, "record_id_unique")["unexpected_count"] == 2
+    assert result(outcome, "body_has_text")["policy"] == "drop"
+    assert set(result(outcome, "body_has_text")["sample_record_ids"]) == {rid(8), rid(9)}
+    detail = {r.record_id: r.detail for r in outcome.rejections}
+    assert detail[rid(8)] == "body_has_text: body=''"
+
+
+def test_real_cables_the_parser_read_badly_are_kept_and_flagged(tmp_path: Path) -> None:
+    records = [cable(n) for n in range(12)]
+    records[1] = cable(1, reference_id="ASTANA 988")  # id in an odd form
+    records[2] = cable(2, created=datetime(1950, 1, 1, tzinfo=UTC))  # misread date
+    records[3] = cable(3, created=datetime(2031, 6, 1, tzinfo=UTC))  # misread date
+    records[4] = cable(4, subject="")  # empty subject (missing must be null)
+    records[7] = cable(7, reference_id=None)  # undated partial extract: kept, counted
+    outcome = run(records, tmp_path)
+
+    assert not outcome.failed
+    assert outcome.rejections == []
+    assert kept_ids(outcome) == {rid(n) for n in range(12)}
     flags = dict(
         zip(
             outcome.accepted.column("record_id").to_pylist(),
@@ -102,15 +117,15 @@ def test_defective_rows_are_dropped_with_the_expectation_as_reason(tmp_path: Pat
             strict=True,
         )
     )
-    assert "subject_length" in flags[rid(4)] and "body_length" in flags[rid(8)]
-    assert "reference_id_not_null" in flags[rid(7)]
-    assert flags[rid(0)] == []
-    assert result(outcome, "reference_id_not_null")["sample_record_ids"] == [rid(7)]
-    assert result(outcome, "reference_id_not_null")["policy"] == "warn"
-    detail = {r.record_id: r.detail for r in outcome.rejections}
-    assert "reference_id='ASTANA 988'" in detail[rid(1)]
-    assert "created='1950-01-01" in detail[rid(2)]
-    assert result(outcome, "record_id_unique")["unexpected_count"] == 2
+    assert flags[rid(1)] == ["reference_id_format"]
+    assert flags[rid(2)] == ["created_year_in_range"]
+    # Written "after" its declassification date too: every broken check is named.
+    assert flags[rid(3)] == ["created_year_in_range", "nondisclosure_after_created"]
+    assert flags[rid(4)] == ["subject_length"]
+    assert flags[rid(7)] == ["reference_id_not_null"]
+    assert all(flags[rid(n)] == [] for n in (0, 5, 6, 8, 9, 10, 11))
+    for name in ("reference_id_format", "created_year_in_range", "reference_id_not_null"):
+        assert result(outcome, name)["policy"] == "warn"
     assert result(outcome, "created_year_in_range")["unexpected_count"] == 2
     assert set(result(outcome, "created_year_in_range")["sample_record_ids"]) == {rid(2), rid(3)}
 
@@ -189,9 +204,10 @@ def test_dates_of_any_year_are_validated_not_crashed_on(
     records.append(cable(11, created=created, nondisclosure_deadline=deadline))
     outcome = run(records, tmp_path)
     assert not outcome.failed
+    assert kept_ids(outcome) == {rid(n) for n in range(12)}  # a misread date is flagged
     in_range = CREATED_MIN_YEAR <= created.year <= CREATED_MAX_YEAR
-    assert (rid(11) in kept_ids(outcome)) == in_range
-    assert len(kept_ids(outcome)) == 11 + in_range
+    flags = outcome.accepted.column("quality_flags").to_pylist()[11]
+    assert ("created_year_in_range" in flags) == (not in_range)
 
 
 def test_batch_with_few_missing_subjects_passes(tmp_path: Path) -> None:
@@ -251,7 +267,7 @@ def test_empty_batch_is_accepted_without_running(tmp_path: Path) -> None:
 
 def test_quality_tables_record_every_expectation(tmp_path: Path) -> None:
     records = [cable(n) for n in range(12)]
-    records[1] = cable(1, reference_id="bad")
+    records[1] = cable(1, body="")
     records[2] = cable(2, tags=["lower"])
     outcome = run(records, tmp_path)
     record_batch_quality(outcome, BATCH, tmp_path)
@@ -260,10 +276,10 @@ def test_quality_tables_record_every_expectation(tmp_path: Path) -> None:
     assert validations is not None
     rows = {row["expectation"]: row for row in validations.to_pylist()}
     assert set(rows) == {rule.name for rule in RULES}
-    assert rows["reference_id_format"]["success"] is False
-    assert rows["reference_id_format"]["policy"] == "drop"
-    assert rows["reference_id_format"]["unexpected_count"] == 1
-    assert rows["reference_id_format"]["element_count"] == 12
+    assert rows["body_has_text"]["success"] is False
+    assert rows["body_has_text"]["policy"] == "drop"
+    assert rows["body_has_text"]["unexpected_count"] == 1
+    assert rows["body_has_text"]["element_count"] == 12
     assert rows["tags_format"]["unexpected_count"] == 1
     assert rows["body_length"]["success"] is True
     assert all(row["batch_id"] == BATCH for row in rows.values())
@@ -273,7 +289,7 @@ def test_quality_tables_record_every_expectation(tmp_path: Path) -> None:
     assert batches is not None
     (batch,) = batches.to_pylist()
     assert (batch["rows_in"], batch["rows_accepted"], batch["rows_dropped"]) == (12, 11, 1)
-    assert batch["drop_reasons"] == ["reference_id_format"]
+    assert batch["drop_reasons"] == ["body_has_text"]
     assert batch["batch_failed"] is False
 
     docs = layout.quality_dir(tmp_path) / "data_docs"
