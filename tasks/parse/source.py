@@ -46,7 +46,9 @@ class ByteOffsets:
     def __call__(self, char_offset: int) -> int:
         if char_offset < self._chars:
             self._chars = self._bytes = 0
-        self._bytes += len(self._text[self._chars : char_offset].encode("utf-8"))
+        passed = self._text[self._chars : char_offset]
+        # ASCII text (a release page's styles and scripts, most cables) is one byte a character.
+        self._bytes += len(passed) if passed.isascii() else len(passed.encode("utf-8"))
         self._chars = char_offset
         return self._bytes
 

@@ -108,17 +108,25 @@ def _parse_release_created(value: str) -> datetime | None:
     return None
 
 
-def split_release_page(page: str, table_at: int = 0) -> list[CableChunk]:
+def split_release_page(page: str) -> list[CableChunk]:
     """A release cable page: metadata table, then header and text in two `<pre>` blocks.
 
-    `table_at`: where `<table` is first written (-1: nowhere), when the caller found it.
+    Empty when the text is no release page: no `<pre>` element, `<pre` never written in
+    lower case, or neither a `<table` nor `</html>`.
     """
     # On the page itself: a lower-cased copy of the whole page (50 KB of styles and scripts
     # before the text) cost more than this scan led by `<`.
     pre_spans = _elements(page, _PRE_OPEN, _PRE_CLOSE)
-    blocks = [page[start:end] for start, end in pre_spans]
-    if not blocks:
+    if not pre_spans:
         return []
+    # The first element's own tag usually shows the lower-case `<pre`: no scan of the page.
+    tag = page.rfind("<", 0, pre_spans[0][0])
+    if not page.startswith("<pre", tag) and "<pre" not in page:
+        return []
+    table_at = page.find("<table")
+    if table_at < 0 and not _HTML_END.search(page):
+        return []
+    blocks = [page[start:end] for start, end in pre_spans]
     release = ReleaseMetadata()
     # The metadata table's tag opens with `<table`: its scan starts at the first one.
     table = (
@@ -424,8 +432,9 @@ def split_cables(text: str, source_path: str = "") -> list[CableChunk]:
     # A cables.csv row opens with its quoted id: the pattern only where one can.
     if text.lstrip("\ufeff").startswith('"') and _CSV_ROW_START.match(text.lstrip("\ufeff")):
         return split_csv_rows(text)
-    if "<pre" in text and ((table_at := text.find("<table")) >= 0 or _HTML_END.search(text)):
-        chunks = split_release_page(text, table_at)
+    # A page holds `<`, found at memory speed: most texts have none.
+    if "<" in text:
+        chunks = split_release_page(text)
         if chunks:
             return chunks
     return split_telegrams(text)

@@ -56,14 +56,39 @@ def _first_word(text: str) -> int:
     return min(found) - 1 if found else -1
 
 
-def parse_classified_by(text: str) -> tuple[str | None, list[str]]:
-    """(classifying authority, reasons as `1.4(b)` codes)."""
+def _label(text: str) -> guard.Match | None:
+    """The first `Classified By` label at or after the line of the word's first lower,
+    capitalised or upper case spelling (a literal check before the case-insensitive scan).
+
+    In ASCII text each line holding the word in any spelling (found in a lower-cased copy)
+    is searched alone: a label never spans lines, so the first line whose search finds one
+    holds the first label, and the lines between are not scanned.
+    """
     first = _first_word(text)
     if first < 0:
-        return None, []  # a literal check before the case-insensitive scan
+        return None
     # The scan starts at the line of the first word: no label starts before it.
     line_start = text.rfind("\n", max(0, first - _BEFORE_WORD), first) + 1
-    match = _CLASSIFIED_BY.search(text, line_start)
+    if not text.isascii():
+        return _CLASSIFIED_BY.search(text, line_start)
+    lowered = text.lower()
+    at = lowered.find("classified", line_start)
+    while at != -1:
+        line_end = text.find("\n", at)
+        line_end = len(text) if line_end < 0 else line_end
+        # From the line start, or where a label opening the line at most could start.
+        newline = text.rfind("\n", max(0, at - _BEFORE_WORD), at)
+        start = max(line_start, newline + 1 if newline >= 0 else at - _BEFORE_WORD)
+        match = _CLASSIFIED_BY.search(text, start, line_end)
+        if match is not None:
+            return match
+        at = lowered.find("classified", line_end)
+    return None
+
+
+def parse_classified_by(text: str) -> tuple[str | None, list[str]]:
+    """(classifying authority, reasons as `1.4(b)` codes)."""
+    match = _label(text)
     if match is None:
         return None, []
     block = _SPLIT_SECTION.sub(r"1.\1", _block(text, match))

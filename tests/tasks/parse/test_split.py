@@ -190,6 +190,21 @@ def test_release_page_elements_pair_like_a_lazy_match() -> None:
     assert chunks[0].release.classification == "SECRET"
 
 
+@pytest.mark.parametrize(
+    ("page", "rendering"),
+    [
+        # `<pre` in lower case somewhere, its element in upper case, `</html>` and no table.
+        ("<html><PRE>FM AMEMBASSY ROME\nSECRET ROME 000001</PRE> <pre x</html>", "html"),
+        # Only upper-case `<PRE>`: no release page, plain text.
+        ("<html><table class='cable'><PRE>FM AMEMBASSY ROME</PRE></html>", "telegram"),
+        # A `<pre>` element with neither a table nor `</html>`.
+        ("<pre>FM AMEMBASSY ROME\nSECRET ROME 000001</pre>", "telegram"),
+    ],
+)
+def test_what_makes_a_release_page(page: str, rendering: str) -> None:
+    assert split_cables(page)[0].rendering == rendering
+
+
 def test_many_unclosed_tags_split_in_linear_time() -> None:
     page = "<html><table class='cable'>" + "<td><pre>" * 100_000 + "</html>"
     # Not a timing test: a quadratic scan of this page takes minutes, a linear one no time.

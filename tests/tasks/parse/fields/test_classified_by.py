@@ -103,3 +103,29 @@ from cablestream.tasks.parse.fields.classified_by import parse_classified_by
 )
 def test_parse_classified_by(text: str, authority: str | None, reasons: list[str]) -> None:
     assert parse_classified_by(text) == (authority, reasons)
+
+
+@pytest.mark.parametrize(
+    ("text", "authority"),
+    [
+        # The word first in the serial line and in prose: the label is on a later line.
+        (
+            "UNCLASSIFIED ROME 000123\n\nThe classified annex follows.\n"
+            "1. (C) Classified By: DCM Ann Lee, reasons 1.4 (b)",
+            "DCM Ann Lee",
+        ),
+        # Mid-line after a sentence, far into a long line.
+        (
+            "3. "
+            + "x" * 80
+            + ". CONFIDENTIAL - ENTIRE TEXT. CLASSIFIED BY: POLOFF J. DOE, 1.4 (d)",
+            "POLOFF J. DOE",
+        ),
+        # After the word's first plain spelling, a label in any spelling.
+        ("Not classified.\nCLassified bY: Consul Mary Roe, reasons 1.4 (b)", "Consul Mary Roe"),
+        # More than a label's opening before the word: no label at the line start.
+        ("1. " + " " * 60 + "Classified By: nobody", None),
+    ],
+)
+def test_classified_by_is_found_on_the_line_of_its_word(text: str, authority: str | None) -> None:
+    assert parse_classified_by(text)[0] == authority
