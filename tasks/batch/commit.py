@@ -45,6 +45,10 @@ def finish(lake: Path, ledger: Ledger, batch: StaleBatch, snapshot: bool = True)
     writer.clear_staging(lake, batch.batch_id)
 
 
+# Batch states nobody works on any more (see tasks/ledger/protocol.py).
+_SETTLED = ("committed", "aborted", "failed")
+
+
 def recover(lake: Path, ledger: Ledger) -> list[str]:
     """Settle the batches nobody works on any more (see `Ledger.stale_batches`).
 
@@ -64,6 +68,7 @@ def recover(lake: Path, ledger: Ledger) -> list[str]:
         recovered.append(stale.batch_id)
     # A crash between a commit and its snapshot left the snapshot behind: catch it up.
     refresh_snapshot(lake, ledger.live_outputs)
+    writer.sweep_staging(lake, lambda batch_id: ledger.batch_state(batch_id) in _SETTLED)
     return recovered
 
 

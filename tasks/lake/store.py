@@ -159,6 +159,10 @@ class LakeStore:
         """The relative names of what the batch staged in the store, sorted."""
         return self._listing(f"{self.staging_root}/{layout.check_batch_id(batch_id)}")
 
+    def staged_batches(self) -> list[str]:
+        """The ids of the batches with files under the staging prefix."""
+        return sorted({name.split("/", 1)[0] for name in self._listing(self.staging_root)})
+
     def push(self, batch_id: str, files: list[tuple[Path, str]]) -> None:
         """Put local staged files (path, relative name) into the batch's staging prefix."""
         for path, relative in files:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -231,6 +232,19 @@ def push_staging(lake: Path, batch_id: str) -> None:
         return
     store.push(batch_id, [(item.staged, item.relative) for item in _staged_files(stage)])
     shutil.rmtree(stage, ignore_errors=True)
+
+
+def sweep_staging(lake: Path, settled: Callable[[str], bool]) -> list[str]:
+    """An object-store lake: delete the staging prefixes of batches that are `settled`
+    (committed, undone): what a group task staged after its batch was given up (a worker
+    on another machine goes on when the flow's process dies). Returns their ids."""
+    store = store_for(lake)
+    if store.local:
+        return []
+    swept = [batch_id for batch_id in store.staged_batches() if settled(batch_id)]
+    for batch_id in swept:
+        store.clear_staged(batch_id)
+    return swept
 
 
 def pull_staging(lake: Path, batch_id: str) -> None:

@@ -91,3 +91,27 @@ def test_a_group_staged_on_another_machine_is_committed_from_the_store(
     lake = ds.dataset(lake_url, format="parquet", partitioning="hive")
     assert lake.count_rows() == staged.rows_written
     assert s3_server.keys(bucket, "lake.cablestream") == []
+
+
+def test_recovery_sweeps_what_was_staged_after_its_batch_was_given_up(
+    s3_server: S3Server, tmp_path: Path
+) -> None:
+    """A group task on another machine goes on staging after the flow's process died and
+    its batch was undone: the next recovery deletes those keys (settled batches only)."""
+    bucket = s3_server.bucket()
+    for seed in sorted(SEED.glob("*.txt"))[:2]:
+        s3_server.put(bucket, f"inbox/{seed.name}", seed.read_bytes())
+    inbox = ObjectInbox(f"s3://{bucket}/inbox", *open_filesystem(f"s3://{bucket}/inbox"))
+    control = tmp_path / "control"
+    bind_store(control, f"s3://{bucket}/lake")
+    ledger = SqliteLedger(layout.ledger_path(control))
+    files = Settler(0).ready(claim.fresh_files(inbox, ledger))
+    given_up = claim.read_and_claim(inbox, files[:1], ledger, claim.new_batch_id(), 10**7)
+    working = claim.read_and_claim(inbox, files[1:], ledger, claim.new_batch_id(), 10**7)
+    assert ledger.abort(given_up.batch_id, "recovered")
+    for batch in (given_up, working):  # the late worker, and a batch still worked on
+        writer.stage_rows(route.parse_batch(batch).table, control, batch.batch_id)
+        writer.push_staging(control, batch.batch_id)
+    assert commit.recover(control, ledger) == []
+    staged = s3_server.keys(bucket, "lake.cablestream/staging/")
+    assert staged and {key.split("/")[2] for key in staged} == {working.batch_id}
