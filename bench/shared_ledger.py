@@ -123,7 +123,7 @@ class IngestLoops:
         self.args, self.envs, self.logs, self.ledger_url = args, envs, logs, ledger_url
         count = len(envs)
         self.started = 0
-        self.killed = 0  # kills of a pass that held a claimed or publishing batch
+        self.killed: set[int] = set()  # pids of passes killed while they held a batch
         self.killers: list[threading.Thread] = []
         self.exits: list[list[int]] = [[] for _ in range(count)]
         self.running: list[subprocess.Popen[bytes] | None] = [None] * count
@@ -162,7 +162,8 @@ class IngestLoops:
         while not self.stopping.is_set():
             with self.lock:
                 process = self.running[index]
-            if process is not None and process.poll() is None:
+            # A pass another kill took is left alone: this kill waits for the next one.
+            if process is not None and process.poll() is None and process.pid not in self.killed:
                 with psycopg.connect(self.ledger_url) as db:
                     held = db.execute(
                         "SELECT COUNT(*) FROM batches WHERE owner LIKE %s"
@@ -172,7 +173,7 @@ class IngestLoops:
                 if held and held[0]:
                     with suppress(ProcessLookupError):
                         os.killpg(process.pid, signal.SIGKILL)
-                    self.killed += 1
+                    self.killed.add(process.pid)
                     return
             time.sleep(0.2)
 
@@ -466,7 +467,7 @@ def main() -> None:
     if isinstance(watchers, IngestLoops):
         figures["passes_per_slot"] = watchers.passes()
         figures["pass_exit_codes"] = watchers.exit_codes()  # -9: killed
-        figures["kills_while_a_batch_was_held"] = watchers.killed
+        figures["kills_while_a_batch_was_held"] = len(watchers.killed)
     OUT.parent.mkdir(exist_ok=True)
     OUT.write_text(json.dumps(figures, indent=2, default=str))
     print("| figure | value |\n|---|---|")
