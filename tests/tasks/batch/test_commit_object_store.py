@@ -21,16 +21,24 @@ from ...conftest import S3Server, batch_owner_dies
 SEED = Path(__file__).resolve().parents[3] / ".." / "shared" / "seeds"
 
 
-def test_recovery_on_an_s3_lake_at_both_sides_of_the_point_of_no_return(
-    s3_server: S3Server, tmp_path: Path
-) -> None:
+def _two_seeds_in_an_s3_inbox(
+    s3_server: S3Server, control: Path
+) -> tuple[str, ObjectInbox, SqliteLedger]:
+    """A bucket with the two seed cables under `inbox/`, and `control` bound to the lake
+    `s3://BUCKET/lake`: the bucket, the inbox and the control folder's ledger."""
     bucket = s3_server.bucket()
     for seed in sorted(SEED.glob("*.txt"))[:2]:
         s3_server.put(bucket, f"inbox/{seed.name}", seed.read_bytes())
     inbox = ObjectInbox(f"s3://{bucket}/inbox", *open_filesystem(f"s3://{bucket}/inbox"))
-    control = tmp_path / "control"
     bind_store(control, f"s3://{bucket}/lake")
-    ledger = SqliteLedger(layout.ledger_path(control))
+    return bucket, inbox, SqliteLedger(layout.ledger_path(control))
+
+
+def test_recovery_on_an_s3_lake_at_both_sides_of_the_point_of_no_return(
+    s3_server: S3Server, tmp_path: Path
+) -> None:
+    control = tmp_path / "control"
+    bucket, inbox, ledger = _two_seeds_in_an_s3_inbox(s3_server, control)
 
     def claimed() -> claim.ClaimedBatch:
         ready = Settler(0).ready(claim.fresh_files(inbox, ledger))
@@ -70,14 +78,9 @@ def test_a_group_staged_on_another_machine_is_committed_from_the_store(
 ) -> None:
     """A group task on a worker of another machine (its own folder for the control data)
     stages onto the store; the flow's host commits it from there."""
-    bucket = s3_server.bucket()
-    for seed in sorted(SEED.glob("*.txt"))[:2]:
-        s3_server.put(bucket, f"inbox/{seed.name}", seed.read_bytes())
-    inbox_url, lake_url = f"s3://{bucket}/inbox", f"s3://{bucket}/lake"
-    inbox = ObjectInbox(inbox_url, *open_filesystem(inbox_url))
     flow_host, worker_host = tmp_path / "flow-host", tmp_path / "worker-host"
-    bind_store(flow_host, lake_url)
-    ledger = SqliteLedger(layout.ledger_path(flow_host))
+    bucket, inbox, ledger = _two_seeds_in_an_s3_inbox(s3_server, flow_host)
+    inbox_url, lake_url = inbox.url, f"s3://{bucket}/lake"
     ready = Settler(0).ready(claim.fresh_files(inbox, ledger))
     batch = claim.read_and_claim(
         inbox, ready, ledger, claim.new_batch_id(), 10**7, keep_bytes=False
@@ -98,13 +101,8 @@ def test_recovery_sweeps_what_was_staged_after_its_batch_was_given_up(
 ) -> None:
     """A group task on another machine goes on staging after the flow's process died and
     its batch was undone: the next recovery deletes those keys (settled batches only)."""
-    bucket = s3_server.bucket()
-    for seed in sorted(SEED.glob("*.txt"))[:2]:
-        s3_server.put(bucket, f"inbox/{seed.name}", seed.read_bytes())
-    inbox = ObjectInbox(f"s3://{bucket}/inbox", *open_filesystem(f"s3://{bucket}/inbox"))
     control = tmp_path / "control"
-    bind_store(control, f"s3://{bucket}/lake")
-    ledger = SqliteLedger(layout.ledger_path(control))
+    bucket, inbox, ledger = _two_seeds_in_an_s3_inbox(s3_server, control)
     files = Settler(0).ready(claim.fresh_files(inbox, ledger))
     given_up = claim.read_and_claim(inbox, files[:1], ledger, claim.new_batch_id(), 10**7)
     working = claim.read_and_claim(inbox, files[1:], ledger, claim.new_batch_id(), 10**7)
