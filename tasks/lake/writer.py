@@ -226,12 +226,11 @@ def push_staging(lake: Path, batch_id: str) -> None:
     """An object-store lake: move the batch's locally staged files into its staging prefix
     on the store, where any host can publish them (`tasks/lake/store.py`). Idempotent;
     nothing to do for a local lake."""
-    stage = layout.staging_dir(lake, batch_id)
     store = store_for(lake)
-    if store.local or not stage.exists():
+    if store.local:
         return
-    store.push(batch_id, [(item.staged, item.relative) for item in _staged_files(stage)])
-    shutil.rmtree(stage, ignore_errors=True)
+    store.push(batch_id, [(item.staged, item.relative) for item in staged_tree(lake, batch_id)])
+    shutil.rmtree(layout.staging_dir(lake, batch_id), ignore_errors=True)
 
 
 def sweep_staging(lake: Path, settled: Callable[[str], bool]) -> list[str]:
