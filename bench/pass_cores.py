@@ -1,19 +1,20 @@
-"""Both cores in a pass: parsing a batch's files on one thread, on N threads, on N processes.
+"""Both cores in a pass: file groups on the flow's threads against worker processes, one run.
 
-Run: `.venv/bin/python bench/pass_cores.py [--files DIR] [--rounds 3] [--workers 2]`
+Run: `.venv/bin/python bench/pass_cores.py --inbox /tmp/s15/in25k [--inbox /tmp/s15/in50k]`
+(a compare set of the generated release: bench/generate_corpus.py, bench/release_run.py)
 
-The files (default: the shared corpus) are read into memory once and parsed as one
-claimed batch by `tasks/batch/route.parse_batch` (split, parse, each file's cables
-to Arrow rows), interleaved per round so drift in machine load hits all alike:
+For each inbox, in one run against one local Prefect server the bench starts (and stops):
 
-- serial: `parse_batch(batch, workers=1)`;
-- threads: `parse_batch(batch, workers=N)` (what the ingest runs: `regex` releases
-  the GIL while it matches);
-- processes: the same per-file work in a `ProcessPoolExecutor` of N, each file's rows
-  sent back as an Arrow table (what a process pool would cost, pickling included).
+- one-core parse-only: `parse_source` over every file in this process (release_run);
+- `cablestream ingest` end to end (validation on) as a subprocess, once per runner
+  (`CABLESTREAM_GROUP_RUNNER=threads`, then `processes`), each into a fresh lake: cables/s
+  over the flow's time, CPU of the pass's process tree, peak RSS of the whole tree (the
+  flow's process and its worker processes, sampled every 0.2 s), the largest process's,
+  every cable exactly once (the same record_ids as the parse-only pass);
+- the machine's 1-minute load (`os.getloadavg`) before and after each figure: it is shared.
 
-Wall time, medians over the rounds; printed as cables/s and the ratios threads/serial
-and processes/serial, in one run. The machine is shared: the ratios are what counts.
+Printed: a table per inbox and the ratios processes / threads and end to end / parse-only;
+the JSON goes to bench/out/pass_cores.json.
 """
 
 from __future__ import annotations
@@ -21,86 +22,99 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import time
-from concurrent.futures import ProcessPoolExecutor
+import socket
+import tempfile
 from pathlib import Path
+from typing import Any
 
-import pyarrow as pa
+import release_run  # bench/, beside this script
 
-from cablestream.tasks.batch.claim import ClaimedBatch, LoadedFile
-from cablestream.tasks.batch.route import parse_batch
-from cablestream.tasks.inbox.folder import InboxFile
-from cablestream.tasks.ledger.protocol import ClaimedFile
+from cablestream.flows import server
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_FILES = REPO_ROOT.parent / "shared" / "corpus" / "files"
+RUNNERS = ("threads", "processes")
+SHOWN = (
+    "files",
+    "cables_parsed",
+    "every_cable_once",
+    "batches",
+    "flow_s",
+    "cables_per_s",
+    "cpu_s",
+    "cores_busy",
+    "peak_rss_mb",
+    "peak_rss_mb_one_process",
+    "processes",
+    "load_before_after",
+)
 
 
-def claimed_batch(files: list[Path]) -> ClaimedBatch:
-    """The files as one claimed batch, their bytes in memory (no ledger, no inbox)."""
-    import hashlib
-
-    loaded = []
-    for file_id, path in enumerate(files):
-        data = path.read_bytes()
-        claim = ClaimedFile(
-            file_id, path.name, hashlib.sha256(data).hexdigest(), len(data), 0, None
+def compare(inbox: Path, work: Path, runners: list[str]) -> dict[str, Any]:
+    parsed = release_run.parse_only(inbox)
+    ids = parsed.pop("ids")
+    report: dict[str, Any] = {"inbox": str(inbox), "parse_only_one_core": parsed}
+    for runner in runners:
+        lake = work / f"{inbox.name}-{runner}-lake"
+        result = release_run.end_to_end(inbox, lake, runner)
+        release_run.exactly_once(result, lake, ids)
+        result["vs_parse_only"] = round(result["cables_per_s"] / parsed["cables_per_s"], 2)
+        report[runner] = result
+    if all(name in report for name in RUNNERS):
+        threads, processes = report["threads"], report["processes"]
+        report["processes_vs_threads_cables_per_s"] = round(
+            processes["cables_per_s"] / threads["cables_per_s"], 2
         )
-        found = InboxFile(path.name, len(data), 0)
-        loaded.append(LoadedFile(claim, data, None, "", found))
-    return ClaimedBatch("20261130T000000Z-00000000", loaded)
+        report["processes_vs_threads_peak_rss"] = round(
+            processes["peak_rss_mb"] / threads["peak_rss_mb"], 2
+        )
+    return report
 
 
-def _rows_of(item: tuple[bytes, str, str]) -> pa.Table | None:
-    from cablestream.tasks.batch import route
-
-    rows, _ = route.parse_chunk([item])
-    return rows
-
-
-def run_processes(pool: ProcessPoolExecutor, batch: ClaimedBatch) -> int:
-    items = [(f.data, f.claim.path, f.claim.sha256) for f in batch.files if f.data is not None]
-    tables = [table for table in pool.map(_rows_of, items, chunksize=4) if table is not None]
-    return sum(table.num_rows for table in tables)
+def print_report(report: dict[str, Any], runners: list[str]) -> None:
+    parsed = report["parse_only_one_core"]
+    print(
+        f"\n{report['inbox']}: one-core parse-only {parsed['cables_per_s']} cables/s "
+        f"(load {parsed['load_before_after']})"
+    )
+    print(f"{'':26}" + "".join(f"{name:>16}" for name in runners))
+    for key in (*SHOWN, "vs_parse_only"):
+        print(f"{key:26}" + "".join(f"{report[name].get(key)!s:>16}" for name in runners))
+    for key in ("processes_vs_threads_cables_per_s", "processes_vs_threads_peak_rss"):
+        if key in report:
+            print(f"{key}: {report[key]}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--files", type=Path, default=DEFAULT_FILES)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--inbox", type=Path, action="append", required=True)
+    parser.add_argument("--runners", nargs="+", choices=RUNNERS, default=list(RUNNERS))
     args = parser.parse_args()
-    files = sorted(p for p in args.files.rglob("*") if p.is_file())
-    size = sum(p.stat().st_size for p in files)
-    times: dict[str, list[float]] = {"serial": [], "threads": [], "processes": []}
-    cables = 0
-    with ProcessPoolExecutor(args.workers) as pool:
-        run_processes(pool, claimed_batch(files[:8]))  # start the workers outside the timing
-        for _ in range(args.rounds):
-            for name in times:
-                batch = claimed_batch(files)
-                started = time.perf_counter()
-                if name == "processes":
-                    count = run_processes(pool, batch)
-                else:
-                    workers = 1 if name == "serial" else args.workers
-                    count = parse_batch(batch, workers=workers).table.num_rows
-                times[name].append(time.perf_counter() - started)
-                assert cables in (0, count), f"{name} parsed {count} cables, not {cables}"
-                cables = count
-    seconds = {name: statistics.median(values) for name, values in times.items()}
-    report = {
-        "files": len(files),
-        "mb": round(size / 1e6, 1),
-        "cables": cables,
-        "workers": args.workers,
-        "cpus": os.cpu_count(),
-        "cables_per_s": {name: round(cables / s) for name, s in seconds.items()},
-        "threads_vs_serial": round(seconds["serial"] / seconds["threads"], 2),
-        "processes_vs_serial": round(seconds["serial"] / seconds["processes"], 2),
-    }
-    print(json.dumps(report, indent=2))
+    reports = []
+    with tempfile.TemporaryDirectory(prefix="cablestream-pass-cores-") as tmp:
+        work = Path(tmp)
+        os.environ.update(
+            CABLESTREAM_HOME=str(work / "home"),
+            CABLESTREAM_SERVER_PORT=str(_free_port()),
+            PREFECT_HOME=str(work / "home" / "prefect"),
+            PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        )
+        os.environ[server.WORKER_ENV] = "off"
+        os.environ["PREFECT_API_URL"] = server.start().url
+        try:
+            for inbox in args.inbox:
+                reports.append(compare(inbox, work, args.runners))
+                print_report(reports[-1], args.runners)
+        finally:
+            server.stop()
+    out = REPO_ROOT / "bench" / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "pass_cores.json").write_text(json.dumps(reports, indent=2) + "\n")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 if __name__ == "__main__":

@@ -6,10 +6,12 @@ Run: `.venv/bin/python bench/ingest_bench.py --release 251287 [--spark]`
    15; `--release-corpus DIR` reuses one), and a compare set: its first files up to
    `--compare-cables` (25,000) cables, hard-linked into an inbox of their own.
 2. End to end, each set: `cablestream ingest` (validation on) as a subprocess against
-   the bench's local server, its pass in that process (CABLESTREAM_WORKER=off), so its
-   peak RSS is that child's (GNU time's %M). cables/s and MB/s over the flow's own time, the
-   fixed start-up cost (wall minus flow time: Python, Prefect, GE, exit), busy seconds
-   per stage (the flow run's task runs, from the Prefect API).
+   the bench's local server, its pass in that process (CABLESTREAM_WORKER=off), its file
+   groups in worker processes (the default on >= 2 cores): peak RSS is that of the whole
+   process tree (sampled every 0.2 s), CPU that of the process and its worker processes;
+   cables/s and MB/s over the flow's own time, the fixed start-up cost (wall minus flow
+   time: Python, Prefect, GE, exit), busy seconds per stage (the flow run's task runs,
+   from the Prefect API).
 3. Every cable exactly once: lake rows, distinct record_ids and quarantined rows
    against the parser's count in the same pass (and, on the compare set, against an
    independent parse of the same files: the same record_ids).
@@ -27,14 +29,17 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
@@ -103,26 +108,74 @@ def _stage_seconds(flow_run_id: str) -> dict[str, float]:
     return {name: round(seconds, 1) for name, seconds in busy.most_common()}
 
 
-def end_to_end(inbox: Path, lake: Path) -> dict[str, Any]:
-    """`cablestream ingest` of the inbox in a child process: summary, wall, its peak RSS."""
+class TreeSampler:
+    """Peak RSS of a process and all its descendants (worker processes included), summed
+    and per process, sampled every `interval` seconds in a thread while the block runs."""
+
+    def __init__(self, pid: int, interval: float = 0.2) -> None:
+        self.root = psutil.Process(pid)
+        self.interval = interval
+        self.peak_tree = 0
+        self.peak_process = 0
+        self.most_processes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def __enter__(self) -> TreeSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            sizes = []
+            try:
+                tree = [self.root, *self.root.children(recursive=True)]
+            except psutil.Error:
+                return  # the root has ended
+            for process in tree:
+                try:
+                    sizes.append(process.memory_info().rss)
+                except psutil.Error:
+                    continue  # ended between the listing and the reading
+            self.peak_tree = max(self.peak_tree, sum(sizes))
+            self.peak_process = max([self.peak_process, *sizes])
+            self.most_processes = max(self.most_processes, len(sizes))
+            self._stop.wait(self.interval)
+
+
+def end_to_end(inbox: Path, lake: Path, runner: str | None = None) -> dict[str, Any]:
+    """`cablestream ingest` of the inbox in a child process: summary, wall, CPU and the
+    peak RSS of its whole process tree (its worker processes included, sampled).
+
+    `runner`: CABLESTREAM_GROUP_RUNNER for the pass (None: the default).
+    """
     load_before = os.getloadavg()[0]
     command = [sys.executable, "-m", "cablestream.flows.cli", "ingest", "--inbox", str(inbox)]
     command += ["--lake", str(lake), "--settle-seconds", "0", "--json"]
     env = {**os.environ, "CABLESTREAM_WORKER": "off"}
-    rss_file = lake.parent / f"{lake.name}.maxrss"
+    if runner is not None:
+        env["CABLESTREAM_GROUP_RUNNER"] = runner
+    # CPU of the pass's process and of every process it waited for (its worker processes):
+    # this process's other children (the bench's Prefect server) are not waited for yet.
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    # GNU time's %M: this child's own peak RSS in KiB (getrusage would give the largest
-    # child's so far, which may be Spark's JVM).
-    done = subprocess.run(
-        ["/usr/bin/time", "-f", "%M", "-o", str(rss_file), *command],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    with (
+        subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ) as child,
+        TreeSampler(child.pid) as sampled,
+    ):
+        stdout, stderr = child.communicate()
     wall = time.perf_counter() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.CompletedProcess(command, child.returncode, stdout, stderr)
     if done.returncode not in (0, 3):  # 3: a batch flagged by a `fail` rule (reported)
         raise RuntimeError(f"ingest exit {done.returncode}: {done.stderr[-3000:]}")
-    peak_mb = round(int(rss_file.read_text().split()[-1]) / 1024, 1)
+    cpu_s = sum(getattr(cpu_after, f) - getattr(cpu_before, f) for f in ("ru_utime", "ru_stime"))
     summary = json.loads(done.stdout)
     flow_s = float(summary["seconds"])
     megabytes = summary["bytes"] / 1e6
@@ -139,7 +192,12 @@ def end_to_end(inbox: Path, lake: Path) -> dict[str, Any]:
         "fixed_start_up_s": round(wall - flow_s, 1),
         "cables_per_s": round(summary["cables"] / flow_s, 1),
         "mb_per_s": round(megabytes / flow_s, 2),
-        "peak_rss_mb": peak_mb,
+        # The whole tree's (the flow's process and its worker processes), sampled.
+        "peak_rss_mb": round(sampled.peak_tree / 2**20, 1),
+        "peak_rss_mb_one_process": round(sampled.peak_process / 2**20, 1),
+        "processes": sampled.most_processes,
+        "cpu_s": round(cpu_s, 1),
+        "cores_busy": round(cpu_s / wall, 2),
         "exit_code": done.returncode,
         # The machine is shared: its 1-minute load average before and after the pass.
         "load_before_after": [round(load_before, 1), round(os.getloadavg()[0], 1)],
@@ -282,6 +340,10 @@ def print_report(report: dict[str, Any]) -> None:
         "cables_per_s",
         "mb_per_s",
         "peak_rss_mb",
+        "peak_rss_mb_one_process",
+        "processes",
+        "cpu_s",
+        "cores_busy",
         "load_before_after",
     ]
     print(f"{'end to end':28}" + "".join(f"{name:>16}" for name, _ in sets))

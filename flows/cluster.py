@@ -1,4 +1,16 @@
-"""Dask for the per-file-group work of a pass: `--dask ADDRESS` or `--dask local`.
+"""Where a pass's file groups run: worker processes of this machine, or Dask.
+
+Worker processes (the default for a pass of several groups on >= 2 cores;
+`CABLESTREAM_GROUP_RUNNER`): Prefect's `ProcessPoolTaskRunner`, one spawned child
+per core, started for the pass and ended with it. Each child imports Great
+Expectations and pyarrow and builds the GE context once (`group.warm_up_process`),
+then processes one group after another; the parse inside a child runs on the
+child's share of the cores. A child reports its task runs to the flow's own
+Prefect API (`report_to_the_flows_api`: also a temporary server's), never to a
+server of its own. A pass of few groups, or `CABLESTREAM_GROUP_RUNNER=threads`,
+runs them on the flow's threads (`regex` releases the GIL, nothing else much does).
+
+Dask (`--dask ADDRESS` or `--dask local`):
 
 prefect-dask's `DaskTaskRunner` sends the tasks a flow maps or submits to Dask
 workers; what a flow calls directly (claim, route, commit) stays in the flow's
@@ -25,6 +37,7 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 if TYPE_CHECKING:
     from prefect import Flow
+    from prefect.task_runners import ProcessPoolTaskRunner
     from prefect_dask.task_runners import DaskTaskRunner
 
 P = ParamSpec("P")
@@ -107,11 +120,86 @@ def task_slots(default: int) -> int:
     from prefect.context import FlowRunContext
 
     context = FlowRunContext.get()
+    if context is None or not runs_on_dask():
+        return default
+    threads: dict[str, int] = context.task_runner.client.nthreads()  # type: ignore[attr-defined]
+    return sum(threads.values()) or default
+
+
+# --- worker processes of this machine ------------------------------------------------------
+
+RUNNER_ENV = "CABLESTREAM_GROUP_RUNNER"
+RUNNER_CHOICES = ("auto", "processes", "threads")
+# A pass of fewer groups runs them on threads: a child's start (spawn, imports, the GE
+# context: ~5-8 s of CPU) would cost more than the second core gives back.
+PROCESSES_FROM_GROUPS = 3
+
+
+class RunnerChoiceError(ValueError):
+    """CABLESTREAM_GROUP_RUNNER names no runner; the message is one line for the user."""
+
+
+def runner_choice() -> str:
+    """`auto` (the default), `processes` or `threads`, from CABLESTREAM_GROUP_RUNNER."""
+    choice = os.environ.get(RUNNER_ENV, "auto").strip().lower() or "auto"
+    if choice not in RUNNER_CHOICES:
+        raise RunnerChoiceError(
+            f"{RUNNER_ENV}={os.environ[RUNNER_ENV]!r}: use one of {', '.join(RUNNER_CHOICES)}"
+        )
+    return choice
+
+
+def group_processes(groups: int, cores: int | None = None) -> int:
+    """How many worker processes a pass of `groups` file groups runs them in; 0: on the
+    flow's own task runner (threads, or the Dask cluster it was given).
+
+    `auto`: one per core (at most one per group) when the machine has >= 2 cores and
+    the pass >= PROCESSES_FROM_GROUPS groups; `processes`: always (even 1 core);
+    `threads`: never.
+    """
+    choice = runner_choice()
+    cores = cores or os.cpu_count() or 1
+    if choice == "threads" or groups == 0 or runs_on_dask():
+        return 0
+    if choice == "auto" and (cores < 2 or groups < PROCESSES_FROM_GROUPS):
+        return 0
+    return min(cores, groups)
+
+
+def process_task_runner(processes: int) -> ProcessPoolTaskRunner:
+    """Prefect's process pool of `processes` spawned children, each warmed up once."""
+    from prefect.task_runners import ProcessPoolTaskRunner
+
+    from cablestream.tasks.batch.group import warm_up_process
+
+    return ProcessPoolTaskRunner(max_workers=processes, initializer=warm_up_process)
+
+
+@contextmanager
+def report_to_the_flows_api() -> Iterator[None]:
+    """Settings naming the API the running flow reports to, while a task is submitted.
+
+    A child process gets the flow's settings and environment with each task
+    (serialized by Prefect at submit); a flow on a temporary server has no
+    PREFECT_API_URL in them, and its children would each start a server of their
+    own (DESIGN.md section 9): this names the flow's server, temporary or not.
+    """
+    from prefect.context import FlowRunContext
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    context = FlowRunContext.get()
+    assert context is not None, "tasks are submitted inside a flow run"
+    with temporary_settings({PREFECT_API_URL: str(context.client.api_url).rstrip("/")}):
+        yield
+
+
+def runs_on_dask() -> bool:
+    """Whether the running flow's task runner is a DaskTaskRunner."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
     # Not imported: not a Dask runner (and no reason to pay for importing distributed).
     dask_runners = sys.modules.get("prefect_dask.task_runners")
     if context is None or dask_runners is None:
-        return default
-    if not isinstance(context.task_runner, dask_runners.DaskTaskRunner):
-        return default
-    threads: dict[str, int] = context.task_runner.client.nthreads()
-    return sum(threads.values()) or default
+        return False
+    return isinstance(context.task_runner, dask_runners.DaskTaskRunner)

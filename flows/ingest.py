@@ -11,21 +11,25 @@
     5. snapshot  the lake's snapshot follows the commits, paced (`SnapshotPace`: after the
                  first commit, then at most every 10 s), and once more at the pass's end
 
-Both cores: up to GROUPS_IN_FLIGHT groups are processed at once (threads by default:
-`regex`, zstd and the hashing release the GIL), so one group's validation and
-Parquet writing overlap the next group's parsing, while the flow claims and commits.
-A group task takes and returns only names, hashes and counts (`GroupJob`,
-`StagedBatch`), so any task runner can run it (processes, a Dask cluster: `--dask`,
-flows/cluster.py, where as many groups are in flight as the workers have threads).
-Tasks never return results to be kept (`cache_policy=NONE`, no persistence).
+Both cores: a pass of several groups on a machine of >= 2 cores processes them in
+worker processes, one per core (Prefect's ProcessPoolTaskRunner, started for the
+pass: flows/cluster.py), while the flow claims and commits; one more group is claimed
+ahead, so a child that finishes finds the next waiting. A pass of few groups, or
+CABLESTREAM_GROUP_RUNNER=threads, runs GROUPS_IN_FLIGHT groups at once on the
+flow's threads (`regex`, zstd and the hashing release the GIL; parsing, GE and
+Arrow building mostly do not). A group task takes and returns only names, hashes
+and counts (`GroupJob`, `StagedBatch`), so any task runner can run it (processes,
+a Dask cluster: `--dask`, where as many groups are in flight as the workers have
+threads). Tasks never return results to be kept (`cache_policy=NONE`, no persistence).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -37,9 +41,16 @@ from prefect.futures import PrefectFuture
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
-from cablestream.flows.cluster import task_slots
+from cablestream.flows.cluster import (
+    group_processes,
+    process_task_runner,
+    report_to_the_flows_api,
+    runner_choice,
+    task_slots,
+)
 from cablestream.flows.settings import IngestSettings
 from cablestream.tasks.batch import claim, commit, group
+from cablestream.tasks.batch.route import PARSE_WORKERS
 from cablestream.tasks.inbox.folder import InboxFile, archive_settled
 from cablestream.tasks.inbox.settle import Settler
 from cablestream.tasks.inbox.store import Inbox
@@ -209,6 +220,25 @@ def needs_attention(result: dict[str, Any]) -> bool:
 GROUPS_IN_FLIGHT = os.cpu_count() or 1
 
 
+_Submit = Callable[[group.GroupJob], PrefectFuture[commit.StagedBatch]]
+
+
+@contextlib.contextmanager
+def _group_runner(processes: int) -> Iterator[_Submit]:
+    """How the pass submits a group: to `processes` worker processes started for the
+    pass (and ended with it, after their groups), or, with 0, to the flow's own runner."""
+    if not processes:
+        yield process_group_task.submit
+        return
+
+    def submit(job: group.GroupJob) -> PrefectFuture[commit.StagedBatch]:
+        with report_to_the_flows_api():
+            return runner.submit(process_group_task, {"job": job})
+
+    with process_task_runner(processes) as runner:
+        yield submit
+
+
 @dataclass(slots=True)
 class _InFlight:
     claimed: claim.ClaimedBatch  # names and hashes only
@@ -301,6 +331,7 @@ def ingest_flow(
     )
     logger = get_run_logger()
     summary = IngestSummary()
+    runner_choice()  # RunnerChoiceError: an unknown CABLESTREAM_GROUP_RUNNER, before any work
     settings.check_paths()  # InputError: a missing inbox, nested folders, an unwritable lake
     lake_root = settings.lake_root()  # an object-store lake: its local control folder
     lake_root.mkdir(parents=True, exist_ok=True)
@@ -325,13 +356,20 @@ def ingest_flow(
     _emit("discovered", files=len(ready), bytes=sum(f.size for f in ready), batches=len(plan))
 
     # 2-5. Claim a group, hand it to the task runner, commit groups in the order claimed;
-    # at most `window` groups are claimed and not yet committed.
+    # at most `window` groups are claimed and not yet committed. In worker processes one
+    # more than there are children: a claimed group holds only names and hashes.
     groups = iter(plan)
-    window = task_slots(GROUPS_IN_FLIGHT)
+    processes = group_processes(len(plan))
+    window = processes + 1 if processes else task_slots(GROUPS_IN_FLIGHT)
+    # A child parses on its share of the cores (one each on 2 cores: no thread pool).
+    parse_workers = max(1, (os.cpu_count() or 1) // processes) if processes else PARSE_WORKERS
     in_flight: deque[_InFlight] = deque()
     claiming: str | None = None  # a batch being claimed (not yet in flight)
     pace = SnapshotPace()
     behind = False  # a commit the current snapshot does not show yet
+    # The worker processes, if any, end after the cleanup below has waited for their groups.
+    runner = contextlib.ExitStack()
+    submit = runner.enter_context(_group_runner(processes))
     try:
         while True:
             while len(in_flight) < window and (files := next(groups, None)):
@@ -348,8 +386,9 @@ def ingest_flow(
                     settings.max_file_bytes,
                     frozenset(v.sha256 for v in pass_ledger.older_versions(batch_id)),
                     settings.lake_url,
+                    parse_workers=parse_workers,
                 )
-                future = process_group_task.submit(job)
+                future = submit(job)
                 in_flight.append(_InFlight(claimed, future))
                 claiming = None
             if not in_flight:
@@ -381,7 +420,9 @@ def ingest_flow(
         # is written to a staging folder after it was cleared.
         for item in in_flight:
             if isinstance(error, Exception):
-                item.future.wait()
+                # Its own error (or a dead child's broken pool) is not the one raised.
+                with contextlib.suppress(Exception):
+                    item.future.wait()
         unsettled = [item.claimed.batch_id for item in in_flight]
         for batch_id in [*unsettled, *([claiming] if claiming else [])]:
             try:
@@ -395,6 +436,8 @@ def ingest_flow(
             except Exception as cleanup:
                 logger.error("snapshot left for recovery: %r", cleanup)
         raise
+    finally:
+        runner.close()  # worker processes end after their groups
 
     if behind:
         snapshot_task(lake_root, pass_ledger)

@@ -40,6 +40,19 @@ class GroupJob:
     # An object-store lake's URL: `lake` is then its control folder, bound to it here too
     # (on a worker of another machine, a folder of that name is made and bound).
     lake_url: str | None = None
+    # Threads parsing the group's files: every core for a group on a thread of the flow,
+    # the process's share of them in a worker process (one: no thread pool at all).
+    parse_workers: int = route.PARSE_WORKERS
+
+
+def warm_up_process() -> None:
+    """Once in a worker process, before its first group: import pyarrow's Parquet writer
+    and Great Expectations and build the GE context (seconds of CPU), not once per group."""
+    import pyarrow.parquet  # noqa: F401
+
+    from cablestream.tasks.quality.engine import get_engine
+
+    get_engine()
 
 
 def process(job: GroupJob) -> commit.StagedBatch:
@@ -56,7 +69,7 @@ def process(job: GroupJob) -> commit.StagedBatch:
             " object-store inbox"
         )
     batch = claim.load_claimed(inbox, job.batch, job.max_file_bytes)
-    parsed = route.parse_batch(batch)
+    parsed = route.parse_batch(batch, job.parse_workers)
     outcome = validate.validate_batch(parsed.table, batch.batch_id, lake, job.replacing)
     if outcome.held_back:
         staged = commit.stage_held(lake, batch, parsed, outcome.failed_expectations)

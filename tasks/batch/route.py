@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -96,7 +97,8 @@ def _sources(chunk: list[LoadedFile]) -> list[Source]:
 
 
 def parse_batch(batch: ClaimedBatch, workers: int = PARSE_WORKERS) -> ParsedBatch:
-    """Split and parse every claimed file; NoCable results and read failures become entries.
+    """Split and parse every claimed file on `workers` threads (1: on this one);
+    NoCable results and read failures become entries.
 
     A parsed file's bytes are released (`data` set to None) unless the file is
     rejected whole, when they are kept for its quarantine copy.
@@ -104,8 +106,12 @@ def parse_batch(batch: ClaimedBatch, workers: int = PARSE_WORKERS) -> ParsedBatc
     parsed = ParsedBatch(batch.batch_id, CABLE_SCHEMA.empty_table(), [], {})
     chunks = _chunks([item for item in batch.files if _to_parse(item, parsed)])
     tables: list[pa.Table] = []
-    with ThreadPoolExecutor(max(1, workers), thread_name_prefix="cablestream-parse") as pool:
-        results = pool.map(parse_chunk, map(_sources, chunks))
+    with ExitStack() as stack:
+        if workers > 1:
+            pool = ThreadPoolExecutor(workers, thread_name_prefix="cablestream-parse")
+            results = stack.enter_context(pool).map(parse_chunk, map(_sources, chunks))
+        else:  # a worker process's one core: no pool
+            results = map(parse_chunk, map(_sources, chunks))
         for chunk, (rows, per_file) in zip(chunks, results, strict=True):
             if rows is not None:
                 tables.append(rows)
