@@ -44,6 +44,7 @@ SHOWN = (
     "cores_busy",
     "peak_rss_mb",
     "peak_rss_mb_one_process",
+    "peak_rss_mb_flow_process",
     "processes",
     "load_before_after",
 )

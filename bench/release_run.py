@@ -117,6 +117,7 @@ class TreeSampler:
         self.interval = interval
         self.peak_tree = 0
         self.peak_process = 0
+        self.peak_root = 0
         self.most_processes = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
@@ -141,6 +142,7 @@ class TreeSampler:
                     sizes.append(process.memory_info().rss)
                 except psutil.Error:
                     continue  # ended between the listing and the reading
+            self.peak_root = max(self.peak_root, sizes[0] if sizes else 0)
             self.peak_tree = max(self.peak_tree, sum(sizes))
             self.peak_process = max([self.peak_process, *sizes])
             self.most_processes = max(self.most_processes, len(sizes))
@@ -195,6 +197,7 @@ def end_to_end(inbox: Path, lake: Path, runner: str | None = None) -> dict[str, 
         # The whole tree's (the flow's process and its worker processes), sampled.
         "peak_rss_mb": round(sampled.peak_tree / 2**20, 1),
         "peak_rss_mb_one_process": round(sampled.peak_process / 2**20, 1),
+        "peak_rss_mb_flow_process": round(sampled.peak_root / 2**20, 1),
         "processes": sampled.most_processes,
         "cpu_s": round(cpu_s, 1),
         "cores_busy": round(cpu_s / wall, 2),
@@ -341,6 +344,7 @@ def print_report(report: dict[str, Any]) -> None:
         "mb_per_s",
         "peak_rss_mb",
         "peak_rss_mb_one_process",
+        "peak_rss_mb_flow_process",
         "processes",
         "cpu_s",
         "cores_busy",

@@ -205,7 +205,8 @@ def _pass_here(options: dict[str, Any], dask: str | None) -> tuple[dict[str, Any
 
     from cablestream.flows.cluster import on_dask
 
-    _warm_up_validation()
+    # No Great Expectations warm-up here: the pass imports it only if it validates in
+    # this process (not when its groups run in worker processes, which import their own).
     with Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),

@@ -58,6 +58,7 @@ from cablestream.tasks.lake.snapshot import SnapshotPace, refresh_snapshot
 from cablestream.tasks.lake.writer import move_legacy_control
 from cablestream.tasks.ledger.protocol import BatchLost, Ledger
 from cablestream.tasks.ledger.sqlite import open_ledger
+from cablestream.tasks.quality.engine import warm_up_in_background
 
 # --- progress: the CLI listens, the flow reports ------------------------------------------
 
@@ -363,6 +364,9 @@ def ingest_flow(
     window = processes + 1 if processes else task_slots(GROUPS_IN_FLIGHT)
     # A child parses on its share of the cores (one each on 2 cores: no thread pool).
     parse_workers = max(1, (os.cpu_count() or 1) // processes) if processes else PARSE_WORKERS
+    if not processes:
+        # Validated here: GE imported (seconds) while the first group is claimed and parsed.
+        warm_up_in_background()
     in_flight: deque[_InFlight] = deque()
     claiming: str | None = None  # a batch being claimed (not yet in flight)
     pace = SnapshotPace()

@@ -85,7 +85,9 @@ def _free_port() -> int:
 # before Prefect is first imported, so every flow run in this process and in the
 # CLI processes tests start uses it; the CLI finds it through CABLESTREAM_HOME.
 # No warm worker: CLI tests run (and kill) their pass in the CLI's own process;
-# tests/flows/test_worker.py turns it on for its own tests.
+# tests/flows/test_worker.py turns it on for its own tests. File groups on the flow's
+# threads: worker processes cost seconds to start each (tests/flows/test_cluster.py
+# runs passes in them).
 _HOME = Path(tempfile.mkdtemp(prefix="cablestream-test-home-"))
 atexit.register(shutil.rmtree, _HOME, True)
 _PORT = _free_port()
@@ -93,6 +95,7 @@ os.environ.update(
     CABLESTREAM_HOME=str(_HOME),
     CABLESTREAM_SERVER_PORT=str(_PORT),
     CABLESTREAM_WORKER="off",
+    CABLESTREAM_GROUP_RUNNER="threads",
     PREFECT_HOME=str(_HOME / "prefect"),
     PREFECT_API_URL=f"http://127.0.0.1:{_PORT}/api",
 )

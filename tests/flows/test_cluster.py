@@ -9,9 +9,14 @@ cannot be reached, is refused in one line; the cluster leaves no process behind.
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import sqlite3
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -20,18 +25,34 @@ import pytest
 from distributed import Client, get_task_stream
 from prefect import flow
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterId,
+    TaskRunFilter,
+    TaskRunFilterName,
+    TaskRunFilterState,
+    TaskRunFilterStateType,
+)
+from prefect.client.schemas.objects import StateType
 from prefect_dask.task_runners import DaskTaskRunner
 
 from cablestream.flows.cluster import (
+    PROCESSES_FROM_GROUPS,
+    RUNNER_ENV,
     DaskUnavailable,
+    RunnerChoiceError,
     check_workers,
     dask_task_runner,
+    group_processes,
     task_slots,
 )
 from cablestream.flows.ingest import ingest_flow
+from cablestream.schemas import lake as layout
 from cablestream.tasks.batch.audit import audit_lake
 from cablestream.tasks.lake.reader import lake_record_ids
+
+from ..conftest import CORPUS_FILES
+from .conftest import parsed_ids
 
 
 def _descendants() -> dict[int, str]:
@@ -135,3 +156,130 @@ def test_a_pass_on_dask_writes_the_same_rows_as_a_pass_in_one_process(
     # The workers reported every group's task run to the one API and started no server.
     assert _completed_group_runs(state.state_details.flow_run_id, groups) == groups
     assert _prefect_servers() == servers
+
+
+# --- worker processes of this machine ------------------------------------------------------
+
+
+def test_a_pass_of_several_groups_on_two_cores_runs_them_in_one_process_per_core(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(RUNNER_ENV)  # the default: auto
+    assert group_processes(PROCESSES_FROM_GROUPS, cores=2) == 2
+    assert group_processes(40, cores=4) == 4
+    assert group_processes(PROCESSES_FROM_GROUPS - 1, cores=2) == 0  # few groups: threads
+    assert group_processes(40, cores=1) == 0  # one core: threads
+    monkeypatch.setenv(RUNNER_ENV, "processes")
+    assert group_processes(1, cores=1) == 1
+    assert group_processes(0, cores=2) == 0
+    monkeypatch.setenv(RUNNER_ENV, "threads")
+    assert group_processes(40, cores=2) == 0
+
+
+def test_an_unknown_runner_is_refused_in_one_line_before_any_work(
+    monkeypatch: pytest.MonkeyPatch, prefect_harness: str, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(RUNNER_ENV, "fibers")
+    inbox = tmp_path / "inbox"
+    shutil.copytree(EXAMPLES, inbox)
+    with pytest.raises(RunnerChoiceError) as refused:
+        ingest_flow(inbox=str(inbox), lake=str(tmp_path / "lake"), settle_seconds=0)
+    assert str(refused.value) == (
+        "CABLESTREAM_GROUP_RUNNER='fibers': use one of auto, processes, threads"
+    )
+    assert not (tmp_path / "lake").exists()
+
+
+def _worker_processes() -> set[int]:
+    return {pid for pid, line in _descendants().items() if "spawn_main" in line}
+
+
+def test_a_pass_in_worker_processes_writes_the_same_rows_as_a_pass_on_threads(
+    monkeypatch: pytest.MonkeyPatch, prefect_harness: str, tmp_path: Path
+) -> None:
+    inbox = tmp_path / "inbox"
+    shutil.copytree(EXAMPLES, inbox)
+    options = {"inbox": str(inbox), "settle_seconds": 0, "max_files_per_batch": 3}
+    groups = -(-len(list(EXAMPLES.iterdir())) // 3)
+    on_threads = ingest_flow(lake=str(tmp_path / "threads"), **options)
+    servers, before = _prefect_servers(), _worker_processes()
+    monkeypatch.setenv(RUNNER_ENV, "processes")
+    seen: set[int] = set()
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(0.2):
+            seen.update(_worker_processes() - before)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        state = ingest_flow(lake=str(tmp_path / "processes"), **options, return_state=True)
+    finally:
+        stop.set()
+        watcher.join()
+    in_processes = state.result()
+    assert len(seen) == 2  # one worker process per core of the two
+    assert in_processes["batches"] == on_threads["batches"] == groups
+    assert sorted(lake_record_ids(tmp_path / "processes")) == sorted(
+        lake_record_ids(tmp_path / "threads")
+    )
+    assert in_processes["rows_written"] == on_threads["rows_written"] > 0
+    assert audit_lake(tmp_path / "processes") == []
+    # The children reported every group's task run to the one API and started no server;
+    # they ended with the pass.
+    assert _completed_group_runs(state.state_details.flow_run_id, groups) == groups
+    assert _prefect_servers() == servers
+    assert _worker_processes() - before == set()
+
+
+def _kill_a_worker_process_mid_group(before: set[int], killed: list[int]) -> None:
+    """SIGKILL a worker process once the API shows a `process-group` task run running."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with get_client(sync_client=True) as client:
+            running = client.read_task_runs(
+                task_run_filter=TaskRunFilter(
+                    name=TaskRunFilterName(like_="process-group"),
+                    state=TaskRunFilterState(type=TaskRunFilterStateType(any_=[StateType.RUNNING])),
+                )
+            )
+        children = sorted(_worker_processes() - before)
+        if running and children:
+            os.kill(children[0], signal.SIGKILL)
+            killed.append(children[0])
+            return
+        time.sleep(0.1)
+
+
+def test_a_worker_process_killed_mid_group_leaves_nothing_half_done(
+    monkeypatch: pytest.MonkeyPatch, prefect_harness: str, tmp_path: Path
+) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for path in sorted(CORPUS_FILES.iterdir())[:48]:
+        shutil.copy(path, inbox / path.name)
+    lake = tmp_path / "lake"
+    options = {"inbox": str(inbox), "lake": str(lake), "settle_seconds": 0}
+    monkeypatch.setenv(RUNNER_ENV, "processes")
+    before = _worker_processes()
+    killed: list[int] = []
+    killer = threading.Thread(target=_kill_a_worker_process_mid_group, args=(before, killed))
+    killer.start()
+    try:
+        with pytest.raises(BrokenProcessPool):
+            ingest_flow(**options, max_files_per_batch=4)
+    finally:
+        killer.join()
+    assert killed
+    # Every batch of the pass was settled (undone) before the error went on: none is
+    # left claimed for recovery, no output of one is in the lake.
+    with sqlite3.connect(layout.ledger_path(lake)) as db:
+        states = {state for (state,) in db.execute("SELECT state FROM batches")}
+    assert states <= {"committed", "aborted"}, states
+    assert _worker_processes() - before == set()  # the other child ended with the pass
+    monkeypatch.setenv(RUNNER_ENV, "threads")
+    again = ingest_flow(**options)
+    assert again["recovered_batches"] == []
+    assert sorted(lake_record_ids(lake)) == sorted(parsed_ids(inbox))  # every cable once
+    assert audit_lake(lake) == []
