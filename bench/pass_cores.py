@@ -41,6 +41,7 @@ SHOWN = (
     "flow_s",
     "cables_per_s",
     "cpu_s",
+    "cpu_s_flow_process",
     "cores_busy",
     "peak_rss_mb",
     "peak_rss_mb_one_process",

@@ -119,6 +119,7 @@ class TreeSampler:
         self.peak_process = 0
         self.peak_root = 0
         self.most_processes = 0
+        self.cpu_seen: dict[int, float] = {}  # pid -> CPU seconds at its last sample
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
 
@@ -140,8 +141,10 @@ class TreeSampler:
             for process in tree:
                 try:
                     sizes.append(process.memory_info().rss)
+                    times = process.cpu_times()
                 except psutil.Error:
                     continue  # ended between the listing and the reading
+                self.cpu_seen[process.pid] = times.user + times.system
             self.peak_root = max(self.peak_root, sizes[0] if sizes else 0)
             self.peak_tree = max(self.peak_tree, sum(sizes))
             self.peak_process = max([self.peak_process, *sizes])
@@ -200,6 +203,9 @@ def end_to_end(inbox: Path, lake: Path, runner: str | None = None) -> dict[str, 
         "peak_rss_mb_flow_process": round(sampled.peak_root / 2**20, 1),
         "processes": sampled.most_processes,
         "cpu_s": round(cpu_s, 1),
+        # Of it, the flow's own process (claim, commit, Prefect) as last sampled: the rest
+        # is its worker processes' (or its threads', when the groups ran on them).
+        "cpu_s_flow_process": round(sampled.cpu_seen.get(child.pid, 0.0), 1),
         "cores_busy": round(cpu_s / wall, 2),
         "exit_code": done.returncode,
         # The machine is shared: its 1-minute load average before and after the pass.

@@ -371,7 +371,7 @@ def ingest_flow(
     claiming: str | None = None  # a batch being claimed (not yet in flight)
     pace = SnapshotPace()
     behind = False  # a commit the current snapshot does not show yet
-    # The worker processes, if any, end after the cleanup below has waited for their groups.
+    # The worker processes, if any, for the pass (ended at its end, or on an error below).
     runner = contextlib.ExitStack()
     submit = runner.enter_context(_group_runner(processes))
     try:
@@ -427,6 +427,8 @@ def ingest_flow(
                 # Its own error (or a dead child's broken pool) is not the one raised.
                 with contextlib.suppress(Exception):
                     item.future.wait()
+        # Worker processes end first: after a child died, the pool stops the others.
+        runner.close()
         unsettled = [item.claimed.batch_id for item in in_flight]
         for batch_id in [*unsettled, *([claiming] if claiming else [])]:
             try:
@@ -441,7 +443,7 @@ def ingest_flow(
                 logger.error("snapshot left for recovery: %r", cleanup)
         raise
     finally:
-        runner.close()  # worker processes end after their groups
+        runner.close()
 
     if behind:
         snapshot_task(lake_root, pass_ledger)
