@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -131,8 +132,9 @@ def task_slots(default: int) -> int:
 RUNNER_ENV = "CABLESTREAM_GROUP_RUNNER"
 RUNNER_CHOICES = ("auto", "processes", "threads")
 # A pass of fewer groups runs them on threads: a child's start (spawn, imports, the GE
-# context: ~5-8 s of CPU) would cost more than the second core gives back.
-PROCESSES_FROM_GROUPS = 3
+# context: ~8-10 s of CPU each, bench/pass_cores.py) costs more than the second core gives
+# back on a few groups of ~4-5 s of CPU each (3 groups: 0.71x the threads' cables/s).
+PROCESSES_FROM_GROUPS = 8
 
 
 class RunnerChoiceError(ValueError):
@@ -167,12 +169,24 @@ def group_processes(groups: int, cores: int | None = None) -> int:
 
 
 def process_task_runner(processes: int) -> ProcessPoolTaskRunner:
-    """Prefect's process pool of `processes` spawned children, each warmed up once."""
+    """Prefect's process pool of `processes` spawned children, each started by
+    `start_worker_process`."""
     from prefect.task_runners import ProcessPoolTaskRunner
 
+    return ProcessPoolTaskRunner(max_workers=processes, initializer=start_worker_process)
+
+
+def start_worker_process() -> None:
+    """Once in each worker process, before its first group.
+
+    Ctrl-C reaches the terminal's whole process group: the flow's process decides
+    (a watch finishes its pass, a one-shot pass undoes its batches once the children
+    have finished their groups), so a child ignores SIGINT rather than die mid-group.
+    """
     from cablestream.tasks.batch.group import warm_up_process
 
-    return ProcessPoolTaskRunner(max_workers=processes, initializer=warm_up_process)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    warm_up_process()
 
 
 @contextmanager
