@@ -178,7 +178,12 @@ class Plan:
             yield [
                 InboxFile(*fields)
                 for fields in zip(
-                    batch["path"], batch["size"], batch["mtime_ns"], batch["has_marker"], raw_paths
+                    batch["path"],
+                    batch["size"],
+                    batch["mtime_ns"],
+                    batch["has_marker"],
+                    raw_paths,
+                    strict=True,
                 )
             ]
             start = end
