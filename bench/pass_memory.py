@@ -16,6 +16,10 @@ server (PREFECT_HOME in a temporary folder; nothing is left running):
   (`InboxFile`, `LoadedFile`, ...) still held;
 - the child's own peak RSS (getrusage), the flow's seconds, files, batches.
 
+`--env-variant NAME=VALUE` (repeatable): the same passes also by this code with that
+environment variable (e.g. MALLOC_ARENA_MAX=2: glibc's malloc arenas, one set per thread
+by default), interleaved alike.
+
 `--baseline PYTHON`: the same passes also with another install's interpreter (e.g. the
 venv of a worktree of `main`), interleaved with this one per inbox and round, so that
 "before" and "after" see the same machine load. The ratio largest / smallest inbox of
@@ -69,18 +73,30 @@ def child(inbox: str, lake: str) -> None:
     # What the flow still holds once every group is committed: looked at from inside
     # the flow run, just before its last task (the quality report).
     def report_after_count(*args: Any, **kwargs: Any) -> Any:
+        import psutil
+        import pyarrow as pa
+
+        from cablestream.tasks.lake import reader
+
         context = FlowRunContext.get()
         gc.collect()
         alive = Counter(type(item).__name__ for item in gc.get_objects())
+        index = [table for files in reader._REFERENCE_INDEX.values() for table in files.values()]
         _say(
             "held",
             run_results=len(context.run_results) if context else None,
             per_file_objects={name: alive[name] for name in PER_FILE_TYPES},
             most_common=alive.most_common(8),
+            arrow_pool_mb=round(pa.total_allocated_bytes() / 2**20, 1),
+            reference_index={
+                "files": len(index),
+                "mb": round(sum(table.nbytes for table in index) / 2**20, 1),
+            },
+            rss_now_mb=round(psutil.Process().memory_info().rss / 2**20, 1),
         )
         return report(*args, **kwargs)
 
-    ingest.report_task = report_after_count  # type: ignore[assignment]
+    ingest.report_task = report_after_count
     result = ingest.ingest_flow(inbox=inbox, lake=lake, settle_seconds=0)
     _say(
         "done",
@@ -113,7 +129,7 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def one_pass(python: str, inbox: Path, work: Path) -> dict[str, Any]:
+def one_pass(python: str, inbox: Path, work: Path, extra_env: dict[str, str]) -> dict[str, Any]:
     """A pass of `inbox` by `python` in a child process, its tree sampled from here."""
     lake = Path(tempfile.mkdtemp(prefix="lake-", dir=work))
     home = Path(tempfile.mkdtemp(prefix="prefect-", dir=work))
@@ -122,6 +138,7 @@ def one_pass(python: str, inbox: Path, work: Path) -> dict[str, Any]:
         "PREFECT_HOME": str(home),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "CABLESTREAM_HOME": str(home),
+        **extra_env,
     }
     env.pop("PREFECT_API_URL", None)
     load_before = os.getloadavg()[0]
@@ -189,26 +206,36 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("inboxes", nargs="*", type=Path)
     parser.add_argument("--baseline", help="another install's python, measured alike")
+    parser.add_argument(
+        "--env-variant",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="also run this code with this environment variable (e.g. MALLOC_ARENA_MAX=2)",
+    )
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--child", nargs=2, metavar=("INBOX", "LAKE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         child(*args.child)
         return 0
-    pythons = {"this": sys.executable}
+    variants: dict[str, tuple[str, dict[str, str]]] = {"this": (sys.executable, {})}
     if args.baseline:
-        pythons["baseline"] = args.baseline
+        variants["baseline"] = (args.baseline, {})
+    for setting in args.env_variant:
+        name, value = setting.split("=", 1)
+        variants[setting] = (sys.executable, {name: value})
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="pass-memory-") as tmp:
         for round_number in range(args.rounds):
             for inbox in args.inboxes:
-                for name, python in pythons.items():
+                for name, (python, extra_env) in variants.items():
                     run = {"code": name, "inbox": str(inbox), "round": round_number}
-                    run.update(one_pass(python, inbox, Path(tmp)))
+                    run.update(one_pass(python, inbox, Path(tmp), extra_env))
                     runs.append(run)
                     _print_run(run)
     report: dict[str, Any] = {"runs": runs, "growth": {}}
-    for name in pythons:
+    for name in variants:
         peaks = {r["files"]: r["peak_tree_rss_mb"] for r in runs if r["code"] == name}
         if len(peaks) > 1:
             ratio = round(peaks[max(peaks)] / peaks[min(peaks)], 2)
@@ -223,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
 def _print_run(run: dict[str, Any]) -> None:
     held = run["held_at_end"] or {}
     print(
-        f"{run['code']:8} {Path(run['inbox']).name:8} files {run['files']:7,} "
+        f"{run['code']:8.20} {Path(run['inbox']).name:8} files {run['files']:7,} "
         f"batches {run['batches']:4} flow {run['flow_s']:6.1f} s  "
         f"peak tree {run['peak_tree_rss_mb']:7.1f} MB (child {run['peak_child_rss_mb']:.1f}), "
         f"after discovery {run['rss_after_discovery_mb']} MB, "
@@ -232,6 +259,10 @@ def _print_run(run: dict[str, Any]) -> None:
     )
     print(f"         RSS by tenth of the batches: {run['rss_by_tenth_of_batches_mb']}")
     print(f"         per-file objects held at the end: {held.get('per_file_objects')}")
+    print(
+        f"         at the end: RSS {held.get('rss_now_mb')} MB, Arrow pool "
+        f"{held.get('arrow_pool_mb')} MB, reference index {held.get('reference_index')}"
+    )
 
 
 if __name__ == "__main__":
