@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-PARSER_VERSION = "0.4.0"
+PARSER_VERSION = "0.4.1"
 
 
 @dataclass(frozen=True, slots=True)

@@ -228,6 +228,20 @@ _AFTER_WORD = 60
 _HEADING_INDENT = 60
 
 
+def _lowered(text: str) -> str:
+    """The text in lower case character for character, so that an offset found in it is the
+    same place in the text.
+
+    `str.lower` never shortens a character, and lengthens one only (`İ`, U+0130, becomes
+    `i` and a combining dot): when the lengths agree every offset does, else each
+    character that would lengthen is kept as it is (no summary marker holds one).
+    """
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        return lowered
+    return "".join(low if len(low := char.lower()) == 1 else char for char in text)
+
+
 def _occurrences(lowered: str, start: int = 0) -> Iterator[int]:
     at = lowered.find(_WORD, start)
     while at != -1:
@@ -326,7 +340,7 @@ def parse_summary(text: str, openings: list[Opening] | None = None) -> str | Non
     """
     if "ummar" not in text and "UMMAR" not in text:
         return None  # a cheap pre-check before lowering the text
-    lowered = text.lower()
+    lowered = _lowered(text)
     if _WORD not in lowered:
         return None
     if openings is None:

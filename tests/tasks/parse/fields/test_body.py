@@ -154,3 +154,20 @@ def test_signature_is_removed_from_text() -> None:
 )
 def test_parse_summary(text: str, summary: str | None) -> None:
     assert parse_summary(text) == summary
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        # `İ` lowers to two characters (`i` and a combining dot): a lower-cased copy of the
+        # text is longer than the text from there on, so its offsets are not the text's.
+        "İSTANBUL " * 40,
+        "İ" * 200 + "\n",
+    ],
+)
+def test_summary_after_text_whose_lower_case_is_longer(before: str) -> None:
+    text = f"{before}\n1. (C) SUMMARY: The talks held. END SUMMARY.\n\n2. (C) More."
+    assert parse_summary(text) == "The talks held."
+    # Only the end marker: the summary runs from the first paragraph's opening up to it.
+    text = f"{before}\n1. (C) The talks held. END SUMMARY.\n\n2. (C) More."
+    assert parse_summary(text) == "The talks held."
