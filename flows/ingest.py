@@ -52,7 +52,7 @@ from cablestream.flows.settings import IngestSettings
 from cablestream.tasks.batch import claim, commit, group
 from cablestream.tasks.batch.route import PARSE_WORKERS
 from cablestream.tasks.inbox.folder import InboxFile, archive_settled
-from cablestream.tasks.inbox.settle import Settler
+from cablestream.tasks.inbox.settle import ready_in_one_scan
 from cablestream.tasks.inbox.store import Inbox
 from cablestream.tasks.lake.snapshot import SnapshotPace, refresh_snapshot
 from cablestream.tasks.lake.writer import move_legacy_control
@@ -98,9 +98,21 @@ def recover_task(lake: Path, ledger: Ledger) -> list[str]:
 
 @task(name="discover", cache_policy=NONE, persist_result=False)
 def discover_task(
-    inbox: Inbox, ledger: Ledger, settle_seconds: float, only: list[str] | None
-) -> list[InboxFile]:
-    return Settler(settle_seconds).ready(claim.fresh_files(inbox, ledger, only))
+    inbox: Inbox, ledger: Ledger, settings: IngestSettings, only: list[str] | None
+) -> claim.Plan:
+    """Ready files the ledger does not hold, planned into micro-batches as the scan goes.
+
+    One object back (Prefect links each element of a list a task returns to its
+    state, for the whole flow run: a list of every file would cost O(inbox)).
+    """
+    ready = ready_in_one_scan(claim.scan_fresh(inbox, ledger, only), settings.settle_seconds)
+    return claim.plan_pass(
+        inbox,
+        ready,
+        settings.max_files_per_batch,
+        settings.max_batch_bytes,
+        settings.max_file_bytes,
+    )
 
 
 @task(name="claim", cache_policy=NONE, persist_result=False)
@@ -348,19 +360,15 @@ def ingest_flow(
         logger.warning("recovered %d unfinished batches", len(summary.recovered_batches))
 
     # 1. Discover ready files the ledger does not hold.
-    ready = discover_task(inbox_root, pass_ledger, settings.settle_seconds, paths)
-    summary.files_seen = len(ready)
-    expanded = claim.expanded_sizes(inbox_root, ready, settings.max_file_bytes)
-    plan = claim.plan_batches(
-        ready, settings.max_files_per_batch, settings.max_batch_bytes, expanded
-    )
-    _emit("discovered", files=len(ready), bytes=sum(f.size for f in ready), batches=len(plan))
+    plan = discover_task(inbox_root, pass_ledger, settings, paths)
+    summary.files_seen = plan.files.num_rows
+    _emit("discovered", files=plan.files.num_rows, bytes=plan.bytes, batches=plan.batches)
 
     # 2-5. Claim a group, hand it to the task runner, commit groups in the order claimed;
     # at most `window` groups are claimed and not yet committed. In worker processes one
     # more than there are children: a claimed group holds only names and hashes.
-    groups = iter(plan)
-    processes = group_processes(len(plan))
+    groups = plan.groups()
+    processes = group_processes(plan.batches)
     window = processes + 1 if processes else task_slots(GROUPS_IN_FLIGHT)
     # A child parses on its share of the cores (one each on 2 cores: no thread pool).
     parse_workers = max(1, (os.cpu_count() or 1) // processes) if processes else PARSE_WORKERS

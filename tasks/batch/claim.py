@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+import pyarrow as pa
+
 from cablestream.schemas import lake as layout
 from cablestream.tasks.inbox import read
 from cablestream.tasks.inbox.folder import InboxFile
-from cablestream.tasks.inbox.settle import Settler
+from cablestream.tasks.inbox.settle import ready_in_one_scan
 from cablestream.tasks.inbox.store import Inbox, ObjectInbox, inbox_files, open_file, read_file
 from cablestream.tasks.lake.store import is_url, open_filesystem
 from cablestream.tasks.ledger.protocol import Candidate, ClaimedFile, Ledger
@@ -52,76 +55,79 @@ _File = TypeVar("_File", bound=_Planned)
 
 
 def plan_batches(
-    files: list[_File],
+    files: Iterable[_File],
     max_files: int,
     max_bytes: int,
-    sizes: Mapping[str, int] | None = None,
-) -> list[list[_File]]:
+    size_of: Callable[[_File], int] | None = None,
+) -> Iterator[list[_File]]:
     """Group files (ready inbox files, sources to parse again) into micro-batches of at
-    most `max_files` files / `max_bytes` bytes.
+    most `max_files` files / `max_bytes` bytes, each batch as soon as it is complete.
 
-    `sizes` (path -> bytes, from `expanded_sizes`) counts a gzip file at its decompressed
-    size: a batch's memory grows with the text it parses, not with what lies on disk.
+    `size_of` (e.g. `expanded_size`) counts a gzip file at its decompressed size: a
+    batch's memory grows with the text it parses, not with what lies on disk.
     """
-    batches: list[list[_File]] = []
     current: list[_File] = []
     size = 0
     for item in files:
-        item_size = item.size if sizes is None else sizes.get(item.path, item.size)
+        item_size = item.size if size_of is None else size_of(item)
         if current and (len(current) >= max_files or size + item_size > max_bytes):
-            batches.append(current)
+            yield current
             current, size = [], 0
         current.append(item)
         size += item_size
     if current:
-        batches.append(current)
-    return batches
+        yield current
 
 
-def expanded_sizes(inbox: Inbox, files: list[InboxFile], max_file_bytes: int) -> dict[str, int]:
-    """The size of each gzip file once decompressed (the parser's cap + 1 past the cap).
+def expanded_size(inbox: Inbox, item: InboxFile, max_file_bytes: int) -> int:
+    """A file's size once decompressed when it is gzip (the parser's cap + 1 past the
+    cap), else its size on disk.
 
-    Read through the same safe open as the claim; only files that start with the
-    gzip magic are read whole (and inflated once more here: memory stays that of
-    one file). Files that cannot be read or inflated keep their size on disk: they
-    are quarantined without being parsed.
+    Read through the same safe open as the claim; only a file that starts with the
+    gzip magic is read whole (and inflated once more here: memory stays that of one
+    file). A file that cannot be read or inflated keeps its size on disk: it is
+    quarantined without being parsed.
     """
-    sizes: dict[str, int] = {}
-    for item in files:
-        if item.size > max_file_bytes:
-            continue
+    if item.size > max_file_bytes:
+        return item.size
+    try:
+        opened = open_file(inbox, item)
+    except OSError:
+        return item.size
+    with opened as handle:
         try:
-            opened = open_file(inbox, item)
+            data = handle.read(2)
+            if not is_gzip(data):
+                return item.size
+            data += handle.read(max_file_bytes)
         except OSError:
+            return item.size
+    try:
+        return len(gunzip_capped(data))
+    except GzipTooLarge:
+        return MAX_DECOMPRESSED_BYTES + 1
+    except (ValueError, zlib.error):
+        return item.size
+
+
+def scan_fresh(inbox: Inbox, ledger: Ledger, only: list[str] | None = None) -> Iterator[InboxFile]:
+    """Inbox files the ledger does not hold with the same path, size and mtime, as the
+    scan finds them (a hint: the claim decides, in its transaction).
+
+    `only` limits them to those inbox-relative paths.
+    """
+    wanted = None if only is None else set(only)
+    known = ledger.fingerprints()
+    for item in inbox_files(inbox):
+        if wanted is not None and item.path not in wanted:
             continue
-        with opened as handle:
-            try:
-                data = handle.read(2)
-                if not is_gzip(data):
-                    continue
-                data += handle.read(max_file_bytes)
-            except OSError:
-                continue
-        try:
-            sizes[item.path] = len(gunzip_capped(data))
-        except GzipTooLarge:
-            sizes[item.path] = MAX_DECOMPRESSED_BYTES + 1
-        except (ValueError, zlib.error):
-            continue
-    return sizes
+        if (item.path, item.size, item.mtime_ns) not in known:
+            yield item
 
 
 def fresh_files(inbox: Inbox, ledger: Ledger, only: list[str] | None = None) -> list[InboxFile]:
-    """Inbox files the ledger does not hold with the same path, size and mtime.
-
-    `only` limits the result to those inbox-relative paths.
-    """
-    files = list(inbox_files(inbox))
-    if only is not None:
-        wanted = set(only)
-        files = [item for item in files if item.path in wanted]
-    known = ledger.fingerprints()
-    return [item for item in files if (item.path, item.size, item.mtime_ns) not in known]
+    """`scan_fresh` as a list (a watcher compares successive scans)."""
+    return list(scan_fresh(inbox, ledger, only))
 
 
 def has_work(inbox: Inbox, lake: Path, ledger_url: str | None, settle_seconds: float) -> bool:
@@ -129,11 +135,88 @@ def has_work(inbox: Inbox, lake: Path, ledger_url: str | None, settle_seconds: f
     from cablestream.tasks.ledger.sqlite import open_ledger
 
     if ledger_url is None and not layout.ledger_path(lake).exists():
-        return any(Settler(settle_seconds).ready(list(inbox_files(inbox))))
+        return any(ready_in_one_scan(inbox_files(inbox), settle_seconds))
     ledger = open_ledger(lake, ledger_url)
-    return bool(ledger.stale_batches()) or bool(
-        Settler(settle_seconds).ready(fresh_files(inbox, ledger))
+    return bool(ledger.stale_batches()) or any(
+        ready_in_one_scan(scan_fresh(inbox, ledger), settle_seconds)
     )
+
+
+# A pass's plan as columns: `InboxFile`'s fields.
+_PLAN_SCHEMA = pa.schema(
+    [
+        ("path", pa.string()),
+        ("size", pa.int64()),
+        ("mtime_ns", pa.int64()),
+        ("has_marker", pa.bool_()),
+        ("raw_path", pa.binary()),  # the name's bytes (not UTF-8: that is why it is set)
+    ]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A pass's ready files in micro-batches, held as Arrow columns (tens of bytes a
+    file, where a list of `InboxFile`s costs a few hundred and Prefect links each
+    element of a list a task returns): the pass holds one batch's objects at a time.
+    """
+
+    files: pa.Table  # _PLAN_SCHEMA, batch after batch
+    batch_ends: tuple[int, ...]  # the row after each batch's last file
+    bytes: int  # on disk
+
+    @property
+    def batches(self) -> int:
+        return len(self.batch_ends)
+
+    def groups(self) -> Iterator[list[InboxFile]]:
+        """Each batch's files, made when it is its turn."""
+        start = 0
+        for end in self.batch_ends:
+            batch = self.files.slice(start, end - start).to_pydict()
+            raw_paths = [None if raw is None else os.fsdecode(raw) for raw in batch["raw_path"]]
+            yield [
+                InboxFile(*fields)
+                for fields in zip(
+                    batch["path"],
+                    batch["size"],
+                    batch["mtime_ns"],
+                    batch["has_marker"],
+                    raw_paths,
+                    strict=True,
+                )
+            ]
+            start = end
+
+
+def plan_pass(
+    inbox: Inbox,
+    ready: Iterable[InboxFile],
+    max_files: int,
+    max_bytes: int,
+    max_file_bytes: int,
+) -> Plan:
+    """The ready files (an iterator: a scan) in micro-batches (`plan_batches`, gzip
+    files at their expanded size), holding one batch of `InboxFile`s at a time."""
+    chunks: list[pa.RecordBatch] = []
+    ends: list[int] = []
+    on_disk = 0
+
+    def expanded(item: InboxFile) -> int:
+        return expanded_size(inbox, item, max_file_bytes)
+
+    for batch in plan_batches(ready, max_files, max_bytes, expanded):
+        columns = [
+            [item.path for item in batch],
+            [item.size for item in batch],
+            [item.mtime_ns for item in batch],
+            [item.has_marker for item in batch],
+            [None if i.raw_path is None else os.fsencode(i.raw_path) for i in batch],
+        ]
+        chunks.append(pa.RecordBatch.from_arrays(columns, schema=_PLAN_SCHEMA))
+        ends.append((ends[-1] if ends else 0) + len(batch))
+        on_disk += sum(item.size for item in batch)
+    return Plan(pa.Table.from_batches(chunks, _PLAN_SCHEMA), tuple(ends), on_disk)
 
 
 @dataclass(slots=True)

@@ -7,6 +7,7 @@ interval, or at once when a completion marker `NAME.done` sits beside it.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from cablestream.tasks.inbox.folder import InboxFile, scan_inbox
@@ -33,8 +34,7 @@ class Settler:
         for item in files:
             previous = self._seen.get(item.path)
             unchanged = previous is None or previous == (item.size, item.mtime_ns)
-            settled = now - item.mtime_ns / 1e9 >= self.settle_seconds
-            if item.has_marker or (settled and unchanged):
+            if item.has_marker or (unchanged and is_settled(item, self.settle_seconds, now)):
                 ready.append(item)
         self._seen = {item.path: (item.size, item.mtime_ns) for item in files}
         return ready
@@ -51,6 +51,23 @@ class Settler:
         return min(waiting) if waiting else None
 
 
+def is_settled(item: InboxFile, settle_seconds: float, now: float) -> bool:
+    """Not written (mtime) for `settle_seconds`."""
+    return now - item.mtime_ns / 1e9 >= settle_seconds
+
+
+def ready_in_one_scan(
+    files: Iterable[InboxFile], settle_seconds: float, now: float | None = None
+) -> Iterator[InboxFile]:
+    """What a new `Settler` would find ready in this scan, one file at a time: a one-shot
+    pass has no earlier scan to compare with, so it need not hold the scan whole.
+    """
+    now = time.time() if now is None else now
+    for item in files:
+        if item.has_marker or is_settled(item, settle_seconds, now):
+            yield item
+
+
 def ready_files(inbox: Path, settle_seconds: float, now: float | None = None) -> list[InboxFile]:
     """One-shot readiness: marker present, or untouched (mtime) for `settle_seconds`."""
-    return Settler(settle_seconds).ready(list(scan_inbox(inbox)), now=now)
+    return list(ready_in_one_scan(scan_inbox(inbox), settle_seconds, now))

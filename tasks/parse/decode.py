@@ -77,7 +77,8 @@ def decode_source(data: bytes, source_path: str = "") -> DecodedSource:
             return DecodedSource(None, failure="gzip_too_large", detail=str(error))
         except (ValueError, zlib.error) as error:
             return DecodedSource(None, failure="bad_gzip", detail=str(error))
-    if not data.strip():
+    # Blank: `isspace` reads the same bytes as `strip` without copying the file.
+    if not data or data.isspace():
         return DecodedSource(None, failure="empty", detail="file holds no text")
     if _looks_binary(data):
         return DecodedSource(None, failure="binary", detail="file holds binary data, not text")

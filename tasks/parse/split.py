@@ -11,10 +11,11 @@ import csv
 import io
 import itertools
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from cablestream.schemas.record import ReleaseMetadata
 from cablestream.tasks.parse import guard
+from cablestream.tasks.parse.fields.release_metadata import parse_date
 from cablestream.tasks.parse.normalize import strip_markup
 
 
@@ -100,12 +101,7 @@ def _cell_text(cell: str) -> str:
 
 def _parse_release_created(value: str) -> datetime | None:
     """The release's own date forms: `2008-05-27 07:10`, `5/27/2008 7:10`."""
-    for fmt in _RELEASE_DATE_FORMATS:
-        try:
-            return datetime.strptime(value.strip(), fmt).replace(tzinfo=UTC)
-        except ValueError:
-            continue
-    return None
+    return parse_date(value.strip(), _RELEASE_DATE_FORMATS)
 
 
 def split_release_page(page: str) -> list[CableChunk]:

@@ -29,14 +29,6 @@ from cablestream.tasks.parse.normalize import normalize
 
 # Where the preamble starts in a headerless extract.
 _PREAMBLE_FIELD = guard.compile(r"(?im)^[ \t]*(?:E\.? ?O\.?[ \t]*\d|TAGS?\b|SUBJ(?:ECT)?\b)")
-# Header lines the routing parsers understand; anything else is kept in `rescued`.
-_KNOWN_HEADER_LINE = guard.compile(
-    r"^[ \t]*(?:$|VZCZC|DE[ \t]|ZNY|ZNR|ZZH|ZFR|BT\b|FM[ \t]|TO[ \t]|INFO[ \t]|[A-Z][A-Z0-9]{3,7}/|"
-    r"[ZOPR]{1,2}(?: [ZOPR])?[ \t]+\d{6}Z|\d{6}Z|"
-    # `OO RUEHCHI RUEHCN …` and its continuation lines: relay routing indicators.
-    r"(?:[ZOPR]{2}[ \t]+)?R[A-Z]{4,6}(?:[ \t]+R[A-Z]{4,6})*[ \t]*$)"
-)
-_MAX_RESCUED = 20
 
 
 @dataclass(slots=True)
@@ -64,20 +56,6 @@ def cut_regions(text: str) -> Regions:
     return Regions(header, preamble, rest, serial, openings)
 
 
-def _rescued_header_lines(header: str) -> list[str]:
-    in_block = False
-    rescued = []
-    for number, line in enumerate(header.split("\n"), 1):
-        if routing.block_start(line):
-            in_block = True
-        elif not line.strip():
-            in_block = False
-        if in_block or _KNOWN_HEADER_LINE.match(line):
-            continue
-        rescued.append(f"{number}: {line.strip()}")
-    return rescued[:_MAX_RESCUED]
-
-
 def parse_cable(raw: str, rendering: str, release: ReleaseMetadata | None = None) -> ParseResult:
     """Parse one cable's raw text (any rendering) into a record, or say it holds no cable."""
     normalized = normalize(raw, rendering)
@@ -96,8 +74,9 @@ def parse_cable(raw: str, rendering: str, release: ReleaseMetadata | None = None
     fm_origin = routing.parse_origin(regions.header) or routing.parse_unwrapped_origin(
         f"{regions.header}\n{regions.preamble}"
     )
-    record.recipients, record.info_recipients = routing.parse_recipients(regions.header)
-    record.rescued = _rescued_header_lines(regions.header)
+    routing_lines = routing.parse_routing_lines(regions.header)
+    record.recipients, record.info_recipients = routing_lines.to, routing_lines.info
+    record.rescued = routing_lines.rescued
 
     record.nondisclosure_deadline, decl_marker = declassification.parse_declassification(
         regions.preamble

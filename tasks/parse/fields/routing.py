@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from cablestream.schemas.record import Recipient
 from cablestream.tasks.parse import guard
 from cablestream.tasks.parse.fields.dtg import UNWRAPPED_HEADER
@@ -24,6 +26,14 @@ _BLOCK_KEYWORDS = ("TO", "INFO", "XMT")
 _PAGE_HEADER = guard.compile(r"^[ \t]{0,20}+PAGE[ \t]++\d")
 # Lines that end a routing block: a blank, `BT`, the classification line and so on.
 _BLOCK_END = guard.compile(r"^[ \t]*(?:$|BT\b|FM\b|[A-Z]?[A-Z] \d{6}Z|ZEN\b)")
+# Header lines the routing parsers understand; any other line is kept in `rescued`.
+_KNOWN_HEADER_LINE = guard.compile(
+    r"^[ \t]*(?:$|VZCZC|DE[ \t]|ZNY|ZNR|ZZH|ZFR|BT\b|FM[ \t]|TO[ \t]|INFO[ \t]|[A-Z][A-Z0-9]{3,7}/|"
+    r"[ZOPR]{1,2}(?: [ZOPR])?[ \t]+\d{6}Z|\d{6}Z|"
+    # `OO RUEHCHI RUEHCN …` and its continuation lines: relay routing indicators.
+    r"(?:[ZOPR]{2}[ \t]+)?R[A-Z]{4,6}(?:[ \t]+R[A-Z]{4,6})*[ \t]*$)"
+)
+_MAX_RESCUED = 20
 
 
 def parse_transmission_id(header: str) -> str | None:
@@ -100,15 +110,36 @@ def parse_recipient(line: str) -> Recipient | None:
     return None
 
 
-def parse_recipients(header: str) -> tuple[list[Recipient], list[Recipient]]:
-    """TO and INFO blocks: a keyword line, then one addressee per line until the block ends.
+@dataclass(slots=True)
+class RoutingLines:
+    """What the routing header's lines give: the TO and INFO addressees, and the lines no
+    routing parser understands (`N: text`, N the line's number in the header)."""
 
-    `XMT` blocks (posts excluded from a collective) and page headers are skipped.
+    to: list[Recipient]
+    info: list[Recipient]
+    rescued: list[str]
+
+
+def parse_routing_lines(header: str) -> RoutingLines:
+    """TO and INFO blocks (a keyword line, then one addressee per line until the block
+    ends) and the rescued lines, in one pass over the header's lines.
+
+    `XMT` blocks (posts excluded from a collective) and page headers give no addressee.
+    A line is rescued outside a block (which lasts to its first blank line, for this) when
+    _KNOWN_HEADER_LINE does not match it; the first _MAX_RESCUED are kept.
     """
     blocks: dict[str, list[Recipient]] = {"TO": [], "INFO": [], "XMT": []}
+    rescued: list[str] = []
     current: str | None = None
-    for line in header.split("\n"):
+    in_block = False
+    for number, line in enumerate(header.split("\n"), 1):
         start = block_start(line)
+        if start:
+            in_block = True
+        elif not line.strip():
+            in_block = False
+        if not in_block and len(rescued) < _MAX_RESCUED and not _KNOWN_HEADER_LINE.match(line):
+            rescued.append(f"{number}: {line.strip()}")
         if start:
             current = start.group(1)
             line = start.group(2)
@@ -120,4 +151,4 @@ def parse_recipients(header: str) -> tuple[list[Recipient], list[Recipient]]:
         recipient = parse_recipient(line)
         if recipient is not None:
             blocks[current].append(recipient)
-    return blocks["TO"], blocks["INFO"]
+    return RoutingLines(blocks["TO"], blocks["INFO"], rescued)

@@ -140,23 +140,40 @@ def test_batches_count_gzip_files_at_their_decompressed_size(tmp_path: Path) -> 
     (inbox / "bomb.gz").write_bytes(bomb)
     files = ready_files(inbox, 0)
     assert sum(f.size for f in files) < 200_000  # all in one batch by on-disk size
-    sizes = claim.expanded_sizes(inbox, files, 10_000_000)
+    sizes = {f.path: claim.expanded_size(inbox, f, 10_000_000) for f in files}
     assert sizes == {
         **{f"expands-{n}.gz": expanded for n in range(4)},
         "bomb.gz": MAX_DECOMPRESSED_BYTES + 1,
+        "named.gz": len(b"not gzip at all"),
+        "plain.txt": 1000,
     }
-    plan = claim.plan_batches(files, 100, 2 * expanded, sizes)
-    by_batch = [sorted(f.path for f in batch) for batch in plan]
+    plan = claim.plan_pass(inbox, iter(files), 100, 2 * expanded, 10_000_000)
+    by_batch = [sorted(f.path for f in batch) for batch in plan.groups()]
     assert by_batch == [
         ["bomb.gz"],
         ["expands-0.gz", "expands-1.gz"],
         ["expands-2.gz", "expands-3.gz"],
         ["named.gz", "plain.txt"],
     ]
+    assert (plan.files.num_rows, plan.batches, plan.bytes) == (7, 4, sum(f.size for f in files))
     # A gzip larger on disk than the file cap is not read: it is quarantined as oversized.
-    assert claim.expanded_sizes(inbox, files, len(bomb) - 1).keys() == {
-        f"expands-{n}.gz" for n in range(4)
-    }
+    bomb_file = next(f for f in files if f.path == "bomb.gz")
+    assert claim.expanded_size(inbox, bomb_file, len(bomb) - 1) == len(bomb)
+
+
+def test_a_plan_gives_back_the_files_it_was_made_of(tmp_path: Path) -> None:
+    # Kept as columns, handed out one batch at a time: the same InboxFiles, in order,
+    # a marker and a name that is not UTF-8 included.
+    inbox = _inbox(tmp_path)
+    (inbox / "good.txt.done").write_bytes(b"")
+    (inbox / os.fsdecode(b"odd\xff.txt")).write_bytes(b"odd")
+    files = ready_files(inbox, 0)
+    assert any(f.has_marker for f in files) and any(f.raw_path for f in files)
+    plan = claim.plan_pass(inbox, iter(files), 2, 10**9, 10**7)
+    assert [len(batch) for batch in plan.groups()] == [2, 2]
+    assert [item for batch in plan.groups() for item in batch] == files
+    empty = claim.plan_pass(inbox, iter([]), 2, 10**9, 10**7)
+    assert (empty.files.num_rows, empty.batches, list(empty.groups())) == (0, 0, [])
 
 
 def test_settled_files_move_to_the_archive_with_their_markers(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from cablestream.tasks.parse.fields.routing import (
     parse_de_serial,
     parse_origin,
     parse_recipient,
-    parse_recipients,
+    parse_routing_lines,
     parse_transmission_id,
     parse_unwrapped_origin,
 )
@@ -45,21 +45,23 @@ CSAF
 def test_astana_routing() -> None:
     assert parse_transmission_id(ASTANA_HEADER) == "VZCZCXYZ0002"
     assert parse_origin(ASTANA_HEADER) == "AMEMBASSY ASTANA"
-    assert parse_recipients(ASTANA_HEADER) == (
-        [Recipient("RUEHC", "SECSTATE WASHDC", "IMMEDIATE", "2481")],
-        [Recipient("RUEHUNV", "USMISSION UNVIE VIENNA", "IMMEDIATE", "0055")],
-    )
+    routing = parse_routing_lines(ASTANA_HEADER)
+    assert routing.to == [Recipient("RUEHC", "SECSTATE WASHDC", "IMMEDIATE", "2481")]
+    assert routing.info == [Recipient("RUEHUNV", "USMISSION UNVIE VIENNA", "IMMEDIATE", "0055")]
+    assert routing.rescued == []
 
 
 def test_info_block_continues_over_lines() -> None:
-    to, info = parse_recipients(MILAN_HEADER)
+    routing = parse_routing_lines(MILAN_HEADER)
+    to, info = routing.to, routing.info
     assert to == [Recipient("RUEHC", "SECSTATE WASHDC", None, "1832")]
     assert [r.route for r in info] == ["RUEHRO", "RUEHFL", "RUEHNP", "RHEHNSC"]
     assert info[-1] == Recipient("RHEHNSC", "NSC WASHDC", None, None)
 
 
 def test_old_cables_have_no_routing_indicators() -> None:
-    to, info = parse_recipients(OLD_HEADER)
+    routing = parse_routing_lines(OLD_HEADER)
+    to, info = routing.to, routing.info
     assert to == [Recipient(None, "SECSTATE WASHDC", None, "7561")]
     assert [r.name for r in info] == ["SECDEF", "EUCOM", "CSAF"]
     assert parse_transmission_id(OLD_HEADER) is None
@@ -137,6 +139,28 @@ def test_xmt_lines_and_page_headers_are_no_recipients() -> None:
         "AMEMBASSY LUXEMBOURG\n"
         "INFO USMISSION USNATO IMMEDIATE 0001\n"
     )
-    to, info = parse_recipients(header)
+    routing = parse_routing_lines(header)
+    to, info = routing.to, routing.info
     assert [r.name for r in to] == ["ALL NATO CAPITALS COLLECTIVE", "AMEMBASSY KABUL"]
     assert [r.name for r in info] == ["USMISSION USNATO"]
+
+
+def test_lines_outside_routing_blocks_are_rescued_by_number() -> None:
+    header = (
+        "VZCZCXYZ0002 OO RUEHWEB\n"
+        "MYSTERY LINE 42\n"
+        "FM AMEMBASSY ASTANA\n"
+        "TO RUEHC/SECSTATE WASHDC IMMEDIATE 2481\n"
+        # Inside the TO block up to its blank line: an addressee, not a rescued line.
+        "ODD ADDRESSEE LINE\n"
+        "\n"
+        "ANOTHER ODD LINE\n"
+    )
+    routing = parse_routing_lines(header)
+    assert [r.name for r in routing.to] == ["SECSTATE WASHDC", "ODD ADDRESSEE LINE"]
+    assert routing.rescued == ["2: MYSTERY LINE 42", "7: ANOTHER ODD LINE"]
+
+
+def test_at_most_twenty_lines_are_rescued() -> None:
+    routing = parse_routing_lines("\n".join(f"ODD LINE {n}" for n in range(30)))
+    assert routing.rescued == [f"{n + 1}: ODD LINE {n}" for n in range(20)]
