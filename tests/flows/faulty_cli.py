@@ -35,14 +35,14 @@ PAUSE_MARK_ENV = "TEST_PAUSE_MARK"
 BLANK_SUBJECTS_ENV = "TEST_BLANK_SUBJECTS"
 PAUSE_SECONDS = 600  # longer than any test waits: the test kills the process first
 
-ParseBatch = Callable[[Any], route.ParsedBatch]
+ParseBatch = Callable[..., route.ParsedBatch]
 
 
 def blank_subjects(parse_batch: ParseBatch) -> ParseBatch:
     """`route.parse_batch` whose every record comes out with a blank subject."""
 
-    def parse_with_blank_subjects(batch: Any) -> route.ParsedBatch:
-        parsed = parse_batch(batch)
+    def parse_with_blank_subjects(batch: Any, *args: Any) -> route.ParsedBatch:
+        parsed = parse_batch(batch, *args)
         table = parsed.table
         index = table.schema.get_field_index("subject")
         nulls = pa.nulls(table.num_rows, pa.string())
