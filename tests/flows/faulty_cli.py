@@ -89,7 +89,7 @@ def main() -> None:
         method, _, moment = pause_at.partition(":")
         _pause_ledger_at(method, moment, Path(os.environ[PAUSE_MARK_ENV]))
     if os.environ.get(BLANK_SUBJECTS_ENV):
-        route.parse_batch = blank_subjects(route.parse_batch)  # type: ignore[assignment]
+        route.parse_batch = blank_subjects(route.parse_batch)
     from cablestream.flows.cli import main as cli
 
     sys.argv = ["cablestream", *sys.argv[1:]]
