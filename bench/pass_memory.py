@@ -17,8 +17,8 @@ server (PREFECT_HOME in a temporary folder; nothing is left running):
 - the child's own peak RSS (getrusage), the flow's seconds, files, batches.
 
 `--env-variant NAME=VALUE` (repeatable): the same passes also by this code with that
-environment variable (e.g. MALLOC_ARENA_MAX=2: glibc's malloc arenas, one set per thread
-by default), interleaved alike.
+environment variable, interleaved alike (e.g. MALLOC_ARENA_MAX=16: glibc's own default on
+2 cores, where the CLI now caps it at 2, flows/memory.py).
 
 `--baseline PYTHON`: the same passes also with another install's interpreter (e.g. the
 venv of a worktree of `main`), interleaved with this one per inbox and round, so that

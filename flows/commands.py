@@ -35,6 +35,9 @@ console = Console(stderr=True)
 def prepare_prefect(verbose: bool = False) -> None:
     """Env for Prefect, set before its first import (a server it starts inherits it)."""
     from cablestream.flows.logfilter import settings_path
+    from cablestream.flows.memory import limit_malloc_arenas
+
+    limit_malloc_arenas()  # before the pass's threads and processes start
 
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_SETTINGS_PATH", settings_path())
