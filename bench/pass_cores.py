@@ -1,7 +1,7 @@
 """Both cores in a pass: file groups on the flow's threads against worker processes, one run.
 
-Run: `.venv/bin/python bench/pass_cores.py --inbox /tmp/s15/in25k [--inbox /tmp/s15/in50k]`
-(a compare set of the generated release: bench/generate_corpus.py, bench/release_run.py)
+Run: `.venv/bin/python bench/pass_cores.py --inbox DIR [--inbox DIR ...]`
+(e.g. an inbox made by `bench/generate_corpus.py --cables 25000 --out DIR`: its `files/`)
 
 For each inbox, in one run against one local Prefect server the bench starts (and stops):
 

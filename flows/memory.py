@@ -2,9 +2,9 @@
 
 By default glibc gives threads up to 8 malloc arenas per core, and each arena keeps
 memory it freed. Over a long pass (group threads, parse threads) the RSS crept up while
-Python's objects and Arrow's pool stayed flat: `bench/pass_memory.py /tmp/s15/in50k
---env-variant MALLOC_ARENA_MAX=2` gave a peak of 871 MB with glibc's default and 810 MB
-with 2 arenas, 795 vs 697 MB at the pass's end (docs: /work/notes/issue-15-mem.md).
+Python's objects and Arrow's pool stayed flat: `bench/pass_memory.py INBOX
+--env-variant MALLOC_ARENA_MAX=2` on a 50k-cable generated inbox gave a peak of 871 MB
+with glibc's default and 810 MB with 2 arenas, 795 vs 697 MB at the pass's end.
 """
 
 from __future__ import annotations
