@@ -333,10 +333,16 @@ def test_a_file_changed_in_place_leaves_only_its_new_version(
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "inbox"
 
 
-def _docs_index_builds(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    """The Data Docs index builds of the passes that follow (the real build, counted)."""
+@pytest.fixture
+def examples_pass(
+    prefect_harness: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Path, Path, list[Path]]:
+    """An inbox of the examples, a lake, and the Data Docs index builds of the passes
+    that follow (the real build, counted)."""
     from cablestream.tasks.quality import datadocs
 
+    inbox, lake = tmp_path / "inbox", tmp_path / "lake"
+    shutil.copytree(EXAMPLES, inbox)
     builds: list[Path] = []
     real_build = datadocs.build_index
 
@@ -345,15 +351,13 @@ def _docs_index_builds(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
         real_build(context, site, place)
 
     monkeypatch.setattr(datadocs, "build_index", counted)
-    return builds
+    return inbox, lake, builds
 
 
 def test_a_pass_builds_its_data_docs_index_once_listing_every_batch(
-    prefect_harness: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    examples_pass: tuple[Path, Path, list[Path]],
 ) -> None:
-    inbox, lake = tmp_path / "inbox", tmp_path / "lake"
-    shutil.copytree(EXAMPLES, inbox)
-    builds = _docs_index_builds(monkeypatch)
+    inbox, lake, builds = examples_pass
     result = _ingest(inbox, lake, max_files_per_batch=2)
     assert result["batches"] >= 3
     assert len(builds) == 1  # once for the pass, not once per batch
@@ -364,13 +368,11 @@ def test_a_pass_builds_its_data_docs_index_once_listing_every_batch(
 
 
 def test_a_pass_that_fails_midway_still_leaves_the_index_right(
-    prefect_harness: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    examples_pass: tuple[Path, Path, list[Path]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from cablestream.tasks.lake import writer
 
-    inbox, lake = tmp_path / "inbox", tmp_path / "lake"
-    shutil.copytree(EXAMPLES, inbox)
-    builds = _docs_index_builds(monkeypatch)
+    inbox, lake, builds = examples_pass
     real_publish = writer.publish
     published: list[int] = []
 
