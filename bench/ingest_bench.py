@@ -364,9 +364,9 @@ def main(argv: list[str] | None = None) -> int:
         "--spark",
         type=int,
         nargs="?",
-        const=5_000,
+        const=0,
         metavar="CABLES",
-        help="with the Spark baseline on the first CABLES cables (default 5000)",
+        help="with the Spark baseline on the first CABLES cables (default: the compare set)",
     )
     args = parser.parse_args(argv)
     # Recursive, as the inbox is: a generated corpus keeps its files in subfolders.

@@ -26,6 +26,7 @@ threads). Tasks never return results to be kept (`cache_policy=NONE`, no persist
 from __future__ import annotations
 
 import contextlib
+import copyreg
 import os
 import time
 from collections import deque
@@ -58,7 +59,7 @@ from cablestream.tasks.lake.snapshot import SnapshotPace, refresh_snapshot
 from cablestream.tasks.lake.writer import move_legacy_control
 from cablestream.tasks.ledger.protocol import BatchLost, Ledger
 from cablestream.tasks.ledger.sqlite import open_ledger
-from cablestream.tasks.quality.engine import warm_up_in_background
+from cablestream.tasks.quality.engine import build_docs_index, warm_up_in_background
 
 # --- progress: the CLI listens, the flow reports ------------------------------------------
 
@@ -82,13 +83,30 @@ def _emit(event: str, **details: Any) -> None:
 _Value = TypeVar("_Value")
 
 
-def _opaque(value: _Value) -> _Value:
-    """`value` handed to a task called in the flow's process without Prefect visiting every
-    element for futures (it holds none): a group's thousand files cost CPU at each call.
+class _Quote(quote):
+    """Prefect's `quote`, made itself again by a pickle (`_quote_again`)."""
 
-    Not for a task submitted to the runner: a Dask worker gets the `quote` itself.
+
+def _quote_again(value: Any) -> tuple[Any, ...]:
+    # Prefect's annotations come back from a pickle wrapping a 1-tuple of the value
+    # (tuple's pickling hands `__new__` the tuple): a worker would get `(job,)`.
+    return (_Quote, (value[0],))
+
+
+copyreg.pickle(_Quote, _quote_again)
+
+
+def _opaque(value: _Value) -> _Value:
+    """`value` handed to a task without Prefect visiting every element for futures (it
+    holds none): a group's 2,000 files cost CPU at each visit.
+
+    The task engine that runs the task (in the flow's process, on a thread, on a Dask
+    worker, which gets the quote itself) takes the value out of the quote without a
+    visit. Prefect's process pool takes it out in the flow's process before it pickles
+    the parameters, so a job for a worker process is quoted twice (`_group_runner`):
+    else the child's engine visits every file twice.
     """
-    return cast(_Value, quote(value))
+    return cast(_Value, _Quote(value))
 
 
 @task(name="recover", cache_policy=NONE, persist_result=False)
@@ -128,6 +146,13 @@ def claim_task(
 def process_group_task(job: group.GroupJob) -> commit.StagedBatch:
     """Read, parse, validate and stage one claimed group (names in, counts out)."""
     return group.process(job)
+
+
+@task(name="data-docs", cache_policy=NONE, persist_result=False)
+def data_docs_task(lake: Path) -> None:
+    """The lake's Data Docs index and expectations page, once at the pass's end (each
+    group rendered only its own run's page)."""
+    build_docs_index(lake)
 
 
 @task(name="commit", cache_policy=NONE, persist_result=False)
@@ -234,23 +259,36 @@ def needs_attention(result: dict[str, Any]) -> bool:
 GROUPS_IN_FLIGHT = os.cpu_count() or 1
 
 
-_Submit = Callable[[group.GroupJob], PrefectFuture[commit.StagedBatch]]
+@dataclass(frozen=True, slots=True)
+class _Workers:
+    """Where the pass runs its groups, and then builds its Data Docs index."""
+
+    submit: Callable[[group.GroupJob], PrefectFuture[commit.StagedBatch]]
+    data_docs: Callable[[Path], None]
 
 
 @contextlib.contextmanager
-def _group_runner(processes: int) -> Iterator[_Submit]:
+def _group_runner(processes: int) -> Iterator[_Workers]:
     """How the pass submits a group: to `processes` worker processes started for the
     pass (and ended with it, after their groups), or, with 0, to the flow's own runner."""
     if not processes:
-        yield process_group_task.submit
+        # The index in the flow's process, which has GE: a Dask worker may be on a
+        # machine whose control folder holds only its own groups' runs.
+        yield _Workers(lambda job: process_group_task.submit(_opaque(job)), data_docs_task)
         return
 
     def submit(job: group.GroupJob) -> PrefectFuture[commit.StagedBatch]:
         with report_to_the_flows_api():
-            return runner.submit(process_group_task, {"job": job})
+            return runner.submit(process_group_task, {"job": _opaque(_opaque(job))})
+
+    def data_docs(lake: Path) -> None:
+        # In a child: it has GE imported; the flow's process has not.
+        with report_to_the_flows_api():
+            future = runner.submit(data_docs_task, {"lake": lake})
+        future.result()
 
     with process_task_runner(processes) as runner:
-        yield submit
+        yield _Workers(submit, data_docs)
 
 
 @dataclass(slots=True)
@@ -382,7 +420,8 @@ def ingest_flow(
     behind = False  # a commit the current snapshot does not show yet
     # The worker processes, if any, for the pass (ended at its end, or on an error below).
     runner = contextlib.ExitStack()
-    submit = runner.enter_context(_group_runner(processes))
+    workers = runner.enter_context(_group_runner(processes))
+    validated = False  # a group was handed over: the Data Docs index is rebuilt at the end
     try:
         while True:
             while len(in_flight) < window and (files := next(groups, None)):
@@ -401,7 +440,8 @@ def ingest_flow(
                     settings.lake_url,
                     parse_workers=parse_workers,
                 )
-                future = submit(job)
+                future = workers.submit(job)
+                validated = True
                 in_flight.append(_InFlight(claimed, future))
                 claiming = None
             if not in_flight:
@@ -426,6 +466,8 @@ def ingest_flow(
                 pace.made(begun, time.monotonic())
                 behind = False
             _emit("batch", files=len(item.claimed.files), bytes=item.claimed.bytes)
+        if validated:
+            workers.data_docs(lake_root)
     except BaseException as error:
         # Settle every batch still ours (undo it, or finish it past its point of no
         # return) as recovery would, before the error goes on; if that fails too,
@@ -450,6 +492,12 @@ def ingest_flow(
                 refresh_snapshot(lake_root, pass_ledger.live_outputs)
             except Exception as cleanup:
                 logger.error("snapshot left for recovery: %r", cleanup)
+        if validated and isinstance(error, Exception):
+            # The runs validated so far are in the index (here: the workers are gone).
+            try:
+                build_docs_index(lake_root)
+            except Exception as cleanup:
+                logger.error("Data Docs index not rebuilt: %r", cleanup)
         raise
     finally:
         runner.close()

@@ -70,7 +70,10 @@ def process(job: GroupJob) -> commit.StagedBatch:
         )
     batch = claim.load_claimed(inbox, job.batch, job.max_file_bytes)
     parsed = route.parse_batch(batch, job.parse_workers)
-    outcome = validate.validate_batch(parsed.table, batch.batch_id, lake, job.replacing)
+    # The Data Docs index is built once, at the pass's end (`engine.build_docs_index`).
+    outcome = validate.validate_batch(
+        parsed.table, batch.batch_id, lake, job.replacing, docs_index=False
+    )
     if outcome.held_back:
         staged = commit.stage_held(lake, batch, parsed, outcome.failed_expectations)
     else:

@@ -119,7 +119,11 @@ def capped_copy(result: ExpectationSuiteValidationResult) -> ExpectationSuiteVal
 
 
 class LakeBatchAction(UpdateDataDocsAction):  # type: ignore[misc]
-    """Judge the run by its policies, name the lake's batch, keep the run, then build the docs."""
+    """Judge the run by its policies, name the lake's batch, keep the run, then build the docs.
+
+    With `index` False only the run's own page is rendered: an ingest pass builds the
+    index and the expectations page once, at its end (`build_index`), not per group.
+    """
 
     type: Literal["cablestream_lake_batch"] = "cablestream_lake_batch"  # type: ignore[assignment]
     lake: str
@@ -127,6 +131,7 @@ class LakeBatchAction(UpdateDataDocsAction):  # type: ignore[misc]
     rows: int
     docs_dir: str
     results_dir: str
+    index: bool = True
 
     def run(
         self, checkpoint_result: CheckpointResult, action_context: Any = None
@@ -150,13 +155,33 @@ class LakeBatchAction(UpdateDataDocsAction):  # type: ignore[misc]
             }
             kept = capped_copy(result)
             _keep_run(Path(self.results_dir), key, kept)
-            _fill_store(store, Path(self.results_dir), key, kept)
-        built: dict[Any, Any] = super().run(checkpoint_result, action_context)
+            _fill_store(store, Path(self.results_dir), key, kept, all_kept=self.index)
         docs_dir = Path(self.docs_dir)
-        pages = [docs_dir / "index.html", *(docs_dir / "expectations").glob("*.html")]
-        pages += [run_page(docs_dir, key) for key in checkpoint_result.run_results]
+        pages = [run_page(docs_dir, key) for key in checkpoint_result.run_results]
+        if not self.index:
+            self._data_context.build_data_docs(
+                site_names=self.site_names,
+                resource_identifiers=list(checkpoint_result.run_results),
+                build_index=False,
+            )
+            localize_data_docs(docs_dir, [page for page in pages if page.is_file()])
+            return {}
+        built: dict[Any, Any] = super().run(checkpoint_result, action_context)
+        pages += [docs_dir / "index.html", *(docs_dir / "expectations").glob("*.html")]
         localize_data_docs(docs_dir, [page for page in pages if page.is_file()])
         return built
+
+
+def build_index(context: Any, site: str, place: DocsPlace) -> None:
+    """The site's index (the lake's last runs) and its expectations page, rebuilt."""
+    _fill_store(context.validation_results_store, place.results_dir)
+    context.build_data_docs(
+        site_names=[site],
+        resource_identifiers=[ExpectationSuiteIdentifier(name=SUITE_NAME)],
+        build_index=True,
+    )
+    pages = [place.docs_dir / "index.html", *(place.docs_dir / "expectations").glob("*.html")]
+    localize_data_docs(place.docs_dir, [page for page in pages if page.is_file()])
 
 
 def run_page(docs_dir: Path, key: ValidationResultIdentifier) -> Path:
@@ -201,13 +226,19 @@ _LOADED: dict[str, dict[str, tuple[ValidationResultIdentifier, Any]]] = {}
 def _fill_store(
     store: Any,
     results_dir: Path,
-    key: ValidationResultIdentifier,
-    kept: ExpectationSuiteValidationResult,
+    key: ValidationResultIdentifier | None = None,
+    kept: ExpectationSuiteValidationResult | None = None,
+    all_kept: bool = True,
 ) -> None:
-    """GE's results store holds exactly this lake's last runs, this one included."""
+    """GE's results store holds exactly this lake's last runs, the run `key` included;
+    with `all_kept` False only that run (enough to render its page, not the index)."""
     cache = _LOADED.setdefault(str(results_dir), {})
-    cache[_result_file(key)] = (key, kept)
-    wanted = sorted(p.name for p in results_dir.glob("*.json"))[-DOCS_RESULTS_KEPT:]
+    if key is not None:
+        cache[_result_file(key)] = (key, kept)
+    if all_kept:
+        wanted = sorted(p.name for p in results_dir.glob("*.json"))[-DOCS_RESULTS_KEPT:]
+    else:
+        wanted = [_result_file(key)] if key is not None else []
     for name in wanted:
         if name in cache:
             continue

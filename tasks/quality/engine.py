@@ -82,8 +82,12 @@ def run_checkpoint(
     ran_at: datetime,
     lake_root: Path,
     parameters: dict[str, Any],
+    docs_index: bool = True,
 ) -> tuple[Any, str | None]:
-    """One GE checkpoint run of the suite over `frame`; the run and its Data Docs page."""
+    """One GE checkpoint run of the suite over `frame`; the run and its Data Docs page.
+
+    `docs_index` False: the site's index is left for `build_docs_index` (once per pass).
+    """
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
 
@@ -103,6 +107,7 @@ def run_checkpoint(
             rows=len(frame),
             docs_dir=str(place.docs_dir),
             results_dir=str(place.results_dir),
+            index=docs_index,
         )
         # A checkpoint per run: its action carries this run's lake and batch.
         name = f"{SUITE_NAME}-{uuid.uuid4().hex}"
@@ -125,3 +130,16 @@ def run_checkpoint(
     ((key, suite_result),) = result.run_results.items()
     page = datadocs.run_page(place.docs_dir, key)
     return suite_result, (page.relative_to(place.docs_dir).as_posix() if page.is_file() else None)
+
+
+def build_docs_index(lake_root: Path) -> None:
+    """The lake's Data Docs index (its last runs) and expectations page, rebuilt: at the
+    end of an ingest pass, whose groups rendered only their own run pages."""
+    from cablestream.tasks.quality import datadocs
+    from cablestream.tasks.quality.tables import docs_place
+
+    engine = get_engine()
+    place = docs_place(lake_root)
+    with engine.lock:
+        site = datadocs.ensure_site(engine.context, engine.docs_sites, place)
+        datadocs.build_index(engine.context, site, place)

@@ -147,11 +147,17 @@ def with_flags(table: pa.Table, flags: dict[str, list[str]]) -> pa.Table:
 
 
 def validate_batch(
-    table: pa.Table, batch_id: str, lake_root: Path, replacing: frozenset[str] = frozenset()
+    table: pa.Table,
+    batch_id: str,
+    lake_root: Path,
+    replacing: frozenset[str] = frozenset(),
+    docs_index: bool = True,
 ) -> ValidationOutcome:
     """Validate the batch in one GE checkpoint run and route rows by the policies in force.
 
-    `replacing`: content hashes of sources whose rows the batch replaces.
+    `replacing`: content hashes of sources whose rows the batch replaces. `docs_index`
+    False: the run renders only its own Data Docs page, and the caller builds the index
+    later (`engine.build_docs_index`: an ingest pass, at its end).
     """
     import time
 
@@ -171,7 +177,12 @@ def validate_batch(
     # not "another rendering already in the lake".
     in_lake = existing_reference_ids(lake_root, pc.unique(pc.drop_null(reference_ids)), replacing)
     suite_result, docs_page = run_checkpoint(
-        frame, batch_id, ran_at, lake_root.resolve(), {LAKE_REFERENCE_IDS: sorted(in_lake)}
+        frame,
+        batch_id,
+        ran_at,
+        lake_root.resolve(),
+        {LAKE_REFERENCE_IDS: sorted(in_lake)},
+        docs_index,
     )
     judgement = Judgement.from_meta(suite_result.meta[VERDICT_META])
 

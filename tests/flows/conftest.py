@@ -20,6 +20,7 @@ from cablestream.schemas.record import CableRecord
 from cablestream.tasks.batch import route
 from cablestream.tasks.lake.quarantine import read_reasons
 from cablestream.tasks.parse import parse_source
+from cablestream.tasks.quality.tables import docs_place, read_quality_table
 
 FAULTY_CLI = Path(__file__).resolve().with_name("faulty_cli.py")
 
@@ -109,3 +110,17 @@ def rewrite_as_old_version(data_file: Path, parser_version: str = "0.1.0") -> in
     pq.write_table(old, scratch, compression="zstd")
     os.replace(scratch, data_file)
     return old.num_rows
+
+
+def docs_index_lists_every_kept_run(lake: Path) -> list[str]:
+    """The runs GE kept for the lake; asserts its Data Docs index lists each, and that
+    each has its own page."""
+    place = docs_place(lake)
+    index = (place.docs_dir / "index.html").read_text(encoding="utf-8")
+    runs = [path.stem.split("-", 1)[1] for path in sorted(place.results_dir.glob("*.json"))]
+    assert runs and all(run in index for run in runs)
+    batches = read_quality_table(lake, "batches")
+    assert batches is not None
+    for page in batches.column("data_docs_page").to_pylist():
+        assert (place.docs_dir / page).is_file()
+    return runs

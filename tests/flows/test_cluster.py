@@ -56,7 +56,7 @@ from cablestream.tasks.batch.audit import audit_lake
 from cablestream.tasks.lake.reader import lake_record_ids
 
 from ..conftest import CORPUS_FILES
-from .conftest import parsed_ids
+from .conftest import docs_index_lists_every_kept_run, parsed_ids
 
 
 def _descendants() -> dict[int, str]:
@@ -233,6 +233,8 @@ def test_a_pass_in_worker_processes_lands_every_cable_once_and_reports_to_the_on
     assert sorted(rows) == sorted(parsed_ids(inbox))  # every cable once, as the parser sees it
     assert summary["rows_written"] == len(rows) > 0
     assert audit_lake(tmp_path / "lake") == []
+    # A child built the Data Docs index at the pass's end: every group's run is in it.
+    assert len(docs_index_lists_every_kept_run(tmp_path / "lake")) == groups
     # The children reported every group's task run to the one API and started no server;
     # they ended with the pass.
     assert _completed_group_runs(state.state_details.flow_run_id, groups) == groups

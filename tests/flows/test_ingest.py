@@ -23,7 +23,7 @@ from cablestream.tasks.lake.quarantine import read_reasons
 from cablestream.tasks.lake.snapshot import current_snapshot, snapshot_files, snapshots_root
 from cablestream.tasks.quality.tables import VALIDATIONS_DIR
 
-from .conftest import lake_ids, parsed_ids, quarantined_ids
+from .conftest import docs_index_lists_every_kept_run, lake_ids, parsed_ids, quarantined_ids
 
 SEEDS = Path(__file__).resolve().parents[2] / ".." / "shared" / "seeds"
 
@@ -328,3 +328,63 @@ def test_a_file_changed_in_place_leaves_only_its_new_version(
     shutil.copy(inbox / "cable.txt", inbox / "other.txt")
     _ingest(inbox, lake)
     _assert_exactly_once(lake, parsed_ids(inbox))
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "inbox"
+
+
+@pytest.fixture
+def examples_pass(
+    prefect_harness: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Path, Path, list[Path]]:
+    """An inbox of the examples, a lake, and the Data Docs index builds of the passes
+    that follow (the real build, counted)."""
+    from cablestream.tasks.quality import datadocs
+
+    inbox, lake = tmp_path / "inbox", tmp_path / "lake"
+    shutil.copytree(EXAMPLES, inbox)
+    builds: list[Path] = []
+    real_build = datadocs.build_index
+
+    def counted(context: Any, site: str, place: datadocs.DocsPlace) -> None:
+        builds.append(place.docs_dir)
+        real_build(context, site, place)
+
+    monkeypatch.setattr(datadocs, "build_index", counted)
+    return inbox, lake, builds
+
+
+def test_a_pass_builds_its_data_docs_index_once_listing_every_batch(
+    examples_pass: tuple[Path, Path, list[Path]],
+) -> None:
+    inbox, lake, builds = examples_pass
+    result = _ingest(inbox, lake, max_files_per_batch=2)
+    assert result["batches"] >= 3
+    assert len(builds) == 1  # once for the pass, not once per batch
+    assert len(docs_index_lists_every_kept_run(lake)) == result["batches"]
+    # A pass with nothing new validates nothing and leaves the index as it is.
+    assert _ingest(inbox, lake)["batches"] == 0
+    assert len(builds) == 1
+
+
+def test_a_pass_that_fails_midway_still_leaves_the_index_right(
+    examples_pass: tuple[Path, Path, list[Path]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cablestream.tasks.lake import writer
+
+    inbox, lake, builds = examples_pass
+    real_publish = writer.publish
+    published: list[int] = []
+
+    def fail_the_second_batch(lake_root: Path, staged: list[writer.StagedFile]) -> list[str]:
+        published.append(len(staged))
+        if len(published) == 2:
+            raise OSError(28, "No space left on device")
+        return real_publish(lake_root, staged)
+
+    monkeypatch.setattr(writer, "publish", fail_the_second_batch)
+    with pytest.raises(OSError, match="No space left"):
+        _ingest(inbox, lake, max_files_per_batch=2)
+    assert len(builds) == 1
+    # The index lists every batch validated before the error (its pages are there).
+    assert len(docs_index_lists_every_kept_run(lake)) >= 2
