@@ -84,7 +84,7 @@ def child(inbox: str, lake: str) -> None:
         context = FlowRunContext.get()
         gc.collect()
         alive = Counter(type(item).__name__ for item in gc.get_objects())
-        index = [table for files in reader._REFERENCE_INDEX.values() for table in files.values()]
+        index = [block.table for blocks in reader._REFERENCE_INDEX.values() for block in blocks]
         _say(
             "held",
             run_results=len(context.run_results) if context else None,

@@ -12,6 +12,13 @@ itself, and glibc keeps those Python freed, so a worker process held both high-w
 marks at once: the parse's records (Python) and the group's tables and Parquet buffers
 (Arrow) did not share memory. With Arrow on the system allocator they do:
 `bench/pass_memory.py INBOX --env-variant ARROW_DEFAULT_MEMORY_POOL=mimalloc`.
+
+glibc then serves Arrow's big buffers too (a group's columns, a sorted copy, Parquet
+pages). Past the first such buffer freed, glibc raises its mmap threshold to that size
+(up to 32 MB) and its trim threshold to twice it, so the next ones come from the heap
+and what they leave free stays in the process. A fixed threshold of 1 MiB keeps them
+mapped apart and unmapped when freed: `bench/pass_memory.py INBOX --env-variant
+MALLOC_MMAP_THRESHOLD_=33554432` compares with a threshold that high.
 """
 
 from __future__ import annotations
@@ -22,13 +29,17 @@ import os
 ARENA_ENV = "MALLOC_ARENA_MAX"
 ARENAS = 2
 _M_ARENA_MAX = -8  # mallopt's parameter number (glibc's malloc.h)
+MMAP_THRESHOLD_ENV = "MALLOC_MMAP_THRESHOLD_"  # glibc's name, trailing underscore included
+MMAP_THRESHOLD = 1 << 20
+_M_MMAP_THRESHOLD = -3
 ARROW_POOL_ENV = "ARROW_DEFAULT_MEMORY_POOL"
 ARROW_POOL = "system"
 
 
 def tune_allocators() -> None:
-    """Both settings below, before this process's threads start and pyarrow allocates."""
+    """The settings below, before this process's threads start and pyarrow allocates."""
     limit_malloc_arenas()
+    map_big_blocks_apart()
     arrow_on_the_system_allocator()
 
 
@@ -47,6 +58,22 @@ def limit_malloc_arenas() -> bool:
     except (OSError, AttributeError):
         return False
     return bool(mallopt(_M_ARENA_MAX, ARENAS))
+
+
+def map_big_blocks_apart() -> bool:
+    """glibc's mmap threshold fixed at `MMAP_THRESHOLD` in this process (from now on) and in
+    the processes it starts, unless MALLOC_MMAP_THRESHOLD_ is set (then it is theirs).
+
+    Returns whether it was set here (False: set by the user, or not glibc).
+    """
+    if MMAP_THRESHOLD_ENV in os.environ:
+        return False
+    os.environ[MMAP_THRESHOLD_ENV] = str(MMAP_THRESHOLD)
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
 
 
 def arrow_on_the_system_allocator() -> bool:

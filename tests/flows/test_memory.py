@@ -2,11 +2,22 @@ import os
 import subprocess
 import sys
 
-from cablestream.flows.memory import ARENA_ENV, ARENAS, ARROW_POOL, ARROW_POOL_ENV
+from cablestream.flows.memory import (
+    ARENA_ENV,
+    ARENAS,
+    ARROW_POOL,
+    ARROW_POOL_ENV,
+    MMAP_THRESHOLD,
+    MMAP_THRESHOLD_ENV,
+)
 
 _PROBE = (
     "import os; from cablestream.flows.memory import limit_malloc_arenas as limit;"
     f" print(limit(), os.environ.get({ARENA_ENV!r}))"
+)
+_THRESHOLD_PROBE = (
+    "import os; from cablestream.flows.memory import map_big_blocks_apart as fix;"
+    f" print(fix(), os.environ.get({MMAP_THRESHOLD_ENV!r}))"
 )
 # As the CLI does it (flows/commands.prepare_prefect), then what pyarrow uses: here and in
 # a process started afterwards.
@@ -42,3 +53,12 @@ def test_arrow_allocates_with_the_system_allocator_here_and_in_started_processes
 
 def test_an_explicit_arrow_pool_is_left_alone() -> None:
     assert _probe({**os.environ, ARROW_POOL_ENV: "mimalloc"}, _POOL_PROBE) == "mimalloc mimalloc"
+
+
+def test_the_mmap_threshold_is_fixed_here_and_for_the_processes_started_later() -> None:
+    env = {k: v for k, v in os.environ.items() if k != MMAP_THRESHOLD_ENV}
+    assert _probe(env, _THRESHOLD_PROBE) == f"True {MMAP_THRESHOLD}"
+
+
+def test_an_explicit_mmap_threshold_is_left_alone() -> None:
+    assert _probe({**os.environ, MMAP_THRESHOLD_ENV: "4096"}, _THRESHOLD_PROBE) == "False 4096"
