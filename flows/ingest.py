@@ -118,7 +118,8 @@ def recover_task(lake: Path, ledger: Ledger) -> list[str]:
 def discover_task(
     inbox: Inbox, ledger: Ledger, settings: IngestSettings, only: list[str] | None
 ) -> claim.Plan:
-    """Ready files the ledger does not hold, planned into micro-batches as the scan goes.
+    """Ready files the ledger does not hold, as a `claim.Plan` (no file is read: its
+    micro-batches are made as the pass claims them).
 
     One object back (Prefect links each element of a list a task returns to its
     state, for the whole flow run: a list of every file would cost O(inbox)).

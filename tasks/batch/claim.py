@@ -156,37 +156,51 @@ _PLAN_SCHEMA = pa.schema(
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """A pass's ready files in micro-batches, held as Arrow columns (tens of bytes a
-    file, where a list of `InboxFile`s costs a few hundred and Prefect links each
-    element of a list a task returns): the pass holds one batch's objects at a time.
+    """A pass's ready files, held as Arrow columns (tens of bytes a file, where a list of
+    `InboxFile`s costs a few hundred and Prefect links each element of a list a task
+    returns), made into micro-batches one at a time as the pass asks for them.
+
+    A batch counts a gzip file at its expanded size (`expanded_size`, which reads the
+    file), so batches are made when it is their turn (`groups`), not at discovery: on a
+    cold page cache those reads take longer than anything else discovery does, and here
+    they overlap with the groups being processed (the claim then reads the files from
+    the cache). `batches` is the count by on-disk size, exact when no file is gzip and
+    otherwise the fewest there can be (each file counted at no more than its real size).
     """
 
-    files: pa.Table  # _PLAN_SCHEMA, batch after batch
-    batch_ends: tuple[int, ...]  # the row after each batch's last file
+    files: pa.Table  # _PLAN_SCHEMA, in scan order
     bytes: int  # on disk
-
-    @property
-    def batches(self) -> int:
-        return len(self.batch_ends)
+    batches: int
+    inbox: Inbox
+    max_files: int
+    max_bytes: int
+    max_file_bytes: int
 
     def groups(self) -> Iterator[list[InboxFile]]:
-        """Each batch's files, made when it is its turn."""
-        start = 0
-        for end in self.batch_ends:
-            batch = self.files.slice(start, end - start).to_pydict()
-            raw_paths = [None if raw is None else os.fsdecode(raw) for raw in batch["raw_path"]]
-            yield [
+        """Each batch's files (`plan_batches`, gzip files at their expanded size), made
+        when it is its turn; the plan's files are turned into `InboxFile`s a chunk at a
+        time."""
+
+        def expanded(item: InboxFile) -> int:
+            return expanded_size(self.inbox, item, self.max_file_bytes)
+
+        yield from plan_batches(self._inbox_files(), self.max_files, self.max_bytes, expanded)
+
+    def _inbox_files(self) -> Iterator[InboxFile]:
+        for chunk in self.files.to_batches(max_chunksize=max(1, self.max_files)):
+            rows = chunk.to_pydict()
+            raw_paths = [None if raw is None else os.fsdecode(raw) for raw in rows["raw_path"]]
+            yield from (
                 InboxFile(*fields)
                 for fields in zip(
-                    batch["path"],
-                    batch["size"],
-                    batch["mtime_ns"],
-                    batch["has_marker"],
+                    rows["path"],
+                    rows["size"],
+                    rows["mtime_ns"],
+                    rows["has_marker"],
                     raw_paths,
                     strict=True,
                 )
-            ]
-            start = end
+            )
 
 
 def plan_pass(
@@ -196,16 +210,11 @@ def plan_pass(
     max_bytes: int,
     max_file_bytes: int,
 ) -> Plan:
-    """The ready files (an iterator: a scan) in micro-batches (`plan_batches`, gzip
-    files at their expanded size), holding one batch of `InboxFile`s at a time."""
+    """The ready files (an iterator: a scan) as a `Plan`, holding one chunk of
+    `InboxFile`s at a time; no file is read here."""
     chunks: list[pa.RecordBatch] = []
-    ends: list[int] = []
-    on_disk = 0
-
-    def expanded(item: InboxFile) -> int:
-        return expanded_size(inbox, item, max_file_bytes)
-
-    for batch in plan_batches(ready, max_files, max_bytes, expanded):
+    on_disk = batches = 0
+    for batch in plan_batches(ready, max_files, max_bytes):
         columns = [
             [item.path for item in batch],
             [item.size for item in batch],
@@ -214,9 +223,10 @@ def plan_pass(
             [None if i.raw_path is None else os.fsencode(i.raw_path) for i in batch],
         ]
         chunks.append(pa.RecordBatch.from_arrays(columns, schema=_PLAN_SCHEMA))
-        ends.append((ends[-1] if ends else 0) + len(batch))
+        batches += 1
         on_disk += sum(item.size for item in batch)
-    return Plan(pa.Table.from_batches(chunks, _PLAN_SCHEMA), tuple(ends), on_disk)
+    files = pa.Table.from_batches(chunks, _PLAN_SCHEMA)
+    return Plan(files, on_disk, batches, inbox, max_files, max_bytes, max_file_bytes)
 
 
 @dataclass(slots=True)

@@ -215,10 +215,12 @@ class SqlLedger:
             )
         else:
             db.execute("DELETE FROM retries WHERE path = ?", (item.path,))
-        known = db.execute(
-            "SELECT file_id, state FROM files WHERE path = ? AND sha256 = ?",
-            (item.path, item.sha256),
-        ).fetchone()
+        # Every version of the path at once (one lookup; mostly none): this one's content
+        # and another live batch's claim of another content.
+        versions = db.execute(
+            "SELECT file_id, state, sha256, batch_id FROM files WHERE path = ?", (item.path,)
+        ).fetchall()
+        known = next((row[:2] for row in versions if row[2] == item.sha256), None)
         if known is not None and known[1] != "superseded":
             # Same path, same content: done (or in progress); remember the new mtime
             # unless a batch is settling that row right now (it is only a discovery hint).
@@ -228,11 +230,7 @@ class SqlLedger:
                 (item.size, item.mtime_ns, known[0]),
             )
             return None
-        other_version = db.execute(
-            "SELECT 1 FROM files WHERE path = ? AND state = 'claimed' AND batch_id != ?",
-            (item.path, batch_id),
-        ).fetchone()
-        if other_version is not None:
+        if any(state == "claimed" and batch != batch_id for _, state, _, batch in versions):
             return None  # another live batch has another version of it: look again later
         twin = db.execute(
             "SELECT f.path, f.state, f.batch_id FROM files f"

@@ -41,6 +41,17 @@ def test_a_file_swapped_for_a_symlink_after_discovery_is_not_read(tmp_path: Path
     assert list(scan_inbox(inbox)) == []  # and discovery never offers either
 
 
+def test_a_name_that_leaves_the_inbox_is_not_opened(tmp_path: Path) -> None:
+    # `//x` is an absolute name too (a `//` root for PurePosixPath), as are `/x` and `a/../..`.
+    inbox = tmp_path / "inbox"
+    (inbox / "a").mkdir(parents=True)
+    (tmp_path / "secret.txt").write_bytes(_seed())
+    for name in (f"/{tmp_path}/secret.txt", f"{tmp_path}/secret.txt", "a/../../secret.txt"):
+        source = read.read_inbox_file(inbox, name)
+        assert (source.failure, source.data) == (read.UNREADABLE, None), name
+        assert "not a path inside the inbox" in source.detail
+
+
 def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "pipe.txt")
     assert read.read_inbox_file(tmp_path, "pipe.txt").failure == read.NOT_REGULAR

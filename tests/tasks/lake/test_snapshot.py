@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
+from cablestream.schemas.lake import UnsafePathError
 from cablestream.tasks.batch import claim, commit
 from cablestream.tasks.batch.compact import compact_lake
 from cablestream.tasks.lake.reader import partition_files
@@ -106,6 +107,28 @@ def test_a_snapshot_links_a_file_whose_lake_name_is_already_gone(tmp_path: Path)
     live = ledger.live_outputs
     after = refresh_snapshot(lake, lambda: live() - {sorted(live())[-1]})
     assert after is not None and gone in snapshot_files(after)
+
+
+def test_a_snapshot_never_links_a_file_from_outside_the_lake(tmp_path: Path) -> None:
+    lake, ledger = _ingest_in_batches(tmp_path)
+    outside = tmp_path / "outside" / "month=1"
+    outside.mkdir(parents=True)
+    (outside / "secret.parquet").write_bytes(b"not the lake's")
+    live = ledger.live_outputs
+    climbs_out = "year=2000/../../outside/month=1/secret.parquet"
+    with pytest.raises(UnsafePathError):
+        refresh_snapshot(lake, lambda: live() | {climbs_out})
+    (lake / "year=1").symlink_to(outside.parent)  # a partition folder swapped for a symlink
+    with pytest.raises(UnsafePathError):
+        refresh_snapshot(lake, lambda: live() | {"year=1/month=1/secret.parquet"})
+    # A data file swapped for a symlink to a file inside the lake: that file is linked.
+    kept = sorted(live())[0]
+    alias = "year=1999/month=1/alias.parquet"
+    (lake / alias).parent.mkdir(parents=True)
+    (lake / alias).symlink_to(lake / kept)
+    folder = refresh_snapshot(lake, lambda: live() | {alias})
+    assert folder is not None and (folder / alias).samefile(lake / kept)
+    assert not (folder / alias).is_symlink()
 
 
 def test_superseded_snapshots_go_after_the_grace_period_the_current_stays(
