@@ -14,11 +14,14 @@ server (PREFECT_HOME in a temporary folder; nothing is left running):
   entries Prefect keeps in the flow run's `run_results` (one per linked task result
   and per element of it), and the live objects of the project's per-file types
   (`InboxFile`, `LoadedFile`, ...) still held;
-- the child's own peak RSS (getrusage), the flow's seconds, files, batches.
+- the child's own peak RSS (getrusage), the flow's seconds, files, batches;
+- the CPU seconds of the child and of every process it waited for (its worker processes,
+  and its temporary Prefect server, the same for every variant).
 
 `--env-variant NAME=VALUE` (repeatable): the same passes also by this code with that
 environment variable, interleaved alike (e.g. MALLOC_ARENA_MAX=16: glibc's own default on
-2 cores, where the CLI now caps it at 2, flows/memory.py).
+2 cores, where the CLI now caps it at 2; ARROW_DEFAULT_MEMORY_POOL=mimalloc: pyarrow's own
+default, where the CLI now puts Arrow on the system allocator; flows/memory.py).
 
 `--baseline PYTHON`: the same passes also with another install's interpreter (e.g. the
 venv of a worktree of `main`), interleaved with this one per inbox and round, so that
@@ -142,6 +145,7 @@ def one_pass(python: str, inbox: Path, work: Path, extra_env: dict[str, str]) ->
     }
     env.pop("PREFECT_API_URL", None)
     load_before = os.getloadavg()[0]
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     process = subprocess.Popen(
         [python, __file__, "--child", str(inbox), str(lake)],
@@ -165,11 +169,13 @@ def one_pass(python: str, inbox: Path, work: Path, extra_env: dict[str, str]) ->
         if line.startswith(MARK):
             events.append(json.loads(line[len(MARK) :]))
     code = process.wait()
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     finished.set()
     sampler.join()
     if code != 0:
         raise RuntimeError(f"pass of {inbox} by {python} exited {code}")
-    return _summary(events, samples, started, load_before)
+    cpu_s = sum(getattr(cpu_after, f) - getattr(cpu_before, f) for f in ("ru_utime", "ru_stime"))
+    return {**_summary(events, samples, started, load_before), "cpu_s": round(cpu_s, 1)}
 
 
 def _summary(
@@ -251,7 +257,7 @@ def _print_run(run: dict[str, Any]) -> None:
     held = run["held_at_end"] or {}
     print(
         f"{run['code']:8.20} {Path(run['inbox']).name:8} files {run['files']:7,} "
-        f"batches {run['batches']:4} flow {run['flow_s']:6.1f} s  "
+        f"batches {run['batches']:4} flow {run['flow_s']:6.1f} s CPU {run['cpu_s']:6.1f} s  "
         f"peak tree {run['peak_tree_rss_mb']:7.1f} MB (child {run['peak_child_rss_mb']:.1f}), "
         f"after discovery {run['rss_after_discovery_mb']} MB, "
         f"run_results {held.get('run_results')}, load {run['load_before_after']}",

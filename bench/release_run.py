@@ -118,6 +118,8 @@ class TreeSampler:
         self.peak_tree = 0
         self.peak_process = 0
         self.peak_root = 0
+        # Each process's RSS at the moment of the tree's peak: the flow's process first.
+        self.at_peak_tree: list[int] = []
         self.most_processes = 0
         self.cpu_seen: dict[int, float] = {}  # pid -> CPU seconds at its last sample
         self._stop = threading.Event()
@@ -146,7 +148,9 @@ class TreeSampler:
                     continue  # ended between the listing and the reading
                 self.cpu_seen[process.pid] = times.user + times.system
             self.peak_root = max(self.peak_root, sizes[0] if sizes else 0)
-            self.peak_tree = max(self.peak_tree, sum(sizes))
+            if sum(sizes) > self.peak_tree:
+                self.peak_tree = sum(sizes)
+                self.at_peak_tree = sizes
             self.peak_process = max([self.peak_process, *sizes])
             self.most_processes = max(self.most_processes, len(sizes))
             self._stop.wait(self.interval)
@@ -201,6 +205,11 @@ def end_to_end(inbox: Path, lake: Path, runner: str | None = None) -> dict[str, 
         "peak_rss_mb": round(sampled.peak_tree / 2**20, 1),
         "peak_rss_mb_one_process": round(sampled.peak_process / 2**20, 1),
         "peak_rss_mb_flow_process": round(sampled.peak_root / 2**20, 1),
+        # What made the tree's peak: the flow's process, then the others (largest first).
+        "rss_mb_at_tree_peak": [
+            round(size / 2**20)
+            for size in sampled.at_peak_tree[:1] + sorted(sampled.at_peak_tree[1:], reverse=True)
+        ],
         "processes": sampled.most_processes,
         "cpu_s": round(cpu_s, 1),
         # Of it, the flow's own process (claim, commit, Prefect) as last sampled: the rest
@@ -359,6 +368,7 @@ def print_report(report: dict[str, Any]) -> None:
         "peak_rss_mb",
         "peak_rss_mb_one_process",
         "peak_rss_mb_flow_process",
+        "rss_mb_at_tree_peak",
         "processes",
         "cpu_s",
         "cores_busy",

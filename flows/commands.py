@@ -35,9 +35,9 @@ console = Console(stderr=True)
 def prepare_prefect(verbose: bool = False) -> None:
     """Env for Prefect, set before its first import (a server it starts inherits it)."""
     from cablestream.flows.logfilter import settings_path
-    from cablestream.flows.memory import limit_malloc_arenas
+    from cablestream.flows.memory import tune_allocators
 
-    limit_malloc_arenas()  # before the pass's threads and processes start
+    tune_allocators()  # before the pass's threads and processes start, and before pyarrow
 
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_SETTINGS_PATH", settings_path())

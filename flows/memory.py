@@ -1,10 +1,17 @@
-"""glibc's malloc arenas for the processes of a pass (measured by bench/pass_memory.py).
+"""The allocators of a pass's processes: glibc's malloc arenas and Arrow's memory pool
+(measured by bench/pass_memory.py and bench/release_run.py).
 
 By default glibc gives threads up to 8 malloc arenas per core, and each arena keeps
 memory it freed. Over a long pass (group threads, parse threads) the RSS crept up while
 Python's objects and Arrow's pool stayed flat: `bench/pass_memory.py INBOX
 --env-variant MALLOC_ARENA_MAX=2` on a 50k-cable generated inbox gave a peak of 871 MB
 with glibc's default and 810 MB with 2 arenas, 795 vs 697 MB at the pass's end.
+
+Arrow's own pool (mimalloc in the pyarrow wheels) keeps the pages a group freed for
+itself, and glibc keeps those Python freed, so a worker process held both high-water
+marks at once: the parse's records (Python) and the group's tables and Parquet buffers
+(Arrow) did not share memory. With Arrow on the system allocator they do:
+`bench/pass_memory.py INBOX --env-variant ARROW_DEFAULT_MEMORY_POOL=mimalloc`.
 """
 
 from __future__ import annotations
@@ -15,6 +22,14 @@ import os
 ARENA_ENV = "MALLOC_ARENA_MAX"
 ARENAS = 2
 _M_ARENA_MAX = -8  # mallopt's parameter number (glibc's malloc.h)
+ARROW_POOL_ENV = "ARROW_DEFAULT_MEMORY_POOL"
+ARROW_POOL = "system"
+
+
+def tune_allocators() -> None:
+    """Both settings below, before this process's threads start and pyarrow allocates."""
+    limit_malloc_arenas()
+    arrow_on_the_system_allocator()
 
 
 def limit_malloc_arenas() -> bool:
@@ -32,3 +47,17 @@ def limit_malloc_arenas() -> bool:
     except (OSError, AttributeError):
         return False
     return bool(mallopt(_M_ARENA_MAX, ARENAS))
+
+
+def arrow_on_the_system_allocator() -> bool:
+    """Arrow's default memory pool the system allocator (`ARROW_POOL`) in this process
+    and in the processes it starts, unless ARROW_DEFAULT_MEMORY_POOL is set already.
+
+    Arrow reads the variable when it first allocates, so this must come before
+    pyarrow is used here (the CLI has not imported it yet); started processes read it
+    at their start. Returns whether it set the variable.
+    """
+    if ARROW_POOL_ENV in os.environ:
+        return False
+    os.environ[ARROW_POOL_ENV] = ARROW_POOL
+    return True
