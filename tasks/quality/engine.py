@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 # Ids and values kept per expectation in `results` (the full lists are only used for routing).
 SAMPLE_SIZE = 20
+# The context's results store: only the capped runs the action keeps (`datadocs.py`).
+RESULTS_STORE = "cablestream_runs"
 
 
 @dataclass(slots=True)
@@ -44,6 +46,15 @@ def get_engine() -> _Engine:
 
             context = gx.get_context(mode="ephemeral")
             context.variables.progress_bars = ProgressBarsConfig(globally=False)
+            context.add_store(
+                RESULTS_STORE,
+                {
+                    "class_name": "RunsKeptByTheAction",
+                    "module_name": "cablestream.tasks.quality.datadocs",
+                    "store_backend": {"class_name": "InMemoryStoreBackend"},
+                },
+            )
+            context.validation_results_store_name = RESULTS_STORE
             datasource = context.data_sources.add_pandas("cablestream")
             # Key-safe name; each run's batch spec names the real lake and batch.
             asset = datasource.add_dataframe_asset("lake")

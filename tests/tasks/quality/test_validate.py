@@ -399,3 +399,32 @@ def test_data_docs_name_the_lake_batch_and_only_lake_columns(tmp_path: Path) -> 
         assert helper not in page, helper
     assert ">created_year<" not in page and ">body_length<" not in page  # as column headings
     assert "BANANA" in page  # the unexpected caveat, shown in the real column
+
+
+def test_each_run_is_stored_once_capped_and_routing_saw_every_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GE would store each run in full (every unexpected row, as JSON) before the action
+    keeps its capped copy: the engine's store takes only the copy, which the Data Docs
+    render; routing still sees every row."""
+    from cablestream.tasks.quality.engine import SAMPLE_SIZE, get_engine
+
+    store = get_engine().context.validation_results_store
+    serialized: list[Any] = []
+    real_serialize = store.serialize
+
+    def counted(value: Any) -> Any:
+        serialized.append(value)
+        return real_serialize(value)
+
+    monkeypatch.setattr(store, "serialize", counted)
+    flagged = SAMPLE_SIZE + 5
+    records = [cable(n, subject="") for n in range(flagged)] + [cable(n) for n in range(40, 45)]
+    outcome = run(records, tmp_path)
+    flags = outcome.accepted.column("quality_flags").to_pylist()
+    assert flags.count(["subject_length"]) == flagged
+    (stored,) = serialized  # once, the capped copy
+    by_name = {item.expectation_config.meta["name"]: item.result for item in stored.results}
+    assert by_name["subject_length"]["unexpected_count"] == flagged
+    assert len(by_name["subject_length"]["unexpected_index_list"]) == SAMPLE_SIZE
+    assert "subject_length" in _page(tmp_path, outcome)
