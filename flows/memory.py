@@ -47,33 +47,34 @@ def limit_malloc_arenas() -> bool:
     """At most `ARENAS` malloc arenas in this process (from now on) and in the processes it
     starts (they read the variable at their start: the server, the warm worker, a pool).
 
-    An explicit MALLOC_ARENA_MAX is left as it is. Returns whether the cap was set here
-    (False: set by the user, or not glibc: musl and macOS have no `mallopt`).
+    An explicit MALLOC_ARENA_MAX is left as it is. Returns whether the cap was set here.
     """
-    if ARENA_ENV in os.environ:
-        return False
-    os.environ[ARENA_ENV] = str(ARENAS)
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    return bool(mallopt(_M_ARENA_MAX, ARENAS))
+    return _glibc_setting(ARENA_ENV, _M_ARENA_MAX, ARENAS)
 
 
 def map_big_blocks_apart() -> bool:
     """glibc's mmap threshold fixed at `MMAP_THRESHOLD` in this process (from now on) and in
     the processes it starts, unless MALLOC_MMAP_THRESHOLD_ is set (then it is theirs).
 
-    Returns whether it was set here (False: set by the user, or not glibc).
+    Returns whether it was set here.
     """
-    if MMAP_THRESHOLD_ENV in os.environ:
+    return _glibc_setting(MMAP_THRESHOLD_ENV, _M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+
+
+def _glibc_setting(env: str, parameter: int, value: int) -> bool:
+    """glibc's malloc `parameter` set to `value` here (`mallopt`) and, through the variable
+    `env`, in the processes this one starts, unless `env` is set already.
+
+    False: set by the user, or not glibc (musl and macOS have no `mallopt`).
+    """
+    if env in os.environ:
         return False
-    os.environ[MMAP_THRESHOLD_ENV] = str(MMAP_THRESHOLD)
+    os.environ[env] = str(value)
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+    return bool(mallopt(parameter, value))
 
 
 def arrow_on_the_system_allocator() -> bool:
